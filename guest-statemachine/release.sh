@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the state-machine component reproducibly from source.
+#   guest-statemachine/release.sh          rebuild and record it in releases/
+#   guest-statemachine/release.sh --check  rebuild and fail unless the bytes
+#                                          equal the recorded release
+# What pins the bytes: the toolchain (rust-toolchain.toml, which also brings
+# the linker), Cargo.lock (--locked), the `guest` profile, and the path
+# remapping below, so the same source gives the same bytes from any directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+release=$root/guest-statemachine/releases/statemachine-1.0.0.wasm
+target_dir=${CARGO_TARGET_DIR:-$root/target}/guest
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+
+export CARGO_TARGET_DIR=$target_dir
+export RUSTFLAGS="--remap-path-prefix=$root=/wallet --remap-path-prefix=$cargo_home=/cargo"
+unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
+cd "$root"
+cargo build --quiet --locked -p guest-statemachine --target wasm32-wasip2 --profile guest
+built=$target_dir/wasm32-wasip2/guest/guest_statemachine.wasm
+hash=$(sha256sum "$built" | cut -d' ' -f1)
+
+if [ "${1:-}" = "--check" ]; then
+    recorded=$(cut -d' ' -f1 "$release.sha256")
+    file_hash=$(sha256sum "$release" | cut -d' ' -f1)
+    if [ "$hash" != "$recorded" ] || [ "$file_hash" != "$recorded" ]; then
+        echo "release check FAILED: rebuilt $hash, recorded $recorded, file $file_hash" >&2
+        exit 1
+    fi
+    echo "release check ok: $(basename "$release") rebuilds to $hash"
+else
+    cp "$built" "$release"
+    (cd "$(dirname "$release")" && sha256sum "$(basename "$release")" > "$(basename "$release").sha256")
+    echo "recorded $(basename "$release") $hash"
+fi

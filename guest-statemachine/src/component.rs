@@ -1,0 +1,81 @@
+//! The WebAssembly component: the `machine` export over the `state` import.
+//! Built `no_std` so that it imports nothing but its WIT world: no WASI, no
+//! clock, no randomness.
+
+use crate::exports::wallet::statemachine::machine::Guest;
+use crate::wallet::statemachine::state;
+use crate::{BatchHeader, BatchOutput, Command, Kv};
+use alloc::vec::Vec;
+
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// A panic is a bug in the rules: trap, and let the host fail the batch.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+/// The canonical ABI's allocator, through which the host passes arguments
+/// in. wit-bindgen supplies it only on targets other than wasm32-wasip2.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use alloc::alloc::{Layout, alloc, realloc};
+    if new_len == 0 {
+        return align as *mut u8;
+    }
+    // SAFETY: the canonical ABI passes a power-of-two alignment and, for a
+    // reallocation, the pointer and size of an earlier allocation.
+    let ptr = unsafe {
+        if old_len == 0 {
+            alloc(Layout::from_size_align_unchecked(new_len, align))
+        } else {
+            realloc(old, Layout::from_size_align_unchecked(old_len, align), new_len)
+        }
+    };
+    if ptr.is_null() {
+        core::arch::wasm32::unreachable()
+    }
+    ptr
+}
+
+/// Byte comparison, which the compiler emits for slice equality. On this
+/// target it normally comes from the C library, which a WASI-free component
+/// does not link.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, len: usize) -> i32 {
+    for i in 0..len {
+        // SAFETY: the caller passes two readable ranges of `len` bytes.
+        let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+    }
+    0
+}
+
+struct HostState;
+
+impl Kv for HostState {
+    fn read(&mut self, keys: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
+        state::read(keys)
+    }
+    fn write(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) {
+        state::write(entries)
+    }
+}
+
+struct Machine;
+
+impl Guest for Machine {
+    fn execute(header: BatchHeader, commands: Vec<Command>) -> BatchOutput {
+        crate::execute(&header, &commands, &mut HostState)
+    }
+}
+
+crate::export!(Machine with_types_in crate);

@@ -1,0 +1,9 @@
+//! The wallet's runtime library.
+//!
+//! - [`sm`]: the sandboxed state machine: the wasmtime engine configured for
+//!   determinism, the versions of the rules, and batch execution.
+
+pub mod error;
+pub mod sm;
+
+pub use error::{Error, Result};
