@@ -33,7 +33,10 @@ impl Account {
     }
 
     pub fn balance(&self, currency: [u8; 3]) -> Balance {
-        match self.balances.binary_search_by_key(&currency, |b| b.currency) {
+        match self
+            .balances
+            .binary_search_by_key(&currency, |b| b.currency)
+        {
             Ok(i) => self.balances[i],
             Err(_) => Balance {
                 currency,

@@ -20,7 +20,7 @@ pub fn execute(_header: &BatchHeader, commands: &[Command], kv: &mut impl Kv) ->
     batch.prefetch(commands.iter().flat_map(command_keys).collect());
     let leg_keys = commands
         .iter()
-        .filter_map(|c| phase_key(c))
+        .filter_map(phase_key)
         .filter_map(|k| leg_account_key(&mut batch, &k))
         .collect();
     batch.prefetch(leg_keys);
@@ -181,7 +181,10 @@ fn debit(account: &Account, currency: [u8; 3], amount: i64) -> Result<Balance, R
         .available
         .checked_sub(amount)
         .ok_or(Reason::Overflow)?;
-    if account.floor().is_some_and(|floor| balance.available < floor) {
+    if account
+        .floor()
+        .is_some_and(|floor| balance.available < floor)
+    {
         return Err(Reason::InsufficientFunds);
     }
     Ok(balance)
@@ -231,7 +234,12 @@ fn local_transfer(
     let credited = credit(found(b.account(&to_key))?, currency, t.amount)?;
     set_balance(b, &from_key, debited);
     set_balance(b, &to_key, credited);
-    ev.push(Event::Debited(posting(t.id, &t.from, &t.currency, t.amount)));
+    ev.push(Event::Debited(posting(
+        t.id,
+        &t.from,
+        &t.currency,
+        t.amount,
+    )));
     ev.push(Event::Credited(posting(t.id, &t.to, &t.currency, t.amount)));
     Ok(())
 }
@@ -287,7 +295,10 @@ fn saga_debit(b: &mut Batch<impl Kv>, t: &Transfer, ev: &mut Events) -> Outcome 
     let from_key = keys::account(&t.from);
     let balance = debit(found(b.account(&from_key))?, currency, t.amount)?;
     set_balance(b, &from_key, balance);
-    b.put_phase(phase_key, Phase::SagaDebited(leg(&t.from, currency, t.amount)));
+    b.put_phase(
+        phase_key,
+        Phase::SagaDebited(leg(&t.from, currency, t.amount)),
+    );
     ev.push(Event::Sent(posting(t.id, &t.from, &t.currency, t.amount)));
     Ok(())
 }
@@ -311,7 +322,10 @@ fn settle(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
     };
     let key = keys::account(&leg.account);
     let mut balance = found(b.account(&key))?.balance(leg.currency);
-    assert!(balance.reserved >= leg.amount, "a reservation is held until settled");
+    assert!(
+        balance.reserved >= leg.amount,
+        "a reservation is held until settled"
+    );
     balance.reserved -= leg.amount;
     set_balance(b, &key, balance);
     ev.push(Event::ReservationSettled(leg_posting(id, &leg)));
@@ -331,7 +345,10 @@ fn release(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
     };
     let key = keys::account(&leg.account);
     let mut balance = credit(found(b.account(&key))?, leg.currency, leg.amount)?;
-    assert!(balance.reserved >= leg.amount, "a reservation is held until released");
+    assert!(
+        balance.reserved >= leg.amount,
+        "a reservation is held until released"
+    );
     balance.reserved -= leg.amount;
     set_balance(b, &key, balance);
     ev.push(Event::ReservationReleased(leg_posting(id, &leg)));

@@ -4,6 +4,7 @@
 //!   determinism, the versions of the rules, and batch execution.
 
 pub mod error;
+pub mod log;
 pub mod sm;
 
 pub use error::{Error, Result};

@@ -12,7 +12,10 @@ pub fn new_engine(cache_dir: Option<&Path>) -> Result<Engine> {
         .wasm_component_model(true)
         .cranelift_nan_canonicalization(true)
         .wasm_relaxed_simd(false)
-        .wasm_features(WasmFeatures::THREADS | WasmFeatures::SHARED_EVERYTHING_THREADS, false)
+        .wasm_features(
+            WasmFeatures::THREADS | WasmFeatures::SHARED_EVERYTHING_THREADS,
+            false,
+        )
         .consume_fuel(true);
     if let Some(dir) = cache_dir {
         let mut cache = CacheConfig::new();

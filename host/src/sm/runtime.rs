@@ -99,7 +99,9 @@ impl<S: StateSource> Runtime<S> {
     }
 
     pub fn source_mut(&mut self) -> Option<&mut S> {
-        self.live.as_mut().map(|live| &mut live.store.data_mut().source)
+        self.live
+            .as_mut()
+            .map(|live| &mut live.store.data_mut().source)
     }
 
     /// Executes one batch. `Err` is the host's failure (a state read), after
@@ -123,7 +125,11 @@ impl<S: StateSource> Runtime<S> {
         let fuel_used = fuel - live.store.get_fuel().map_err(Error::Engine)?;
         match called {
             Ok(output) => {
-                assert_eq!(output.outcomes.len(), commands.len(), "one outcome per command");
+                assert_eq!(
+                    output.outcomes.len(),
+                    commands.len(),
+                    "one outcome per command"
+                );
                 let writes = live.store.data_mut().overlay.take_writes();
                 Ok(BatchResult::Applied {
                     output,
@@ -170,6 +176,9 @@ fn instantiate<S: StateSource>(
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limits);
+    store
+        .set_fuel(limits::FUEL_PER_BATCH)
+        .map_err(Error::Engine)?;
     let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
     Ok(Live { store, bindings })
 }
