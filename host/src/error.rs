@@ -62,6 +62,60 @@ pub enum Error {
 
     #[error("log at {} is unusable after a failed write or flush; reopen it", path.display())]
     LogPoisoned { path: std::path::PathBuf },
+
+    #[error("raft: {0}")]
+    Raft(String),
+
+    #[error("RocksDB {context}: {source}")]
+    Rocks {
+        context: &'static str,
+        source: rocksdb::Error,
+    },
+
+    #[error("store at {} has no column family `{name}`; refusing to open it", path.display())]
+    MissingColumnFamily {
+        path: std::path::PathBuf,
+        name: &'static str,
+    },
+
+    #[error("store value in column family `{cf}` is corrupt: {why}")]
+    CorruptValue { cf: &'static str, why: String },
+
+    #[error("event hash chain broken at record {seq}: expected {expected}, found {found}")]
+    ChainMismatch {
+        seq: u64,
+        expected: String,
+        found: String,
+    },
+
+    #[error(
+        "event log ends at record {log_last:?} but the store committed up to record {committed}; records are missing"
+    )]
+    EventLogBehind {
+        committed: u64,
+        log_last: Option<u64>,
+    },
+
+    #[error("event log starts at record {first}, not at genesis (record 1); it cannot be verified")]
+    EventLogNotFromGenesis { first: u64 },
+
+    #[error("balance of {account} in {currency} leaves the signed 64-bit range")]
+    BalanceOverflow { account: String, currency: String },
+
+    #[error("token file {}: {source}", path.display())]
+    TokenFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("token file {} is corrupt: {why}", path.display())]
+    TokenFileCorrupt {
+        path: std::path::PathBuf,
+        why: String,
+    },
+
+    #[error("token refused: {0}")]
+    TokenRefused(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -20,7 +20,7 @@ pub enum BatchResult {
     Failed(BatchFailure),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BatchFailure {
     /// The batch used up its fuel (`limits::fuel_for`).
     OutOfFuel,

@@ -1,0 +1,117 @@
+//! The HTTP edge (DESIGN §4): parse, authenticate and validate every request,
+//! then hand typed commands to a [`WalletService`] and turn its replies into
+//! JSON. Nothing invalid is ever submitted.
+//!
+//! - `money`: decimal strings <-> integer minor units, per ISO 4217 exponent.
+//! - `input`: account ids, transaction ids, and the request bodies.
+//! - `auth`: bearer tokens, roles, and the token file.
+//! - `errors`: the JSON error body and every status code mapping.
+//! - `extract`: JSON, query and path extractors whose failures are 400 JSON.
+//! - `views`: the JSON shapes of accounts, balances and events.
+//! - `transfers`, `accounts`, `cluster`, `admin`: the handlers.
+//! - `metrics`: the request metrics middleware and `/metrics`.
+//! - `openapi`: the hand-written OpenAPI 3 document.
+
+mod accounts;
+mod admin;
+mod auth;
+mod cluster;
+mod errors;
+mod extract;
+mod input;
+mod metrics;
+mod money;
+mod openapi;
+mod transfers;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+use crate::service::WalletService;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+pub use self::metrics::install_recorder;
+pub use auth::{ADMIN_TOKEN_ENV, Auth, Role, TOKENS_FILE};
+pub use money::{format_minor, parse_amount, parse_currency};
+
+/// The system account deposits come from and withdrawals go to. The node
+/// must open it (`AccountKind::System`, no owner) at first start.
+pub const BANK_ACCOUNT: &str = "external:bank";
+
+/// Requests with a larger body are refused with 400 `body_too_large`. A full
+/// batch of 8190 transfers is about 1.5 MiB.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Most transfers in one `POST /v1/wallet/balance_transfers` (one Raft entry).
+pub const MAX_BATCH: usize = crate::sm::limits::BATCH_COMMANDS_MAX;
+
+/// What every handler sees.
+pub(crate) struct AppState<S> {
+    pub service: Arc<S>,
+    pub auth: Arc<Auth>,
+    pub metrics: PrometheusHandle,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            service: Arc::clone(&self.service),
+            auth: Arc::clone(&self.auth),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Every route of DESIGN §4 plus `POST /v1/admin/tokens`, with the body
+/// limit and the request metrics middleware. Mount it as is.
+pub fn router<S: WalletService>(
+    service: Arc<S>,
+    auth: Arc<Auth>,
+    metrics: PrometheusHandle,
+) -> Router {
+    let state = AppState {
+        service,
+        auth,
+        metrics,
+    };
+    Router::new()
+        .route(
+            "/v1/wallet/balance_transfer",
+            post(transfers::transfer::<S>),
+        )
+        .route(
+            "/v1/wallet/balance_transfers",
+            post(transfers::transfer_batch::<S>),
+        )
+        .route("/v1/wallet/deposit", post(transfers::deposit::<S>))
+        .route("/v1/wallet/withdraw", post(transfers::withdraw::<S>))
+        .route(
+            "/v1/wallet/transfers/{transaction_id}",
+            get(transfers::get_transfer::<S>),
+        )
+        .route("/v1/wallet/accounts", post(accounts::create::<S>))
+        .route("/v1/wallet/accounts/{id}", get(accounts::get_account::<S>))
+        .route(
+            "/v1/wallet/accounts/{id}/balance",
+            get(accounts::get_balance::<S>),
+        )
+        .route(
+            "/v1/wallet/accounts/{id}/history",
+            get(accounts::get_history::<S>),
+        )
+        .route("/v1/cluster/status", get(cluster::status::<S>))
+        .route("/v1/admin/tokens", post(admin::create_token::<S>))
+        .route("/metrics", get(metrics::render::<S>))
+        .route("/healthz", get(cluster::healthz))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(errors::not_found)
+        .method_not_allowed_fallback(errors::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state)
+}

@@ -1,0 +1,187 @@
+//! Accounts, balances, history, transfers and status as JSON.
+
+use super::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn accounts_show_balances_in_their_currency_digits() {
+    let app = app().await;
+    app.fake.set_balance("bob", "JPY", 5);
+    app.fake.set_balance("bob", "BHD", 1005);
+    app.fake.set_balance("bob", "USD", 1234);
+    let answer = app.get("/v1/wallet/accounts/bob", Some(ADMIN)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.json,
+        json!({
+            "account_id": "bob", "owner": "bob", "kind": "standard",
+            "balances": {
+                "BHD": {"available": "1.005", "reserved": "0.000"},
+                "JPY": {"available": "5", "reserved": "0"},
+                "USD": {"available": "12.34", "reserved": "0.00"},
+            }
+        })
+    );
+    let carol = app.get("/v1/wallet/accounts/carol", Some(ADMIN)).await;
+    assert_eq!(carol.json["kind"], "credit");
+    assert_eq!(carol.json["credit_limit_minor"], 500);
+    let missing = app.get("/v1/wallet/accounts/ghost", Some(ADMIN)).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.code(), "account_not_found");
+}
+
+#[tokio::test]
+async fn a_balance_names_its_currency_and_time() {
+    let app = app().await;
+    let answer = app
+        .get(
+            "/v1/wallet/accounts/alice/balance?currency=USD",
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["account_id"], "alice");
+    assert_eq!(answer.json["currency"], "USD");
+    assert_eq!(answer.json["available"], "100.00");
+    assert_eq!(answer.json["reserved"], "0.00");
+    assert_eq!(answer.json["applied_index"], 0);
+    let as_of = answer.json["as_of"].as_str().unwrap_or_default();
+    assert!(as_of.len() == 24 && as_of.ends_with('Z'), "{as_of}");
+    let none = app
+        .get(
+            "/v1/wallet/accounts/alice/balance?currency=JPY",
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(none.json["available"], "0");
+    let missing = app
+        .get(
+            "/v1/wallet/accounts/ghost/balance?currency=USD",
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn history_pages_through_events() {
+    let app = app().await;
+    for n in 0..3 {
+        let body = transfer("alice", "bob", "1.50", "USD", &txid(300 + n));
+        let answer = app
+            .post("/v1/wallet/balance_transfer", Some(ADMIN), &body)
+            .await;
+        assert_eq!(answer.status, 200);
+    }
+    let page = app
+        .get("/v1/wallet/accounts/bob/history?limit=2", Some(ADMIN))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(page.json["account_id"], "bob");
+    assert_eq!(page.json["next"], 2);
+    let events = page.json["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["type"], "credited");
+    assert_eq!(events[0]["amount"], "1.50");
+    assert_eq!(events[0]["currency"], "USD");
+    assert_eq!(events[0]["account"], "bob");
+    assert_eq!(events[0]["transaction_id"], txid(300));
+    assert_eq!(events[0]["seq"], 1);
+    assert!(
+        events[0]["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+
+    let rest = app
+        .get(
+            "/v1/wallet/accounts/bob/history?limit=2&after=2",
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(rest.json["events"][0]["transaction_id"], txid(302));
+    assert_eq!(rest.json["next"], Value::Null);
+    let default = app
+        .get("/v1/wallet/accounts/bob/history", Some(ADMIN))
+        .await;
+    assert_eq!(default.json["events"].as_array().map(Vec::len), Some(3));
+    let missing = app
+        .get("/v1/wallet/accounts/ghost/history", Some(ADMIN))
+        .await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn transfers_show_status_reason_and_events() {
+    let app = app().await;
+    let ok = transfer("alice", "bob", "2.00", "USD", &txid(310));
+    let refused = transfer("alice", "bob", "200.00", "USD", &txid(311));
+    app.post("/v1/wallet/balance_transfer", Some(ADMIN), &ok)
+        .await;
+    app.post("/v1/wallet/balance_transfer", Some(ADMIN), &refused)
+        .await;
+
+    let answer = app
+        .get(&format!("/v1/wallet/transfers/{}", txid(310)), Some(ADMIN))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["transaction_id"], txid(310));
+    assert_eq!(answer.json["status"], "success");
+    assert_eq!(answer.json.get("reason"), None);
+    assert_eq!(answer.json["events"][0]["type"], "debited");
+    assert_eq!(answer.json["events"][0]["amount"], "2.00");
+    assert_eq!(answer.json["events"][1]["type"], "credited");
+
+    let answer = app
+        .get(&format!("/v1/wallet/transfers/{}", txid(311)), Some(ADMIN))
+        .await;
+    assert_eq!(answer.json["status"], "failed");
+    assert_eq!(answer.json["reason"], "insufficient_funds");
+    assert_eq!(answer.json["events"][0]["type"], "transfer_rejected");
+
+    let missing = app
+        .get(&format!("/v1/wallet/transfers/{}", txid(399)), Some(ADMIN))
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.code(), "transfer_not_found");
+}
+
+#[tokio::test]
+async fn accounts_are_created_once() {
+    let app = app().await;
+    let body = json!({"account_id": "dave", "owner": "dave", "kind": "credit", "credit_limit_minor": 1000});
+    let created = app.post("/v1/wallet/accounts", Some(ADMIN), &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        created.json,
+        json!({"account_id": "dave", "owner": "dave", "kind": "credit", "credit_limit_minor": 1000, "balances": {}})
+    );
+    assert_eq!(created.header("location"), Some("/v1/wallet/accounts/dave"));
+    let again = app.post("/v1/wallet/accounts", Some(ADMIN), &body).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.code(), "account_exists");
+    let plain = app
+        .post(
+            "/v1/wallet/accounts",
+            Some(ADMIN),
+            &json!({"account_id": "erin"}),
+        )
+        .await;
+    assert_eq!(plain.status, 201, "{}", plain.text);
+    assert_eq!(plain.json["kind"], "standard");
+    assert_eq!(plain.json["owner"], Value::Null);
+}
+
+#[tokio::test]
+async fn cluster_status_names_nodes_partitions_and_heads() {
+    let app = app().await;
+    let answer = app.get("/v1/cluster/status", Some(ADMIN)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["node_id"], 1);
+    assert_eq!(answer.json["nodes"], json!([1, 2, 3]));
+    let partition = &answer.json["partitions"][0];
+    assert_eq!(partition["partition"], 0);
+    assert_eq!(partition["leader"], 1);
+    assert_eq!(partition["chain_head"], "ab".repeat(32));
+    assert_eq!(partition["active_version"], "cd".repeat(32));
+}

@@ -1,0 +1,243 @@
+use super::{TypeConfig, any_error};
+use crate::log::{LogOptions, SegmentLog, read_small, write_atomic};
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{Entry, LogId, RaftLogId, StorageError, StorageIOError, Vote};
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+type NodeId = super::NodeId;
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+/// The Raft log on the segment log. Entries are never deleted: purging
+/// only records how far the log is covered by a snapshot, so the commands
+/// stay as the audit archive.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    log: SegmentLog,
+}
+
+const VOTE_FILE: &str = "vote";
+const COMMITTED_FILE: &str = "committed";
+const PURGED_FILE: &str = "purged";
+const ENTRIES_DIR: &str = "entries";
+
+impl LogStore {
+    pub fn open(dir: &Path) -> crate::Result<LogStore> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::LogIo {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let log = SegmentLog::open(&dir.join(ENTRIES_DIR), LogOptions::default())?;
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                dir: dir.to_path_buf(),
+                log,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every entry from `from` on, decoded: what an auditor replays.
+    pub fn entries_from(&self, from: u64) -> crate::Result<Vec<Entry<TypeConfig>>> {
+        let inner = self.lock();
+        inner
+            .log
+            .range(from..)
+            .map(|item| {
+                let (_, bytes) = item?;
+                decode(bytes).map_err(|e| crate::Error::StateRead(e.to_string()))
+            })
+            .collect()
+    }
+
+    pub fn syncs(&self) -> u64 {
+        self.lock().log.stats().syncs
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Entry<TypeConfig>, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read_logs(any_error(&e)).into()
+}
+
+fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write_logs(any_error(&e)).into()
+}
+
+impl Inner {
+    fn read_json<T: serde::de::DeserializeOwned>(&self, file: &str) -> crate::Result<Option<T>> {
+        match read_small(&self.dir.join(file))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| crate::Error::StateRead(format!("{file}: {e}"))),
+        }
+    }
+
+    fn write_json<T: serde::Serialize>(&self, file: &str, value: &T) -> crate::Result<()> {
+        let bytes = serde_json::to_vec(value).expect("log ids and votes serialize");
+        write_atomic(&self.dir.join(file), &bytes)
+    }
+
+    fn last_log_id(&self) -> StorageResult<Option<LogId<NodeId>>> {
+        let Some(last) = self.log.last_index() else {
+            return Ok(None);
+        };
+        let bytes = self.log.read(last).map_err(read_err)?;
+        let bytes = bytes.expect("the last index is readable");
+        Ok(Some(*decode(bytes).map_err(read_err)?.get_log_id()))
+    }
+
+    fn entries(&self, range: impl RangeBounds<u64>) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&i) => Bound::Included(i),
+            Bound::Excluded(&i) => Bound::Excluded(i),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        self.log
+            .range((Bound::Included(start), end))
+            .map(|item| {
+                let (_, bytes) = item.map_err(read_err)?;
+                decode(bytes).map_err(read_err)
+            })
+            .collect()
+    }
+
+    /// An installed snapshot can leave the log behind: the entries it
+    /// covers never arrive here. Keep the old log as an archive and start a
+    /// new one after the snapshot. (Renaming an open, locked directory is
+    /// fine on Linux: the lock and the maps follow the inode.)
+    fn archive_and_restart(&mut self) -> crate::Result<()> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let entries = self.dir.join(ENTRIES_DIR);
+        let archive = self.dir.join(format!("archive-{stamp}"));
+        std::fs::rename(&entries, &archive).map_err(|source| crate::Error::LogIo {
+            path: entries.clone(),
+            source,
+        })?;
+        self.log = SegmentLog::open(&entries, LogOptions::default())?;
+        Ok(())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        self.lock().entries(range)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let inner = self.lock();
+        let last_purged: Option<LogId<NodeId>> = inner.read_json(PURGED_FILE).map_err(read_err)?;
+        let last = inner.last_log_id()?.or(last_purged);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        self.lock()
+            .write_json(VOTE_FILE, vote)
+            .map_err(|e| StorageIOError::write_vote(any_error(&e)).into())
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        self.lock()
+            .read_json(VOTE_FILE)
+            .map_err(|e| StorageIOError::read_vote(any_error(&e)).into())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        self.lock()
+            .write_json(COMMITTED_FILE, &committed)
+            .map_err(write_err)
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
+        let committed: Option<Option<LogId<NodeId>>> =
+            self.lock().read_json(COMMITTED_FILE).map_err(read_err)?;
+        Ok(committed.flatten())
+    }
+
+    /// Group commit: every entry of the call, then one sync.
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut inner = self.lock();
+        let mut result = Ok(());
+        for entry in entries {
+            let bytes = postcard::to_stdvec(&entry).map_err(write_err)?;
+            if let Err(e) = inner.log.append(entry.log_id.index, &bytes) {
+                result = Err(e);
+                break;
+            }
+        }
+        let result = result.and_then(|()| inner.log.sync());
+        let io_result = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        callback.log_io_completed(io_result);
+        result.map_err(write_err)
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.lock()
+            .log
+            .truncate_from(log_id.index)
+            .map_err(write_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let mut inner = self.lock();
+        inner
+            .write_json(PURGED_FILE, &Some(log_id))
+            .map_err(write_err)?;
+        let behind = inner
+            .log
+            .last_index()
+            .is_none_or(|last| last <= log_id.index);
+        if behind && !inner.log.is_empty() {
+            inner.archive_and_restart().map_err(write_err)?;
+        } else if !inner.log.is_empty() {
+            inner.log.mark_purged(log_id.index).map_err(write_err)?;
+        }
+        Ok(())
+    }
+}

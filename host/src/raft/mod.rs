@@ -1,0 +1,26 @@
+//! Replication: one openraft group per partition, one file per openraft
+//! trait. The log is the segment log (`crate::log`); the state machine runs
+//! each committed batch through the sandbox and commits to the store.
+
+// openraft's traits return its `StorageError` (over 200 bytes); the helpers
+// here return it too rather than convert back and forth.
+#![allow(clippy::result_large_err)]
+
+mod log_store;
+mod network;
+mod snapshot;
+mod state_machine;
+mod type_config;
+
+pub use log_store::LogStore;
+pub use network::Network;
+pub use snapshot::Snapshots;
+pub use state_machine::StateMachine;
+pub use type_config::{BatchReply, CommandBatch, NodeId, TypeConfig};
+
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// openraft wants `AnyError`s: keep the message and the chain.
+pub(crate) fn any_error(error: &(impl std::error::Error + 'static)) -> openraft::AnyError {
+    openraft::AnyError::new(error)
+}

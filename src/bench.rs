@@ -1,0 +1,122 @@
+//! `wallet bench`: a load generator for a running wallet server.
+//!
+//! It creates and funds a set of accounts (unless `--skip-setup`), then runs
+//! `--clients` concurrent tasks that send random transfers between them for
+//! `--duration` seconds, and reports transfers/s and request latency. Every
+//! random choice (accounts, amounts, hot-account sides) comes from `--seed`,
+//! so two runs with the same settings send the same traffic pattern and
+//! their numbers can be compared; only the transaction ids are fresh per
+//! run, since reused ids would be answered from the idempotency table.
+
+mod api;
+mod load;
+mod progress;
+mod report;
+mod rng;
+mod setup;
+mod workload;
+
+use std::sync::Arc;
+
+pub use report::BenchReport;
+
+use api::Api;
+use workload::Plan;
+
+/// Load a running server with random transfers; report transfers/s and latency.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Base URL of the server to load (plain HTTP).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+
+    /// Bearer token; setup needs an admin token (accounts and deposits).
+    #[arg(long, env = "WALLET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Concurrent clients, each with one request in flight.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+
+    /// Seconds of measured load.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+
+    /// Number of accounts to spread transfers over.
+    #[arg(long, default_value_t = 100_000)]
+    pub accounts: u64,
+
+    /// Transfers per request: 0 uses the single-transfer endpoint, 1 to 8190
+    /// the batch endpoint.
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
+
+    /// Fraction of transfers (0 to 1) that debit or credit one hot account,
+    /// to measure contention.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub hot_share: f64,
+
+    /// Currency of all deposits and transfers.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+
+    /// Reuse the accounts of an earlier run instead of creating and funding
+    /// them.
+    #[arg(long)]
+    pub skip_setup: bool,
+
+    /// Account ids are `{prefix}-{i}` for i in 0..accounts.
+    #[arg(long, default_value = "bench")]
+    pub prefix: String,
+
+    /// Seed for every random choice, so runs are repeatable.
+    #[arg(long, default_value_t = 0x5EED)]
+    pub seed: u64,
+
+    /// Accounts set up concurrently (each is a create, then a deposit).
+    #[arg(long, default_value_t = 256)]
+    pub setup_concurrency: usize,
+
+    /// Print the report as JSON (one line) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a fraction in `[0, 1]`, so a bad `--hot-share` is a usage error.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not between 0 and 1"))
+    }
+}
+
+/// Sets up accounts (unless `--skip-setup`), runs the load and returns the
+/// report; printing is the caller's (see [`BenchReport::render`]).
+pub async fn run(args: BenchArgs) -> anyhow::Result<BenchReport> {
+    let plan = Arc::new(Plan::from_args(&args)?);
+    // One pooled connection per concurrent request, whichever phase has more.
+    let pool = plan.clients.max(plan.setup_concurrency);
+    let api = Arc::new(Api::new(&args.target, args.token.as_deref(), pool)?);
+    let setup = if args.skip_setup {
+        None
+    } else {
+        Some(setup::run(&api, &plan).await?)
+    };
+    let (tally, wall) = load::run(&api, &plan).await?;
+    Ok(BenchReport::new(&args.target, &plan, tally, wall, setup))
+}
+
+impl BenchReport {
+    /// The report as `--json` asks: one JSON line, or the table.
+    pub fn render(&self, json: bool) -> anyhow::Result<String> {
+        if json {
+            self.to_json()
+        } else {
+            Ok(self.to_string())
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Real `wallet serve` processes on loopback, driven over real HTTP.
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const ADMIN: &str = "test-admin-token";
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+}
+
+/// Why a server did not come up.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub code: Option<i32>,
+    pub stderr: String,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::try_start(data_dir).expect("the server starts")
+    }
+
+    /// Starts on a port the OS picks; the server prints the address it got.
+    pub fn try_start(data_dir: &Path) -> Result<Server, StartFailure> {
+        let stderr_path = data_dir.with_extension("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wallet"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("WALLET_ADMIN_TOKEN", ADMIN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawns wallet serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => Ok(Server {
+                child: Some(child),
+                url,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                Err(StartFailure {
+                    code: status.and_then(|s| s.code()),
+                    stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+                })
+            }
+        }
+    }
+
+    /// kill -9: no chance to flush or finish anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let status = child.wait().expect("waits");
+            assert!(status.success(), "graceful stop exits 0, got {status}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Api {
+    pub client: Client,
+    pub url: String,
+}
+
+impl Api {
+    pub fn new(server: &Server) -> Api {
+        Api {
+            client: Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            url: server.url.clone(),
+        }
+    }
+
+    pub async fn post(&self, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn open(&self, account: &str, owner: &str) {
+        let body = json!({"account_id": account, "owner": owner});
+        let (status, body) = self.post(Some(ADMIN), "/v1/wallet/accounts", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn deposit(&self, account: &str, amount: &str) {
+        let body = json!({"account_id": account, "amount": amount, "currency": "USD",
+                          "transaction_id": uuid::Uuid::new_v4().to_string()});
+        let (status, body) = self.post(Some(ADMIN), "/v1/wallet/deposit", body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    pub async fn transfer(
+        &self,
+        from: &str,
+        to: &str,
+        amount: &str,
+        id: &str,
+    ) -> (StatusCode, Value) {
+        let body = json!({"from_account": from, "to_account": to, "amount": amount,
+                          "currency": "USD", "transaction_id": id});
+        self.post(Some(ADMIN), "/v1/wallet/balance_transfer", body)
+            .await
+    }
+
+    /// Available USD in cents.
+    pub async fn cents(&self, account: &str) -> i64 {
+        let (status, body) = self
+            .get(Some(ADMIN), &format!("/v1/wallet/accounts/{account}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        match body["balances"]["USD"]["available"].as_str() {
+            Some(amount) => parse_cents(amount),
+            None => 0,
+        }
+    }
+}
+
+async fn answer(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+pub fn parse_cents(amount: &str) -> i64 {
+    let negative = amount.starts_with('-');
+    let digits: String = amount.chars().filter(char::is_ascii_digit).collect();
+    let cents: i64 = digits.parse().expect("an amount");
+    assert!(amount.contains('.'), "USD amounts carry cents: {amount}");
+    if negative { -cents } else { cents }
+}
