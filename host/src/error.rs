@@ -116,6 +116,21 @@ pub enum Error {
 
     #[error("token refused: {0}")]
     TokenRefused(String),
+
+    #[error("serving HTTP on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+
+    #[error("metrics recorder: {0}")]
+    Metrics(String),
+
+    #[error("data directory {}: {source}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

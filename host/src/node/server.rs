@@ -19,22 +19,19 @@ pub struct ServeOptions {
 }
 
 pub async fn serve(options: ServeOptions) -> Result<()> {
-    std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::LogIo {
+    std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::DataDir {
         path: options.data_dir.clone(),
         source,
     })?;
+    let listen_error = |source| Error::Listen {
+        address: options.listen.to_string(),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
-        .map_err(|source| Error::LogIo {
-            path: PathBuf::from(options.listen.to_string()),
-            source,
-        })?;
-    let address = listener.local_addr().map_err(|source| Error::LogIo {
-        path: PathBuf::from(options.listen.to_string()),
-        source,
-    })?;
-    let metrics =
-        api::install_recorder().map_err(|e| Error::Raft(format!("metrics recorder: {e}")))?;
+        .map_err(listen_error)?;
+    let address = listener.local_addr().map_err(listen_error)?;
+    let metrics = api::install_recorder().map_err(|e| Error::Metrics(e.to_string()))?;
     let (auth, new_admin_token) = Auth::open_with(&options.data_dir, options.admin_token)?;
     if let Some(token) = new_admin_token {
         // Printed once: only its hash is stored.
@@ -52,10 +49,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(stop_signal())
         .await
-        .map_err(|source| Error::LogIo {
-            path: PathBuf::from(address.to_string()),
-            source,
-        })?;
+        .map_err(listen_error)?;
     tracing::info!("edge stopped; stopping raft");
     node.shutdown().await;
     Ok(())
