@@ -109,6 +109,9 @@ impl Inner {
             Bound::Excluded(&i) => i + 1,
             Bound::Unbounded => 0,
         };
+        // Purged entries stay on disk as the archive, but are no longer
+        // part of the Raft log.
+        let start = start.max(self.log.purged().map_or(0, |p| p + 1));
         let end = match range.end_bound() {
             Bound::Included(&i) => Bound::Included(i),
             Bound::Excluded(&i) => Bound::Excluded(i),
