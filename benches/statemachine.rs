@@ -89,25 +89,81 @@ fn setup_specs(accounts: u64) -> (Vec<(bool, String)>, Vec<Spec>) {
     (opens, deposits)
 }
 
+/// Which command a spec becomes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Deposit,
+    Transfer,
+}
+
+/// One side of the comparison: its own command type, built from the same
+/// specs and run in chunks of the batch limit.
 trait Engine {
-    fn open(&mut self, opens: &[(bool, String)]);
-    fn deposit(&mut self, specs: &[Spec]);
-    fn transfer(&mut self, specs: &[Spec]) -> usize;
+    type Command;
+    fn open_command(system: bool, account: &str) -> Self::Command;
+    fn move_command(kind: Kind, spec: &Spec) -> Self::Command;
+    /// Runs one batch; how many commands succeeded.
+    fn run(&mut self, commands: &[Self::Command]) -> usize;
+
+    fn run_all(&mut self, commands: Vec<Self::Command>) {
+        for chunk in commands.chunks(sm::limits::BATCH_COMMANDS_MAX) {
+            assert_eq!(self.run(chunk), chunk.len(), "setup commands succeed");
+        }
+    }
+    fn open(&mut self, opens: &[(bool, String)]) {
+        let commands = opens
+            .iter()
+            .map(|(s, a)| Self::open_command(*s, a))
+            .collect();
+        self.run_all(commands);
+    }
+    fn deposit(&mut self, specs: &[Spec]) {
+        let commands = specs
+            .iter()
+            .map(|s| Self::move_command(Kind::Deposit, s))
+            .collect();
+        self.run_all(commands);
+    }
+    fn transfer(&mut self, specs: &[Spec]) -> usize {
+        let commands: Vec<_> = specs
+            .iter()
+            .map(|s| Self::move_command(Kind::Transfer, s))
+            .collect();
+        self.run(&commands)
+    }
 }
 
 struct Wasm(Runtime<MemoryState>);
 
-fn wasm_transfer(s: &Spec) -> sm::Transfer {
-    sm::Transfer {
-        id: sm::Txid::from_u128(s.id),
-        from: s.from.clone(),
-        to: s.to.clone(),
-        amount: s.amount,
-        currency: "USD".into(),
-    }
-}
+impl Engine for Wasm {
+    type Command = sm::Command;
 
-impl Wasm {
+    fn open_command(system: bool, account: &str) -> sm::Command {
+        sm::Command::OpenAccount(sm::OpenAccount {
+            account: account.into(),
+            owner: None,
+            kind: if system {
+                sm::AccountKind::System
+            } else {
+                sm::AccountKind::Standard
+            },
+        })
+    }
+
+    fn move_command(kind: Kind, s: &Spec) -> sm::Command {
+        let t = sm::Transfer {
+            id: sm::Txid::from_u128(s.id),
+            from: s.from.clone(),
+            to: s.to.clone(),
+            amount: s.amount,
+            currency: "USD".into(),
+        };
+        match kind {
+            Kind::Deposit => sm::Command::Deposit(t),
+            Kind::Transfer => sm::Command::Transfer(t),
+        }
+    }
+
     fn run(&mut self, commands: &[sm::Command]) -> usize {
         let header = sm::BatchHeader {
             log_index: 1,
@@ -121,44 +177,6 @@ impl Wasm {
             }
             sm::BatchResult::Failed(f) => panic!("batch failed: {f:?}"),
         }
-    }
-}
-
-impl Engine for Wasm {
-    fn open(&mut self, opens: &[(bool, String)]) {
-        let commands: Vec<_> = opens
-            .iter()
-            .map(|(system, account)| {
-                sm::Command::OpenAccount(sm::OpenAccount {
-                    account: account.clone(),
-                    owner: None,
-                    kind: if *system {
-                        sm::AccountKind::System
-                    } else {
-                        sm::AccountKind::Standard
-                    },
-                })
-            })
-            .collect();
-        for chunk in commands.chunks(sm::limits::BATCH_COMMANDS_MAX) {
-            assert_eq!(self.run(chunk), chunk.len());
-        }
-    }
-    fn deposit(&mut self, specs: &[Spec]) {
-        let commands: Vec<_> = specs
-            .iter()
-            .map(|s| sm::Command::Deposit(wasm_transfer(s)))
-            .collect();
-        for chunk in commands.chunks(sm::limits::BATCH_COMMANDS_MAX) {
-            assert_eq!(self.run(chunk), chunk.len());
-        }
-    }
-    fn transfer(&mut self, specs: &[Spec]) -> usize {
-        let commands: Vec<_> = specs
-            .iter()
-            .map(|s| sm::Command::Transfer(wasm_transfer(s)))
-            .collect();
-        self.run(&commands)
     }
 }
 
@@ -180,20 +198,38 @@ impl native::Kv for Native {
     }
 }
 
-fn native_transfer(s: &Spec) -> native::Transfer {
-    native::Transfer {
-        id: native::Txid {
-            hi: (s.id >> 64) as u64,
-            lo: s.id as u64,
-        },
-        from: s.from.clone(),
-        to: s.to.clone(),
-        amount: s.amount,
-        currency: "USD".into(),
-    }
-}
+impl Engine for Native {
+    type Command = native::Command;
 
-impl Native {
+    fn open_command(system: bool, account: &str) -> native::Command {
+        native::Command::OpenAccount(native::OpenAccount {
+            account: account.into(),
+            owner: None,
+            kind: if system {
+                native::AccountKind::System
+            } else {
+                native::AccountKind::Standard
+            },
+        })
+    }
+
+    fn move_command(kind: Kind, s: &Spec) -> native::Command {
+        let t = native::Transfer {
+            id: native::Txid {
+                hi: (s.id >> 64) as u64,
+                lo: s.id as u64,
+            },
+            from: s.from.clone(),
+            to: s.to.clone(),
+            amount: s.amount,
+            currency: "USD".into(),
+        };
+        match kind {
+            Kind::Deposit => native::Command::Deposit(t),
+            Kind::Transfer => native::Command::Transfer(t),
+        }
+    }
+
     fn run(&mut self, commands: &[native::Command]) -> usize {
         let header = native::BatchHeader {
             log_index: 1,
@@ -202,44 +238,6 @@ impl Native {
         };
         let output = native::execute(&header, commands, self);
         output.outcomes.iter().filter(|o| o.is_ok()).count()
-    }
-}
-
-impl Engine for Native {
-    fn open(&mut self, opens: &[(bool, String)]) {
-        let commands: Vec<_> = opens
-            .iter()
-            .map(|(system, account)| {
-                native::Command::OpenAccount(native::OpenAccount {
-                    account: account.clone(),
-                    owner: None,
-                    kind: if *system {
-                        native::AccountKind::System
-                    } else {
-                        native::AccountKind::Standard
-                    },
-                })
-            })
-            .collect();
-        for chunk in commands.chunks(sm::limits::BATCH_COMMANDS_MAX) {
-            assert_eq!(self.run(chunk), chunk.len());
-        }
-    }
-    fn deposit(&mut self, specs: &[Spec]) {
-        let commands: Vec<_> = specs
-            .iter()
-            .map(|s| native::Command::Deposit(native_transfer(s)))
-            .collect();
-        for chunk in commands.chunks(sm::limits::BATCH_COMMANDS_MAX) {
-            assert_eq!(self.run(chunk), chunk.len());
-        }
-    }
-    fn transfer(&mut self, specs: &[Spec]) -> usize {
-        let commands: Vec<_> = specs
-            .iter()
-            .map(|s| native::Command::Transfer(native_transfer(s)))
-            .collect();
-        self.run(&commands)
     }
 }
 
