@@ -48,23 +48,6 @@ impl LogStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// Every entry from `from` on, decoded: what an auditor replays.
-    pub fn entries_from(&self, from: u64) -> crate::Result<Vec<Entry<TypeConfig>>> {
-        let inner = self.lock();
-        inner
-            .log
-            .range(from..)
-            .map(|item| {
-                let (_, bytes) = item?;
-                decode(bytes).map_err(|e| crate::Error::StateRead(e.to_string()))
-            })
-            .collect()
-    }
-
-    pub fn syncs(&self) -> u64 {
-        self.lock().log.stats().syncs
-    }
 }
 
 fn decode(bytes: &[u8]) -> Result<Entry<TypeConfig>, postcard::Error> {
