@@ -8,15 +8,23 @@
 //! `WALLET_BENCH_QUICK=1` limits it to 10,000 accounts.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use guest_statemachine as native;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use wallet_host::sm::{self, MemoryState, Runtime, Version, new_engine, release_bytes};
+use wallet_core::codec::{self, Calls, ValuesWriter};
+use wallet_core::{
+    AccountKind, Call, Caller, Command, Currency, OpenAccount, Role, Transfer, Txid,
+};
+use wallet_host::sm::{
+    BatchHeader, Executed, MemoryState, Runtime, Version, limits, new_engine, release_bytes,
+};
 
 const BATCHES: [usize; 4] = [1, 100, 1_000, 8_190];
 const SYSTEM: &str = "external:bank";
 const SEED: u64 = 0x5eed_0f5a_11e7;
+const ADMIN: Caller<&str> = Caller {
+    role: Role::Admin,
+    principal: "admin",
+};
 
 /// splitmix64: every random choice flows from `SEED`.
 struct Rng(u64);
@@ -89,170 +97,145 @@ fn setup_specs(accounts: u64) -> (Vec<(bool, String)>, Vec<Spec>) {
     (opens, deposits)
 }
 
-/// Which command a spec becomes.
-#[derive(Clone, Copy)]
-enum Kind {
-    Deposit,
-    Transfer,
+/// Encoded calls, the way the edge hands them to the state machine.
+fn encode(commands: impl IntoIterator<Item = Command<String>>) -> Vec<u8> {
+    let mut calls = Calls::new();
+    for command in commands {
+        let call = Call {
+            caller: ADMIN,
+            command: command.borrowed(),
+        };
+        calls.push(&call).expect("encodes");
+    }
+    calls.into_bytes()
 }
 
-/// One side of the comparison: its own command type, built from the same
-/// specs and run in chunks of the batch limit.
-trait Engine {
-    type Command;
-    fn open_command(system: bool, account: &str) -> Self::Command;
-    fn move_command(kind: Kind, spec: &Spec) -> Self::Command;
-    /// Runs one batch; how many commands succeeded.
-    fn run(&mut self, commands: &[Self::Command]) -> usize;
+fn open(system: bool, account: &str) -> Command<String> {
+    Command::OpenAccount(OpenAccount {
+        account: account.into(),
+        owner: None,
+        kind: if system {
+            AccountKind::System
+        } else {
+            AccountKind::Standard
+        },
+    })
+}
 
-    fn run_all(&mut self, commands: Vec<Self::Command>) {
-        for chunk in commands.chunks(sm::limits::BATCH_COMMANDS_MAX) {
-            assert_eq!(self.run(chunk), chunk.len(), "setup commands succeed");
+fn transfer(s: &Spec) -> Transfer<String> {
+    Transfer {
+        id: Txid(s.id),
+        from: s.from.clone(),
+        to: s.to.clone(),
+        amount: s.amount,
+        currency: Currency(*b"USD"),
+    }
+}
+
+const HEADER: BatchHeader = BatchHeader {
+    log_index: 1,
+    timestamp_ms: 0,
+    partition: 0,
+};
+
+/// One side of the comparison: runs encoded batches over its own state.
+trait Engine {
+    /// Runs one batch; how many calls succeeded.
+    fn run(&mut self, calls: &[u8]) -> usize;
+
+    fn run_all(&mut self, commands: Vec<Command<String>>) {
+        for chunk in commands.chunks(limits::BATCH_COMMANDS_MAX) {
+            assert_eq!(
+                self.run(&encode(chunk.iter().cloned())),
+                chunk.len(),
+                "setup succeeds"
+            );
         }
     }
-    fn open(&mut self, opens: &[(bool, String)]) {
-        let commands = opens
-            .iter()
-            .map(|(s, a)| Self::open_command(*s, a))
-            .collect();
-        self.run_all(commands);
-    }
-    fn deposit(&mut self, specs: &[Spec]) {
-        let commands = specs
-            .iter()
-            .map(|s| Self::move_command(Kind::Deposit, s))
-            .collect();
-        self.run_all(commands);
-    }
-    fn transfer(&mut self, specs: &[Spec]) -> usize {
-        let commands: Vec<_> = specs
-            .iter()
-            .map(|s| Self::move_command(Kind::Transfer, s))
-            .collect();
-        self.run(&commands)
+
+    fn prepare(&mut self, accounts: u64) {
+        let (opens, deposits) = setup_specs(accounts);
+        self.run_all(opens.iter().map(|(s, a)| open(*s, a)).collect());
+        self.run_all(
+            deposits
+                .iter()
+                .map(|s| Command::Deposit(transfer(s)))
+                .collect(),
+        );
     }
 }
 
-struct Wasm(Runtime<MemoryState>);
+/// The release component in the sandbox.
+struct Wasm {
+    runtime: Runtime,
+    state: MemoryState,
+}
 
 impl Engine for Wasm {
-    type Command = sm::Command;
-
-    fn open_command(system: bool, account: &str) -> sm::Command {
-        sm::Command::OpenAccount(sm::OpenAccount {
-            account: account.into(),
-            owner: None,
-            kind: if system {
-                sm::AccountKind::System
-            } else {
-                sm::AccountKind::Standard
-            },
-        })
-    }
-
-    fn move_command(kind: Kind, s: &Spec) -> sm::Command {
-        let t = sm::Transfer {
-            id: sm::Txid::from_u128(s.id),
-            from: s.from.clone(),
-            to: s.to.clone(),
-            amount: s.amount,
-            currency: "USD".into(),
-        };
-        match kind {
-            Kind::Deposit => sm::Command::Deposit(t),
-            Kind::Transfer => sm::Command::Transfer(t),
-        }
-    }
-
-    fn run(&mut self, commands: &[sm::Command]) -> usize {
-        let header = sm::BatchHeader {
-            log_index: 1,
-            timestamp_ms: 0,
-            partition: 0,
-        };
-        match self.0.execute(header, commands).expect("executes") {
-            sm::BatchResult::Applied { output, writes, .. } => {
-                self.0.source_mut().expect("live").apply(&writes);
-                output.outcomes.iter().filter(|o| o.is_ok()).count()
+    fn run(&mut self, calls: &[u8]) -> usize {
+        match self
+            .runtime
+            .execute(HEADER, calls, &mut self.state)
+            .expect("executes")
+        {
+            Executed::Applied(answer) => {
+                self.state.apply(answer.writes());
+                answer.outcomes().iter().filter(|o| o.is_ok()).count()
             }
-            sm::BatchResult::Failed(f) => panic!("batch failed: {f:?}"),
+            Executed::Failed(f) => panic!("batch failed: {f}"),
         }
     }
 }
 
-/// The guest's rules compiled for this machine, over a hash map.
+/// The same rules compiled for this machine, with the same prefetch rounds
+/// over the same state.
 #[derive(Default)]
-struct Native(HashMap<Vec<u8>, Vec<u8>>);
-
-impl native::Kv for Native {
-    fn read(&mut self, keys: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
-        keys.iter().map(|k| self.0.get(k).cloned()).collect()
-    }
-    fn write(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) {
-        for (k, v) in entries {
-            match v {
-                Some(v) => self.0.insert(k.clone(), v.clone()),
-                None => self.0.remove(k),
-            };
-        }
-    }
+struct Native {
+    state: MemoryState,
 }
 
 impl Engine for Native {
-    type Command = native::Command;
-
-    fn open_command(system: bool, account: &str) -> native::Command {
-        native::Command::OpenAccount(native::OpenAccount {
-            account: account.into(),
-            owner: None,
-            kind: if system {
-                native::AccountKind::System
-            } else {
-                native::AccountKind::Standard
-            },
-        })
-    }
-
-    fn move_command(kind: Kind, s: &Spec) -> native::Command {
-        let t = native::Transfer {
-            id: native::Txid {
-                hi: (s.id >> 64) as u64,
-                lo: s.id as u64,
-            },
-            from: s.from.clone(),
-            to: s.to.clone(),
-            amount: s.amount,
-            currency: "USD".into(),
-        };
-        match kind {
-            Kind::Deposit => native::Command::Deposit(t),
-            Kind::Transfer => native::Command::Transfer(t),
-        }
-    }
-
-    fn run(&mut self, commands: &[native::Command]) -> usize {
-        let header = native::BatchHeader {
+    fn run(&mut self, calls: &[u8]) -> usize {
+        let header = guest_statemachine::BatchHeader {
             log_index: 1,
             timestamp_ms: 0,
             partition: 0,
         };
-        let output = native::execute(&header, commands, self);
+        let mut values = ValuesWriter::default();
+        loop {
+            let answer = guest_statemachine::prefetch(&header, calls, values.as_bytes());
+            let prefetch = codec::prefetch(&answer).expect("decodes");
+            for key in &prefetch.keys {
+                values.push(self.state.get(key)).expect("encodes");
+            }
+            if prefetch.complete {
+                break;
+            }
+        }
+        let answer = guest_statemachine::execute(&header, calls, values.as_bytes());
+        let count = codec::calls_count(calls).expect("counts");
+        let output = codec::output(&answer, count).expect("well formed");
+        self.state.apply(output.writes.iter().copied());
         output.outcomes.iter().filter(|o| o.is_ok()).count()
     }
-}
-
-fn prepared<E: Engine>(mut engine: E, accounts: u64) -> E {
-    let (opens, deposits) = setup_specs(accounts);
-    engine.open(&opens);
-    engine.deposit(&deposits);
-    engine
 }
 
 fn new_wasm(accounts: u64) -> Wasm {
     let engine = new_engine(None).expect("engine");
     let version = Version::compile(&engine, release_bytes()).expect("release compiles");
-    let runtime = Runtime::new(&engine, version, MemoryState::default()).expect("instantiates");
-    prepared(Wasm(runtime), accounts)
+    let runtime = Runtime::new(&engine, version).expect("instantiates");
+    let mut wasm = Wasm {
+        runtime,
+        state: MemoryState::default(),
+    };
+    wasm.prepare(accounts);
+    wasm
+}
+
+fn new_native(accounts: u64) -> Native {
+    let mut native = Native::default();
+    native.prepare(accounts);
+    native
 }
 
 fn account_counts() -> Vec<u64> {
@@ -261,6 +244,14 @@ fn account_counts() -> Vec<u64> {
     } else {
         vec![10_000, 1_000_000]
     }
+}
+
+fn transfers(load: &mut Load, batch: usize) -> Vec<u8> {
+    encode(
+        load.batch(batch)
+            .iter()
+            .map(|s| Command::Transfer(transfer(s))),
+    )
 }
 
 fn bench_case<E: Engine>(c: &mut Criterion, name: &str, engine: &mut E, accounts: u64) {
@@ -273,8 +264,8 @@ fn bench_case<E: Engine>(c: &mut Criterion, name: &str, engine: &mut E, accounts
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(BenchmarkId::new("batch", batch), |b| {
             b.iter_batched(
-                || load.batch(batch),
-                |specs| black_box(engine.transfer(&specs)),
+                || transfers(&mut load, batch),
+                |calls| black_box(engine.run(&calls)),
                 criterion::BatchSize::LargeInput,
             )
         });
@@ -282,15 +273,15 @@ fn bench_case<E: Engine>(c: &mut Criterion, name: &str, engine: &mut E, accounts
     group.finish();
 }
 
-/// Transfers per second over `rounds` batches of `batch` (generation
-/// excluded).
+/// Transfers per second over `rounds` batches of `batch` (generation and
+/// encoding excluded: they are the edge's work).
 fn rate<E: Engine>(engine: &mut E, load: &mut Load, batch: usize, rounds: usize) -> f64 {
     let mut busy = Duration::ZERO;
     let mut moved = 0;
     for _ in 0..rounds {
-        let specs = load.batch(batch);
+        let calls = transfers(load, batch);
         let start = Instant::now();
-        moved += engine.transfer(&specs);
+        moved += engine.run(&calls);
         busy += start.elapsed();
     }
     assert_eq!(moved, batch * rounds, "every transfer is funded and valid");
@@ -302,7 +293,7 @@ fn main() {
     let mut table = Vec::new();
     for accounts in account_counts() {
         let mut wasm = new_wasm(accounts);
-        let mut nat = prepared(Native::default(), accounts);
+        let mut nat = new_native(accounts);
         bench_case(&mut c, "wasm", &mut wasm, accounts);
         bench_case(&mut c, "native", &mut nat, accounts);
         for batch in BATCHES {

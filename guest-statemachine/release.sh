@@ -9,7 +9,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-release=$root/guest-statemachine/releases/statemachine-1.0.0.wasm
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/guest-statemachine/Cargo.toml" | head -n 1)
+release=$root/guest-statemachine/releases/statemachine-$version.wasm
 target_dir=${CARGO_TARGET_DIR:-$root/target}/guest
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 

@@ -1,9 +1,13 @@
 mod bench;
+mod client;
 
 use anyhow::Context;
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use wallet_host::partition::PartitionOptions;
+use wallet_host::rocks::Tuning;
+use wallet_host::store::StoreOptions;
 
 /// Wallet: a digital wallet backend whose transfer rules run as a
 /// versioned WebAssembly component.
@@ -11,14 +15,26 @@ use std::path::PathBuf;
 #[command(version, about)]
 enum Cli {
     /// Run one node: a single-member group with its data in --data-dir.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load-generate against a running server and report transfers/s and latency.
     Bench(bench::BenchArgs),
-    /// Show a server's leader, members, applied index, chain head and version.
-    Status(StatusArgs),
+    /// The replica group as a node sees it.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Bearer tokens: create, list, revoke (admin).
+    #[command(subcommand)]
+    Token(client::TokenCommand),
     /// Print the hash of the state-machine release built into this binary.
     Release,
 }
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Leaders, members, applied and projected indexes, chain heads, versions.
+    Status(client::Target),
+}
+
+const MIB: u64 = 1 << 20;
 
 #[derive(Args)]
 struct ServeArgs {
@@ -34,14 +50,75 @@ struct ServeArgs {
     /// The admin token to create on first start instead of a random one.
     #[arg(long, env = "WALLET_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (tokens then cross the
+    /// network in clear text).
+    #[arg(long)]
+    insecure_http: bool,
+    /// Refuse writes (507) while less than this is free on the data
+    /// directory's filesystem; they resume when space returns.
+    #[arg(long, default_value_t = 1024)]
+    free_space_floor_mb: u64,
+    /// Cache of hot state-machine state.
+    #[arg(long, default_value_t = 256)]
+    state_cache_mb: u64,
+    /// RocksDB block cache, shared by the state and the read models.
+    #[arg(long, default_value_t = 256)]
+    block_cache_mb: u64,
+    /// State written between two flushes (also bounds replay after a crash).
+    #[arg(long, default_value_t = 32)]
+    flush_mb: u64,
+    /// Size of the Raft log's and event log's segment files.
+    #[arg(long, default_value_t = 64)]
+    segment_mb: u64,
 }
 
-#[derive(Args)]
-struct StatusArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    target: String,
-    #[arg(long, env = "WALLET_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+impl ServeArgs {
+    fn options(self) -> wallet_host::node::ServeOptions {
+        let mb = |n: u64| usize::try_from(n.saturating_mul(MIB)).unwrap_or(usize::MAX);
+        let block_cache = rocksdb_cache(mb(self.block_cache_mb));
+        let store = StoreOptions {
+            flush_bytes: mb(self.flush_mb),
+            cache_bytes: mb(self.state_cache_mb),
+            segment_bytes: mb(self.segment_mb),
+            // Four times the flush threshold: RocksDB never fills one by
+            // itself (see `wallet_host::store`).
+            tuning: Tuning {
+                write_buffer_bytes: mb(self.flush_mb.saturating_mul(4)),
+                write_buffers_max: 4,
+                block_cache: block_cache.clone(),
+            },
+        };
+        let views = Tuning {
+            write_buffer_bytes: mb(64),
+            write_buffers_max: 2,
+            block_cache,
+        };
+        wallet_host::node::ServeOptions {
+            data_dir: self.data_dir,
+            listen: self.listen,
+            node_id: self.node_id,
+            admin_token: self.admin_token,
+            tls: self.tls_cert.zip(self.tls_key),
+            insecure_http: self.insecure_http,
+            free_space_floor_bytes: self.free_space_floor_mb.saturating_mul(MIB),
+            partition: PartitionOptions {
+                store,
+                log_segment_bytes: mb(self.segment_mb),
+                views,
+                snapshot_every: 100_000,
+            },
+        }
+    }
+}
+
+fn rocksdb_cache(bytes: usize) -> wallet_host::rocks::Cache {
+    wallet_host::rocks::Cache::new_lru_cache(bytes)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,41 +131,21 @@ fn main() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match Cli::parse() {
-        Cli::Serve(args) => runtime.block_on(serve(args)),
+        Cli::Serve(args) => runtime.block_on(async {
+            wallet_host::node::serve(args.options()).await?;
+            Ok(())
+        }),
         Cli::Bench(args) => {
             let json = args.json;
             let report = runtime.block_on(bench::run(args))?;
             print!("{}", report.render(json)?);
             Ok(())
         }
-        Cli::Status(args) => runtime.block_on(status(args)),
+        Cli::Cluster(ClusterCommand::Status(target)) => runtime.block_on(client::status(target)),
+        Cli::Token(command) => runtime.block_on(client::token(command)),
         Cli::Release => {
             println!("{}", wallet_host::sm::RELEASE_HASH_HEX);
             Ok(())
         }
     }
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let options = wallet_host::node::ServeOptions {
-        data_dir: args.data_dir,
-        listen: args.listen,
-        node_id: args.node_id,
-        admin_token: args.admin_token,
-    };
-    wallet_host::node::serve(options).await?;
-    Ok(())
-}
-
-async fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let mut request = reqwest::Client::new().get(format!("{}/v1/cluster/status", args.target));
-    if let Some(token) = args.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.context("reaching the server")?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.context("reading the answer")?;
-    anyhow::ensure!(status.is_success(), "{status}: {body}");
-    println!("{}", serde_json::to_string_pretty(&body)?);
-    Ok(())
 }

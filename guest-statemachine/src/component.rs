@@ -1,10 +1,8 @@
-//! The WebAssembly component: the `machine` export over the `state` import.
-//! Built `no_std` so that it imports nothing but its WIT world: no WASI, no
-//! clock, no randomness.
+//! The WebAssembly component: the `machine` export. Built `no_std` so that
+//! it imports nothing at all: no WASI, no clock, no randomness.
 
+use crate::BatchHeader;
 use crate::exports::wallet::statemachine::machine::Guest;
-use crate::wallet::statemachine::state;
-use crate::{BatchHeader, BatchOutput, Command, Kv};
 use alloc::vec::Vec;
 
 #[global_allocator]
@@ -63,22 +61,15 @@ unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, len: usize) -> i32 {
     0
 }
 
-struct HostState;
-
-impl Kv for HostState {
-    fn read(&mut self, keys: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
-        state::read(keys)
-    }
-    fn write(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) {
-        state::write(entries)
-    }
-}
-
 struct Machine;
 
 impl Guest for Machine {
-    fn execute(header: BatchHeader, commands: Vec<Command>) -> BatchOutput {
-        crate::execute(&header, &commands, &mut HostState)
+    fn prefetch(header: BatchHeader, calls: Vec<u8>, values: Vec<u8>) -> Vec<u8> {
+        crate::prefetch(&header, &calls, &values)
+    }
+
+    fn execute(header: BatchHeader, calls: Vec<u8>, values: Vec<u8>) -> Vec<u8> {
+        crate::execute(&header, &calls, &values)
     }
 }
 

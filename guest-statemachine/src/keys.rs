@@ -1,17 +1,21 @@
-//! The layout of the guest's keys. The first byte names the table, so the
-//! batch cache can route a prefetched value to its table.
+//! The guest's state keys. The first byte names the table; the host never
+//! looks inside a key.
+//!
+//! - `a account`: an account (kind, owner, balances).
+//! - `t txid slot`: the receipt of one idempotent step of a transaction.
+//! - `x txid side`: where one side of a cross-partition transfer stands.
 
-use crate::Txid;
 use alloc::vec::Vec;
+use wallet_core::{Command, Txid};
 
-pub const ACCOUNT: u8 = b'a';
-pub const RECEIPT: u8 = b't';
-pub const PHASE: u8 = b'x';
+const ACCOUNT: u8 = b'a';
+const RECEIPT: u8 = b't';
+const PHASE: u8 = b'x';
 
 /// Which idempotency record a command uses. The commands that first move
 /// money in a partition share one slot per side, so one transaction id can
 /// start only one movement there; each follow-up step has its own slot.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Slot {
     Source = 0,
     Destination = 1,
@@ -23,32 +27,92 @@ pub enum Slot {
 }
 
 /// Which side of a cross-partition transfer a phase record describes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Side {
     Source = 0,
     Destination = 1,
 }
 
-pub fn account(id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + id.len());
-    key.push(ACCOUNT);
-    key.extend_from_slice(id.as_bytes());
-    key
+/// A key, borrowing the account ids of the batch it belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Key<'a> {
+    Account(&'a str),
+    Receipt(Txid, Slot),
+    Phase(Txid, Side),
 }
 
-pub fn receipt(id: Txid, slot: Slot) -> Vec<u8> {
-    tx_key(RECEIPT, id, slot as u8)
+impl Key<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            Key::Account(id) => {
+                out.push(ACCOUNT);
+                out.extend_from_slice(id.as_bytes());
+            }
+            Key::Receipt(id, slot) => tx_key(out, RECEIPT, id, slot as u8),
+            Key::Phase(id, side) => tx_key(out, PHASE, id, side as u8),
+        }
+    }
 }
 
-pub fn phase(id: Txid, side: Side) -> Vec<u8> {
-    tx_key(PHASE, id, side as u8)
+fn tx_key(out: &mut Vec<u8>, table: u8, id: Txid, suffix: u8) {
+    out.push(table);
+    out.extend_from_slice(&id.0.to_be_bytes());
+    out.push(suffix);
 }
 
-fn tx_key(table: u8, id: Txid, suffix: u8) -> Vec<u8> {
-    let mut key = Vec::with_capacity(18);
-    key.push(table);
-    key.extend_from_slice(&id.hi.to_be_bytes());
-    key.extend_from_slice(&id.lo.to_be_bytes());
-    key.push(suffix);
-    key
+/// The receipt slot a command's outcome is kept under.
+pub fn slot<S>(command: &Command<S>) -> Option<(Txid, Slot)> {
+    use Command as C;
+    let slot = match command {
+        C::OpenAccount(_) => return None,
+        C::Transfer(_) | C::Deposit(_) | C::Withdraw(_) | C::TccReserve(_) | C::SagaDebit(_) => {
+            Slot::Source
+        }
+        C::TccPlacePending(_) | C::SagaCredit(_) => Slot::Destination,
+        C::TccSettle(_) => Slot::Settle,
+        C::TccCredit(_) => Slot::Credit,
+        C::TccRelease(_) => Slot::Release,
+        C::TccDropPending(_) => Slot::DropPending,
+        C::SagaRefund(_) => Slot::Refund,
+    };
+    Some((command.txid()?, slot))
+}
+
+/// The phase record a cross-partition step reads, if any.
+pub fn phase<S>(command: &Command<S>) -> Option<Key<'static>> {
+    use Command as C;
+    let side = match command {
+        C::OpenAccount(_) | C::Transfer(_) | C::Deposit(_) | C::Withdraw(_) => return None,
+        C::SagaCredit(_) => return None,
+        C::TccReserve(_) | C::SagaDebit(_) => Side::Source,
+        C::TccSettle(_) | C::TccRelease(_) | C::SagaRefund(_) => Side::Source,
+        C::TccPlacePending(_) | C::TccCredit(_) | C::TccDropPending(_) => Side::Destination,
+    };
+    Some(Key::Phase(command.txid()?, side))
+}
+
+/// Every key a command reads that its body names (its receipt, its
+/// accounts, its phase record), in a fixed order.
+pub fn of_command<'a>(command: &Command<&'a str>, mut push: impl FnMut(Key<'a>)) {
+    use Command as C;
+    if let Some((id, slot)) = slot(command) {
+        push(Key::Receipt(id, slot));
+    }
+    match command {
+        C::OpenAccount(open) => push(Key::Account(open.account)),
+        C::Transfer(t) | C::Deposit(t) | C::Withdraw(t) => {
+            push(Key::Account(t.from));
+            push(Key::Account(t.to));
+        }
+        C::TccReserve(t) | C::SagaDebit(t) => push(Key::Account(t.from)),
+        C::TccPlacePending(t) | C::SagaCredit(t) => push(Key::Account(t.to)),
+        C::TccSettle(_)
+        | C::TccCredit(_)
+        | C::TccRelease(_)
+        | C::TccDropPending(_)
+        | C::SagaRefund(_) => {}
+    }
+    if let Some(key) = phase(command) {
+        push(key);
+    }
 }

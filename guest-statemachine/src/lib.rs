@@ -1,12 +1,22 @@
 //! The wallet's rules: open accounts and move money between them, exactly
-//! once per transaction id, never below an account's floor, with every
-//! movement recorded as a typed event.
+//! once per transaction id, never below an account's floor, only at the
+//! request of someone allowed to, with every movement recorded as a typed
+//! event.
 //!
-//! The rules are plain Rust over the [`Kv`] trait, so they run natively
-//! (tests, benchmarks) and inside the WebAssembly component (`component`),
-//! where `Kv` is the host's `state` import. On `wasm32` the crate is
+//! A batch runs in two steps (see `wit/wallet.wit`): [`prefetch`] names the
+//! state keys the batch reads, and [`execute`] runs the calls against their
+//! values and answers with outcomes, events and writes. Both are plain
+//! functions of bytes, so they run natively (tests, benchmarks) and inside
+//! the WebAssembly component (`component`). On `wasm32` the crate is
 //! `no_std`: Rust's `std` would link WASI imports, and the host refuses any
-//! component that imports more than the wallet interfaces.
+//! component that imports anything.
+//!
+//! - `keys`: the guest's state keys, and which ones each command reads.
+//! - `records`: the stored values and their bytes (the guest's own schema).
+//! - `plan`: the keys of a batch, round by round.
+//! - `state`: the batch's values, decoded once, and the writes it makes.
+//! - `output`: the execute answer, written as the calls run.
+//! - `rules`: what each command does.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
@@ -14,22 +24,42 @@ extern crate alloc;
 wit_bindgen::generate!({
     path: "../wit",
     world: "statemachine",
-    additional_derives: [PartialEq, Eq],
 });
 
-mod account_id;
-mod batch;
 #[cfg(target_arch = "wasm32")]
 mod component;
-pub mod currency;
 mod keys;
-mod kv;
+mod output;
+mod plan;
 mod records;
 mod rules;
+mod state;
 
-pub use kv::Kv;
-pub use rules::execute;
-pub use wallet::statemachine::types::{
-    AccountKind, BatchHeader, BatchOutput, Command, Event, EventRecord, OpenAccount, Outcome,
-    Posting, Reason, Rejection, Transfer, Txid,
-};
+pub use exports::wallet::statemachine::machine::BatchHeader;
+
+use alloc::vec::Vec;
+use wallet_core::codec;
+
+/// The prefetch step: the keys `calls` read, after those whose `values`
+/// are already known (see `wit/wallet.wit`). Malformed input is a bug in
+/// the host: it panics, which traps in the component.
+pub fn prefetch(_header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
+    let calls = codec::calls(calls).expect("the host sends a well-formed batch");
+    let values = codec::values(values).expect("the host sends well-formed values");
+    plan::Plan::new(&calls, &values).next_round(values.len())
+}
+
+/// The execute step: runs `calls` in order against the `values` of every
+/// key prefetch named; answers with outcomes, events and writes. This
+/// version's rules depend on nothing in the header: no rule depends on time.
+pub fn execute(_header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
+    let calls = codec::calls(calls).expect("the host sends a well-formed batch");
+    let values = codec::values(values).expect("the host sends well-formed values");
+    let plan = plan::Plan::new(&calls, &values);
+    assert_eq!(
+        plan.keys().len(),
+        values.len(),
+        "the host sends a value for every key prefetch named"
+    );
+    rules::run(&calls, plan, &values)
+}

@@ -1,28 +1,40 @@
-//! The values the guest stores, and their byte encoding. The encoding is the
-//! guest's own schema: the host never reads it. A value that does not decode
-//! is state this code did not write, a bug: decoding panics, which traps.
+//! The values the guest stores, and their bytes: the guest's own schema,
+//! which the host never reads. Decoding borrows from the values buffer. A
+//! value that does not decode is state this code did not write, a bug:
+//! decoding panics, which traps.
 
-use crate::{AccountKind, Outcome, Reason};
-use alloc::string::String;
+use smallvec::SmallVec;
+use wallet_core::codec::{self, Reader};
+use wallet_core::{AccountKind, Call, Command, Currency};
+
 use alloc::vec::Vec;
 
 /// One currency's money on one account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Balance {
-    pub currency: [u8; 3],
+    pub currency: Currency,
     pub available: i64,
     pub reserved: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
+pub struct Account<'a> {
     pub kind: AccountKind,
-    pub owner: Option<String>,
-    /// Sorted by currency; an absent currency has nothing available or reserved.
-    pub balances: Vec<Balance>,
+    pub owner: Option<&'a str>,
+    /// Sorted by currency; an absent currency has nothing available or
+    /// reserved. Most accounts hold one or two currencies: inline.
+    pub balances: SmallVec<[Balance; 2]>,
 }
 
-impl Account {
+impl<'a> Account<'a> {
+    pub fn new(kind: AccountKind, owner: Option<&'a str>) -> Self {
+        Account {
+            kind,
+            owner,
+            balances: SmallVec::new(),
+        }
+    }
+
     /// The lowest `available` may go, or `None` when unbounded (system).
     pub fn floor(&self) -> Option<i64> {
         match self.kind {
@@ -32,11 +44,8 @@ impl Account {
         }
     }
 
-    pub fn balance(&self, currency: [u8; 3]) -> Balance {
-        match self
-            .balances
-            .binary_search_by_key(&currency, |b| b.currency)
-        {
+    pub fn balance(&self, currency: Currency) -> Balance {
+        match self.find(currency) {
             Ok(i) => self.balances[i],
             Err(_) => Balance {
                 currency,
@@ -47,91 +56,64 @@ impl Account {
     }
 
     pub fn set_balance(&mut self, balance: Balance) {
-        match self
-            .balances
-            .binary_search_by_key(&balance.currency, |b| b.currency)
-        {
+        match self.find(balance.currency) {
             Ok(i) => self.balances[i] = balance,
             Err(i) => self.balances.insert(i, balance),
         }
     }
-}
 
-/// The first outcome of an idempotent command and the body it was given, so
-/// that a retry gets the same answer and a different body is detected.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    pub outcome: Outcome,
-    pub body: Vec<u8>,
-}
+    fn find(&self, currency: Currency) -> Result<usize, usize> {
+        self.balances
+            .binary_search_by_key(&currency, |b| b.currency)
+    }
 
-/// One side's amount of a cross-partition transfer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leg {
-    pub account: String,
-    pub currency: [u8; 3],
-    pub amount: i64,
-}
-
-/// Where one side of a cross-partition transfer stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// A cancel arrived before its try: the try will be refused.
-    CancelledEarly,
-    Reserved(Leg),
-    Settled(Leg),
-    Released(Leg),
-    Pending(Leg),
-    Credited(Leg),
-    Dropped(Leg),
-    SagaDebited(Leg),
-    SagaRefunded(Leg),
-}
-
-pub trait Record: Sized {
-    fn encode(&self, out: &mut Vec<u8>);
-    fn decode(bytes: &[u8]) -> Self;
-}
-
-impl Record for Account {
-    fn encode(&self, out: &mut Vec<u8>) {
+    /// `kind, owner option<str8>, u8 count, (currency [3], available i64,
+    /// reserved i64) per balance`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
         match self.kind {
             AccountKind::Standard => out.push(0),
             AccountKind::Credit(limit) => {
                 out.push(1);
-                out.extend_from_slice(&limit.to_le_bytes());
+                codec::put_i64(out, limit);
             }
             AccountKind::System => out.push(2),
         }
-        put_opt_str(out, self.owner.as_deref());
-        let count = u8::try_from(self.balances.len()).expect("fewer currencies than 256 exist");
-        out.push(count);
+        match self.owner {
+            None => out.push(0),
+            Some(owner) => {
+                out.push(1);
+                codec::put_str8(out, owner).expect("owners are principals of at most 64 bytes");
+            }
+        }
+        out.push(u8::try_from(self.balances.len()).expect("fewer currencies than 256 exist"));
         for b in &self.balances {
-            out.extend_from_slice(&b.currency);
-            out.extend_from_slice(&b.available.to_le_bytes());
-            out.extend_from_slice(&b.reserved.to_le_bytes());
+            out.extend_from_slice(&b.currency.0);
+            codec::put_i64(out, b.available);
+            codec::put_i64(out, b.reserved);
         }
     }
 
-    fn decode(bytes: &[u8]) -> Self {
-        let mut r = Reader(bytes);
-        let kind = match r.u8() {
+    pub fn decode(bytes: &'a [u8]) -> Self {
+        let mut r = Reader::new(bytes);
+        let kind = match r.u8().expect("account kind") {
             0 => AccountKind::Standard,
-            1 => AccountKind::Credit(r.i64()),
+            1 => AccountKind::Credit(r.i64().expect("credit limit")),
             2 => AccountKind::System,
             tag => panic!("corrupt account kind {tag}"),
         };
-        let owner = r.opt_str();
-        let count = usize::from(r.u8());
-        let mut balances = Vec::with_capacity(count);
-        for _ in 0..count {
-            balances.push(Balance {
-                currency: r.array(),
-                available: r.i64(),
-                reserved: r.i64(),
-            });
-        }
-        r.end();
+        let owner = match r.u8().expect("owner tag") {
+            0 => None,
+            _ => Some(r.str8().expect("owner")),
+        };
+        let count = r.u8().expect("balance count");
+        let balances = (0..count)
+            .map(|_| Balance {
+                currency: Currency(r.array().expect("currency")),
+                available: r.i64().expect("available"),
+                reserved: r.i64().expect("reserved"),
+            })
+            .collect();
+        r.end().expect("no trailing bytes");
         Account {
             kind,
             owner,
@@ -140,59 +122,130 @@ impl Record for Account {
     }
 }
 
-impl Record for Receipt {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.push(match self.outcome {
-            Ok(()) => 0,
-            Err(reason) => 1 + reason_code(reason),
-        });
-        out.extend_from_slice(&self.body);
-    }
+/// The first outcome of an idempotent command and the body it came with,
+/// so a retry gets the same answer and a different body is detected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt<'a> {
+    pub outcome: u8,
+    pub body: &'a [u8],
+}
 
-    fn decode(bytes: &[u8]) -> Self {
-        let (&tag, body) = bytes.split_first().expect("a receipt has an outcome byte");
-        let outcome = match tag {
-            0 => Ok(()),
-            code => Err(reason_from_code(code - 1)),
-        };
-        Receipt {
-            outcome,
-            body: body.to_vec(),
-        }
+impl<'a> Receipt<'a> {
+    /// `outcome u8`, then the body.
+    pub fn decode(bytes: &'a [u8]) -> Self {
+        let (&outcome, body) = bytes.split_first().expect("a receipt has an outcome byte");
+        Receipt { outcome, body }
     }
 }
 
-impl Record for Phase {
-    fn encode(&self, out: &mut Vec<u8>) {
-        let (tag, leg) = match self {
-            Phase::CancelledEarly => (0, None),
-            Phase::Reserved(l) => (1, Some(l)),
-            Phase::Settled(l) => (2, Some(l)),
-            Phase::Released(l) => (3, Some(l)),
-            Phase::Pending(l) => (4, Some(l)),
-            Phase::Credited(l) => (5, Some(l)),
-            Phase::Dropped(l) => (6, Some(l)),
-            Phase::SagaDebited(l) => (7, Some(l)),
-            Phase::SagaRefunded(l) => (8, Some(l)),
+/// What a retry must repeat exactly: the command kind, its caller, and its
+/// transfer, if any.
+pub fn body(call: &Call<&str>, out: &mut Vec<u8>) {
+    use Command as C;
+    let kind = match call.command {
+        C::OpenAccount(_) => 1,
+        C::Transfer(_) => 2,
+        C::Deposit(_) => 3,
+        C::Withdraw(_) => 4,
+        C::TccReserve(_) => 5,
+        C::TccPlacePending(_) => 6,
+        C::TccSettle(_) => 7,
+        C::TccCredit(_) => 8,
+        C::TccRelease(_) => 9,
+        C::TccDropPending(_) => 10,
+        C::SagaDebit(_) => 11,
+        C::SagaCredit(_) => 12,
+        C::SagaRefund(_) => 13,
+    };
+    out.push(kind);
+    out.push(call.caller.role.code());
+    codec::put_str8(out, call.caller.principal).expect("the call decoded, so it encodes");
+    if let C::Transfer(t)
+    | C::Deposit(t)
+    | C::Withdraw(t)
+    | C::TccReserve(t)
+    | C::TccPlacePending(t)
+    | C::SagaDebit(t)
+    | C::SagaCredit(t) = &call.command
+    {
+        codec::put_i64(out, t.amount);
+        out.extend_from_slice(&t.currency.0);
+        codec::put_str8(out, t.from).expect("the call decoded, so it encodes");
+        codec::put_str8(out, t.to).expect("the call decoded, so it encodes");
+    }
+}
+
+/// One side's amount of a cross-partition transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leg<'a> {
+    pub account: &'a str,
+    pub currency: Currency,
+    pub amount: i64,
+}
+
+/// Where one side of a cross-partition transfer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase<'a> {
+    /// A cancel arrived before its try: the try will be refused.
+    CancelledEarly,
+    Reserved(Leg<'a>),
+    Settled(Leg<'a>),
+    Released(Leg<'a>),
+    Pending(Leg<'a>),
+    Credited(Leg<'a>),
+    Dropped(Leg<'a>),
+    SagaDebited(Leg<'a>),
+    SagaRefunded(Leg<'a>),
+}
+
+impl<'a> Phase<'a> {
+    pub fn leg(&self) -> Option<&Leg<'a>> {
+        match self {
+            Phase::CancelledEarly => None,
+            Phase::Reserved(l)
+            | Phase::Settled(l)
+            | Phase::Released(l)
+            | Phase::Pending(l)
+            | Phase::Credited(l)
+            | Phase::Dropped(l)
+            | Phase::SagaDebited(l)
+            | Phase::SagaRefunded(l) => Some(l),
+        }
+    }
+
+    /// `tag u8`, then for a leg `currency [3], amount i64, account` (the
+    /// rest of the value).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let tag = match self {
+            Phase::CancelledEarly => 0,
+            Phase::Reserved(_) => 1,
+            Phase::Settled(_) => 2,
+            Phase::Released(_) => 3,
+            Phase::Pending(_) => 4,
+            Phase::Credited(_) => 5,
+            Phase::Dropped(_) => 6,
+            Phase::SagaDebited(_) => 7,
+            Phase::SagaRefunded(_) => 8,
         };
         out.push(tag);
-        if let Some(leg) = leg {
-            out.extend_from_slice(&leg.currency);
-            out.extend_from_slice(&leg.amount.to_le_bytes());
+        if let Some(leg) = self.leg() {
+            out.extend_from_slice(&leg.currency.0);
+            codec::put_i64(out, leg.amount);
             out.extend_from_slice(leg.account.as_bytes());
         }
     }
 
-    fn decode(bytes: &[u8]) -> Self {
-        let mut r = Reader(bytes);
-        let tag = r.u8();
+    pub fn decode(bytes: &'a [u8]) -> Self {
+        let mut r = Reader::new(bytes);
+        let tag = r.u8().expect("phase tag");
         if tag == 0 {
-            r.end();
+            r.end().expect("no trailing bytes");
             return Phase::CancelledEarly;
         }
-        let currency = r.array();
-        let amount = r.i64();
-        let account = r.rest_str();
+        let currency = Currency(r.array().expect("currency"));
+        let amount = r.i64().expect("amount");
+        let rest = r.take(bytes.len() - r.position()).expect("account");
+        let account = core::str::from_utf8(rest).expect("corrupt phase: account is not UTF-8");
         let leg = Leg {
             account,
             currency,
@@ -212,135 +265,48 @@ impl Record for Phase {
     }
 }
 
-/// Stored reason codes: append only, never renumber.
-const REASONS: [Reason; 13] = [
-    Reason::AccountNotFound,
-    Reason::AccountExists,
-    Reason::InvalidAccountId,
-    Reason::InvalidAmount,
-    Reason::UnknownCurrency,
-    Reason::SameAccount,
-    Reason::InsufficientFunds,
-    Reason::Overflow,
-    Reason::NotASystemAccount,
-    Reason::IdempotencyConflict,
-    Reason::TransferCancelled,
-    Reason::TransferConfirmed,
-    Reason::TransferNotFound,
-];
-
-fn reason_code(reason: Reason) -> u8 {
-    let i = REASONS
-        .iter()
-        .position(|r| *r == reason)
-        .expect("every reason has a code");
-    u8::try_from(i).expect("fewer than 255 reasons")
-}
-
-fn reason_from_code(code: u8) -> Reason {
-    *REASONS
-        .get(usize::from(code))
-        .unwrap_or_else(|| panic!("corrupt reason code {code}"))
-}
-
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        None => out.push(0),
-        Some(s) => {
-            let len = u8::try_from(s.len()).expect("owners are validated to 64 bytes");
-            out.push(1);
-            out.push(len);
-            out.extend_from_slice(s.as_bytes());
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        assert!(self.0.len() >= n, "corrupt record: truncated");
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        head
-    }
-    fn u8(&mut self) -> u8 {
-        self.take(1)[0]
-    }
-    fn i64(&mut self) -> i64 {
-        i64::from_le_bytes(self.array())
-    }
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        self.take(N).try_into().expect("take returns N bytes")
-    }
-    fn str(&mut self, n: usize) -> String {
-        String::from(core::str::from_utf8(self.take(n)).expect("corrupt record: not UTF-8"))
-    }
-    fn opt_str(&mut self) -> Option<String> {
-        match self.u8() {
-            0 => None,
-            _ => {
-                let n = usize::from(self.u8());
-                Some(self.str(n))
-            }
-        }
-    }
-    fn rest_str(&mut self) -> String {
-        let n = self.0.len();
-        self.str(n)
-    }
-    fn end(&self) {
-        assert!(self.0.is_empty(), "corrupt record: trailing bytes");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn round_trip<R: Record + PartialEq + core::fmt::Debug>(value: R) {
-        let mut bytes = Vec::new();
-        value.encode(&mut bytes);
-        assert_eq!(R::decode(&bytes), value);
-    }
+    use smallvec::smallvec;
 
     #[test]
     fn records_round_trip() {
-        round_trip(Account {
+        let account = Account {
             kind: AccountKind::Credit(500),
-            owner: Some("alice".into()),
-            balances: vec![Balance {
-                currency: *b"USD",
+            owner: Some("alice"),
+            balances: smallvec![Balance {
+                currency: Currency(*b"USD"),
                 available: -20,
                 reserved: 7,
             }],
-        });
-        round_trip(Account {
-            kind: AccountKind::System,
-            owner: None,
-            balances: vec![],
-        });
-        for reason in REASONS {
-            round_trip(Receipt {
-                outcome: Err(reason),
-                body: vec![1, 2, 3],
-            });
+        };
+        let mut bytes = Vec::new();
+        account.encode(&mut bytes);
+        assert_eq!(Account::decode(&bytes), account);
+
+        let system = Account::new(AccountKind::System, None);
+        let mut bytes = Vec::new();
+        system.encode(&mut bytes);
+        assert_eq!(Account::decode(&bytes), system);
+
+        for phase in [
+            Phase::CancelledEarly,
+            Phase::SagaDebited(Leg {
+                account: "bob",
+                currency: Currency(*b"JPY"),
+                amount: 9,
+            }),
+        ] {
+            let mut bytes = Vec::new();
+            phase.encode(&mut bytes);
+            assert_eq!(Phase::decode(&bytes), phase);
         }
-        round_trip(Receipt {
-            outcome: Ok(()),
-            body: vec![],
-        });
-        round_trip(Phase::CancelledEarly);
-        round_trip(Phase::SagaDebited(Leg {
-            account: "bob".into(),
-            currency: *b"JPY",
-            amount: 9,
-        }));
     }
 
     #[test]
-    #[should_panic(expected = "truncated")]
+    #[should_panic(expected = "account kind")]
     fn a_truncated_record_is_refused() {
-        Account::decode(&[1, 0]);
+        Account::decode(&[]);
     }
 }

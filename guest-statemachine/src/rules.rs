@@ -1,181 +1,102 @@
-//! The rules of every command. Each step validates first and writes only
-//! once nothing can fail, so a refused command changes nothing.
+//! The rules of every command. Each step checks first and changes state
+//! only once nothing can fail, so a refused command changes nothing but its
+//! receipt; its refusal is an event.
+//!
+//! Authorization is a rule like any other, decided from the caller the
+//! command carries and the state the batch read: only an admin (or the node
+//! itself) opens accounts, deposits and withdraws; money leaves an account
+//! only at its owner's request or an admin's; an auditor writes nothing;
+//! the steps of a cross-partition transfer after its try are the node's.
 
-use crate::batch::Batch;
 use crate::keys::{self, Side, Slot};
-use crate::kv::Kv;
-use crate::records::{Account, Balance, Leg, Phase, Receipt};
-use crate::{
-    AccountKind, BatchHeader, BatchOutput, Command, Event, EventRecord, OpenAccount, Outcome,
-    Posting, Reason, Rejection, Transfer, Txid, account_id, currency,
-};
-use alloc::string::String;
+use crate::output::Output;
+use crate::plan::Plan;
+use crate::records::{self, Account, Balance, Leg, Phase};
+use crate::state::State;
 use alloc::vec::Vec;
+use wallet_core::reason::{Outcome, outcome_code, outcome_from_code};
+use wallet_core::{
+    AccountKind, Call, Caller, Command, Currency, Event, OpenAccount, Posting, Reason, Role,
+    Transfer, Txid, account, amount, principal,
+};
 
-/// Runs `commands` in order against `kv` and returns one outcome per command
-/// and the events they produced. This version of the rules needs nothing
-/// from the header: no rule depends on time.
-pub fn execute(_header: &BatchHeader, commands: &[Command], kv: &mut impl Kv) -> BatchOutput {
-    let mut batch = Batch::new(kv);
-    batch.prefetch(commands.iter().flat_map(command_keys).collect());
-    let leg_keys = commands
-        .iter()
-        .filter_map(phase_key)
-        .filter_map(|k| leg_account_key(&mut batch, &k))
-        .collect();
-    batch.prefetch(leg_keys);
-
-    let mut out = BatchOutput {
-        outcomes: Vec::with_capacity(commands.len()),
-        events: Vec::with_capacity(commands.len() * 2),
+/// Runs `calls` in order and answers with their outcomes, events and writes.
+pub fn run<'a>(calls: &[Call<&'a str>], plan: Plan<'a>, values: &[Option<&'a [u8]>]) -> Vec<u8> {
+    let mut batch = Batch {
+        state: State::new(plan, values),
+        out: Output::new(calls.len()),
+        body: Vec::new(),
     };
-    for (index, command) in commands.iter().enumerate() {
-        let mut events = Events {
-            command: u32::try_from(index).expect("a batch has fewer than 2^32 commands"),
-            out: &mut out.events,
-        };
-        out.outcomes.push(apply(&mut batch, command, &mut events));
+    for (i, call) in calls.iter().enumerate() {
+        let outcome = batch.apply(i, call);
+        batch.out.set_outcome(i, outcome);
     }
-    batch.commit();
-    assert_eq!(out.outcomes.len(), commands.len());
-    out
+    let Batch { state, out, .. } = batch;
+    out.finish(|bytes| state.write_into(bytes))
 }
 
-struct Events<'o> {
-    command: u32,
-    out: &'o mut Vec<EventRecord>,
-}
-
-impl Events<'_> {
-    fn push(&mut self, event: Event) {
-        self.out.push(EventRecord {
-            command: self.command,
-            event,
-        });
-    }
-}
-
-fn apply(b: &mut Batch<impl Kv>, command: &Command, ev: &mut Events) -> Outcome {
-    use Command as C;
-    match command {
-        C::OpenAccount(open) => open_account(b, open, ev),
-        C::Transfer(t) => once(b, t.id, Slot::Source, body(0, t), ev, |b, ev| {
-            local_transfer(b, t, None, ev)
-        }),
-        C::Deposit(t) => once(b, t.id, Slot::Source, body(1, t), ev, |b, ev| {
-            local_transfer(b, t, Some(Side::Source), ev)
-        }),
-        C::Withdraw(t) => once(b, t.id, Slot::Source, body(2, t), ev, |b, ev| {
-            local_transfer(b, t, Some(Side::Destination), ev)
-        }),
-        C::TccReserve(t) => once(b, t.id, Slot::Source, body(3, t), ev, |b, ev| {
-            reserve(b, t, ev)
-        }),
-        C::SagaDebit(t) => once(b, t.id, Slot::Source, body(4, t), ev, |b, ev| {
-            saga_debit(b, t, ev)
-        }),
-        C::TccPlacePending(t) => once(b, t.id, Slot::Destination, body(5, t), ev, |b, ev| {
-            place_pending(b, t, ev)
-        }),
-        C::SagaCredit(t) => once(b, t.id, Slot::Destination, body(6, t), ev, |b, ev| {
-            saga_credit(b, t, ev)
-        }),
-        C::TccSettle(id) => once(b, *id, Slot::Settle, Vec::new(), ev, |b, ev| {
-            settle(b, *id, ev)
-        }),
-        C::TccCredit(id) => once(b, *id, Slot::Credit, Vec::new(), ev, |b, ev| {
-            credit_pending(b, *id, ev)
-        }),
-        C::TccRelease(id) => once(b, *id, Slot::Release, Vec::new(), ev, |b, ev| {
-            release(b, *id, ev)
-        }),
-        C::TccDropPending(id) => once(b, *id, Slot::DropPending, Vec::new(), ev, |b, ev| {
-            drop_pending(b, *id, ev)
-        }),
-        C::SagaRefund(id) => once(b, *id, Slot::Refund, Vec::new(), ev, |b, ev| {
-            saga_refund(b, *id, ev)
-        }),
-    }
-}
-
-/// Exactly once per (transaction id, slot): a retry with the same body gets
-/// the first outcome and emits nothing; a different body is a conflict that
-/// leaves the first receipt alone.
-fn once<K: Kv>(
-    b: &mut Batch<K>,
-    id: Txid,
-    slot: Slot,
+struct Batch<'a> {
+    state: State<'a>,
+    out: Output,
+    /// The body of the call at hand, reused from call to call.
     body: Vec<u8>,
-    ev: &mut Events,
-    step: impl FnOnce(&mut Batch<K>, &mut Events) -> Outcome,
-) -> Outcome {
-    let key = keys::receipt(id, slot);
-    if let Some(receipt) = b.receipt(&key) {
-        return if receipt.body == body {
-            receipt.outcome
-        } else {
-            Err(Reason::IdempotencyConflict)
-        };
-    }
-    let outcome = step(b, ev);
-    if let Err(reason) = outcome {
-        ev.push(Event::TransferRejected(Rejection { id, reason }));
-    }
-    b.put_receipt(key, Receipt { outcome, body });
-    outcome
 }
 
-/// What a retry must repeat exactly: the command kind and its transfer.
-fn body(kind: u8, t: &Transfer) -> Vec<u8> {
-    let mut out = Vec::with_capacity(20 + t.from.len() + t.to.len());
-    out.push(kind);
-    out.extend_from_slice(&t.amount.to_le_bytes());
-    for s in [&t.currency, &t.from, &t.to] {
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
+// ---- who may do what -----------------------------------------------------
+
+/// Opening accounts, deposits and withdrawals: an admin's or the node's.
+fn admin_only(caller: &Caller<&str>) -> Outcome {
+    match caller.role {
+        Role::Admin | Role::System => Ok(()),
+        Role::Client | Role::Auditor => Err(Reason::NotAllowed),
     }
-    out
 }
 
-fn open_account(b: &mut Batch<impl Kv>, open: &OpenAccount, ev: &mut Events) -> Outcome {
-    let owner_ok = open.owner.as_deref().is_none_or(account_id::is_valid);
-    if !account_id::is_valid(&open.account) || !owner_ok {
-        return Err(Reason::InvalidAccountId);
-    }
-    if matches!(open.kind, AccountKind::Credit(limit) if limit < 0) {
-        return Err(Reason::InvalidAmount);
-    }
-    let key = keys::account(&open.account);
-    if b.account(&key).is_some() {
-        return Err(Reason::AccountExists);
-    }
-    let account = Account {
-        kind: open.kind,
-        owner: open.owner.clone(),
-        balances: Vec::new(),
-    };
-    b.put_account(key, account);
-    ev.push(Event::AccountOpened(open.clone()));
-    Ok(())
+/// The steps of a cross-partition transfer after its try: the node's
+/// (its coordinator), or an admin's repairing one by hand.
+fn coordinator(caller: &Caller<&str>) -> Outcome {
+    admin_only(caller)
 }
+
+/// Whether the caller may move money out of `account`.
+fn may_debit(caller: &Caller<&str>, account: &Account) -> Outcome {
+    match caller.role {
+        Role::Admin | Role::System => Ok(()),
+        Role::Client if account.owner == Some(caller.principal) => Ok(()),
+        Role::Client => Err(Reason::NotOwner),
+        Role::Auditor => Err(Reason::NotAllowed),
+    }
+}
+
+/// Auditors write nothing, whatever the command.
+fn may_write(caller: &Caller<&str>) -> Outcome {
+    match caller.role {
+        Role::Auditor => Err(Reason::NotAllowed),
+        Role::Admin | Role::Client | Role::System => Ok(()),
+    }
+}
+
+// ---- checks and arithmetic -----------------------------------------------
 
 /// The checks every transfer body passes before any account is read.
-fn check_body(t: &Transfer) -> Result<[u8; 3], Reason> {
-    if t.amount <= 0 {
+fn check_body(t: &Transfer<&str>) -> Outcome {
+    if !amount::is_valid(t.amount) {
         return Err(Reason::InvalidAmount);
     }
-    let currency = currency::to_bytes(&t.currency).ok_or(Reason::UnknownCurrency)?;
-    if !account_id::is_valid(&t.from) || !account_id::is_valid(&t.to) {
+    if !t.currency.is_known() {
+        return Err(Reason::UnknownCurrency);
+    }
+    if !account::is_valid(t.from) || !account::is_valid(t.to) {
         return Err(Reason::InvalidAccountId);
     }
     if t.from == t.to {
         return Err(Reason::SameAccount);
     }
-    Ok(currency)
+    Ok(())
 }
 
 /// `account`'s balance after taking `amount` out of available.
-fn debit(account: &Account, currency: [u8; 3], amount: i64) -> Result<Balance, Reason> {
+fn debit(account: &Account, currency: Currency, amount: i64) -> Result<Balance, Reason> {
     let mut balance = account.balance(currency);
     balance.available = balance
         .available
@@ -191,7 +112,7 @@ fn debit(account: &Account, currency: [u8; 3], amount: i64) -> Result<Balance, R
 }
 
 /// `account`'s balance after adding `amount` to available.
-fn credit(account: &Account, currency: [u8; 3], amount: i64) -> Result<Balance, Reason> {
+fn credit(account: &Account, currency: Currency, amount: i64) -> Result<Balance, Reason> {
     let mut balance = account.balance(currency);
     balance.available = balance
         .available
@@ -204,290 +125,337 @@ fn found<T>(value: Option<T>) -> Result<T, Reason> {
     value.ok_or(Reason::AccountNotFound)
 }
 
-fn set_balance(b: &mut Batch<impl Kv>, key: &[u8], balance: Balance) {
-    b.account_mut(key)
-        .expect("the account was read in this step")
-        .set_balance(balance);
-}
-
-/// A transfer inside the partition. `system` names the side that must be a
-/// system account (deposits: the source; withdrawals: the destination).
-fn local_transfer(
-    b: &mut Batch<impl Kv>,
-    t: &Transfer,
-    system: Option<Side>,
-    ev: &mut Events,
-) -> Outcome {
-    let currency = check_body(t)?;
-    let (from_key, to_key) = (keys::account(&t.from), keys::account(&t.to));
-    let from_kind = found(b.account(&from_key))?.kind;
-    let to_kind = found(b.account(&to_key))?.kind;
-    let required = match system {
-        Some(Side::Source) => Some(from_kind),
-        Some(Side::Destination) => Some(to_kind),
-        None => None,
-    };
-    if required.is_some_and(|kind| kind != AccountKind::System) {
-        return Err(Reason::NotASystemAccount);
-    }
-    let debited = debit(found(b.account(&from_key))?, currency, t.amount)?;
-    let credited = credit(found(b.account(&to_key))?, currency, t.amount)?;
-    set_balance(b, &from_key, debited);
-    set_balance(b, &to_key, credited);
-    ev.push(Event::Debited(posting(
-        t.id,
-        &t.from,
-        &t.currency,
-        t.amount,
-    )));
-    ev.push(Event::Credited(posting(t.id, &t.to, &t.currency, t.amount)));
-    Ok(())
-}
-
-/// Refuses a try whose cancel arrived first.
-fn check_not_cancelled(b: &mut Batch<impl Kv>, phase_key: &[u8]) -> Outcome {
-    match b.phase(phase_key) {
-        Some(Phase::CancelledEarly) => Err(Reason::TransferCancelled),
-        _ => Ok(()),
-    }
-}
-
-fn reserve(b: &mut Batch<impl Kv>, t: &Transfer, ev: &mut Events) -> Outcome {
-    let currency = check_body(t)?;
-    let phase_key = keys::phase(t.id, Side::Source);
-    check_not_cancelled(b, &phase_key)?;
-    let from_key = keys::account(&t.from);
-    let mut balance = debit(found(b.account(&from_key))?, currency, t.amount)?;
-    balance.reserved = balance
-        .reserved
-        .checked_add(t.amount)
-        .ok_or(Reason::Overflow)?;
-    set_balance(b, &from_key, balance);
-    b.put_phase(phase_key, Phase::Reserved(leg(&t.from, currency, t.amount)));
-    ev.push(Event::FundsReserved(posting(
-        t.id,
-        &t.from,
-        &t.currency,
-        t.amount,
-    )));
-    Ok(())
-}
-
-fn place_pending(b: &mut Batch<impl Kv>, t: &Transfer, ev: &mut Events) -> Outcome {
-    let currency = check_body(t)?;
-    let phase_key = keys::phase(t.id, Side::Destination);
-    check_not_cancelled(b, &phase_key)?;
-    found(b.account(&keys::account(&t.to)))?;
-    b.put_phase(phase_key, Phase::Pending(leg(&t.to, currency, t.amount)));
-    ev.push(Event::CreditPending(posting(
-        t.id,
-        &t.to,
-        &t.currency,
-        t.amount,
-    )));
-    Ok(())
-}
-
-fn saga_debit(b: &mut Batch<impl Kv>, t: &Transfer, ev: &mut Events) -> Outcome {
-    let currency = check_body(t)?;
-    let phase_key = keys::phase(t.id, Side::Source);
-    check_not_cancelled(b, &phase_key)?;
-    let from_key = keys::account(&t.from);
-    let balance = debit(found(b.account(&from_key))?, currency, t.amount)?;
-    set_balance(b, &from_key, balance);
-    b.put_phase(
-        phase_key,
-        Phase::SagaDebited(leg(&t.from, currency, t.amount)),
-    );
-    ev.push(Event::Sent(posting(t.id, &t.from, &t.currency, t.amount)));
-    Ok(())
-}
-
-fn saga_credit(b: &mut Batch<impl Kv>, t: &Transfer, ev: &mut Events) -> Outcome {
-    let currency = check_body(t)?;
-    let to_key = keys::account(&t.to);
-    let balance = credit(found(b.account(&to_key))?, currency, t.amount)?;
-    set_balance(b, &to_key, balance);
-    ev.push(Event::Received(posting(t.id, &t.to, &t.currency, t.amount)));
-    Ok(())
-}
-
-/// TC/C confirm at the source: the reservation leaves for the destination.
-fn settle(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
-    let phase_key = keys::phase(id, Side::Source);
-    let leg = match b.phase(&phase_key) {
-        Some(Phase::Reserved(leg)) => leg.clone(),
-        Some(Phase::Released(_) | Phase::CancelledEarly) => return Err(Reason::TransferCancelled),
-        _ => return Err(Reason::TransferNotFound),
-    };
-    let key = keys::account(&leg.account);
-    let mut balance = found(b.account(&key))?.balance(leg.currency);
-    assert!(
-        balance.reserved >= leg.amount,
-        "a reservation is held until settled"
-    );
-    balance.reserved -= leg.amount;
-    set_balance(b, &key, balance);
-    ev.push(Event::ReservationSettled(leg_posting(id, &leg)));
-    b.put_phase(phase_key, Phase::Settled(leg));
-    Ok(())
-}
-
-/// TC/C cancel at the source: the reservation returns to available.
-fn release(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
-    let phase_key = keys::phase(id, Side::Source);
-    let leg = match b.phase(&phase_key) {
-        Some(Phase::Reserved(leg)) => leg.clone(),
-        None => return cancel_early(b, phase_key, id, ev),
-        Some(Phase::Settled(_)) => return Err(Reason::TransferConfirmed),
-        Some(Phase::Released(_) | Phase::CancelledEarly) => return Ok(()),
-        Some(_) => return Err(Reason::TransferNotFound),
-    };
-    let key = keys::account(&leg.account);
-    let mut balance = credit(found(b.account(&key))?, leg.currency, leg.amount)?;
-    assert!(
-        balance.reserved >= leg.amount,
-        "a reservation is held until released"
-    );
-    balance.reserved -= leg.amount;
-    set_balance(b, &key, balance);
-    ev.push(Event::ReservationReleased(leg_posting(id, &leg)));
-    b.put_phase(phase_key, Phase::Released(leg));
-    Ok(())
-}
-
-/// TC/C confirm at the destination: the pending amount arrives.
-fn credit_pending(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
-    let phase_key = keys::phase(id, Side::Destination);
-    let leg = match b.phase(&phase_key) {
-        Some(Phase::Pending(leg)) => leg.clone(),
-        Some(Phase::Dropped(_) | Phase::CancelledEarly) => return Err(Reason::TransferCancelled),
-        _ => return Err(Reason::TransferNotFound),
-    };
-    let key = keys::account(&leg.account);
-    let balance = credit(found(b.account(&key))?, leg.currency, leg.amount)?;
-    set_balance(b, &key, balance);
-    ev.push(Event::Received(leg_posting(id, &leg)));
-    b.put_phase(phase_key, Phase::Credited(leg));
-    Ok(())
-}
-
-/// TC/C cancel at the destination: the placeholder goes.
-fn drop_pending(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
-    let phase_key = keys::phase(id, Side::Destination);
-    let leg = match b.phase(&phase_key) {
-        Some(Phase::Pending(leg)) => leg.clone(),
-        None => return cancel_early(b, phase_key, id, ev),
-        Some(Phase::Credited(_)) => return Err(Reason::TransferConfirmed),
-        Some(Phase::Dropped(_) | Phase::CancelledEarly) => return Ok(()),
-        Some(_) => return Err(Reason::TransferNotFound),
-    };
-    ev.push(Event::PendingDropped(leg_posting(id, &leg)));
-    b.put_phase(phase_key, Phase::Dropped(leg));
-    Ok(())
-}
-
-/// A cancel before its try: remembered, so that the late try is refused.
-fn cancel_early(b: &mut Batch<impl Kv>, phase_key: Vec<u8>, id: Txid, ev: &mut Events) -> Outcome {
-    b.put_phase(phase_key, Phase::CancelledEarly);
-    ev.push(Event::CancelRecorded(id));
-    Ok(())
-}
-
-/// Saga compensation: the debited amount comes back to its source.
-fn saga_refund(b: &mut Batch<impl Kv>, id: Txid, ev: &mut Events) -> Outcome {
-    let phase_key = keys::phase(id, Side::Source);
-    let leg = match b.phase(&phase_key) {
-        Some(Phase::SagaDebited(leg)) => leg.clone(),
-        _ => return Err(Reason::TransferNotFound),
-    };
-    let key = keys::account(&leg.account);
-    let balance = credit(found(b.account(&key))?, leg.currency, leg.amount)?;
-    set_balance(b, &key, balance);
-    ev.push(Event::Received(leg_posting(id, &leg)));
-    b.put_phase(phase_key, Phase::SagaRefunded(leg));
-    Ok(())
-}
-
-fn leg(account: &str, currency: [u8; 3], amount: i64) -> Leg {
-    Leg {
-        account: String::from(account),
+fn posting(id: Txid, account: &str, currency: Currency, amount: i64) -> Posting<&str> {
+    Posting {
+        id,
+        account,
         currency,
         amount,
     }
 }
 
-fn posting(id: Txid, account: &str, currency: &str, amount: i64) -> Posting {
-    Posting {
-        id,
-        account: String::from(account),
-        currency: String::from(currency),
-        amount,
+fn leg_posting<'a>(id: Txid, leg: &Leg<'a>) -> Posting<&'a str> {
+    posting(id, leg.account, leg.currency, leg.amount)
+}
+
+fn leg<'a>(account: &'a str, t: &Transfer<&str>) -> Leg<'a> {
+    Leg {
+        account,
+        currency: t.currency,
+        amount: t.amount,
     }
 }
 
-fn leg_posting(id: Txid, leg: &Leg) -> Posting {
-    let currency = core::str::from_utf8(&leg.currency).expect("stored currencies are ASCII");
-    posting(id, &leg.account, currency, leg.amount)
-}
-
-/// The keys a command reads, known before it runs.
-fn command_keys(command: &Command) -> Vec<Vec<u8>> {
-    use Command as C;
-    let mut keys = Vec::with_capacity(4);
-    match command {
-        C::OpenAccount(open) => keys.push(keys::account(&open.account)),
-        C::Transfer(t) | C::Deposit(t) | C::Withdraw(t) => {
-            keys.push(keys::receipt(t.id, Slot::Source));
-            keys.push(keys::account(&t.from));
-            keys.push(keys::account(&t.to));
+impl<'a> Batch<'a> {
+    fn apply(&mut self, i: usize, call: &Call<&'a str>) -> Outcome {
+        match (&call.command, keys::slot(&call.command)) {
+            (Command::OpenAccount(open), _) => self.open_account(i, &call.caller, open),
+            (_, Some((id, slot))) => self.once(i, call, id, slot),
+            (_, None) => unreachable!("every command but an opening has a transaction id"),
         }
-        C::TccReserve(t) | C::SagaDebit(t) => {
-            keys.push(keys::receipt(t.id, Slot::Source));
-            keys.push(keys::account(&t.from));
-        }
-        C::TccPlacePending(t) | C::SagaCredit(t) => {
-            keys.push(keys::receipt(t.id, Slot::Destination));
-            keys.push(keys::account(&t.to));
-        }
-        C::TccSettle(id) => keys.push(keys::receipt(*id, Slot::Settle)),
-        C::TccCredit(id) => keys.push(keys::receipt(*id, Slot::Credit)),
-        C::TccRelease(id) => keys.push(keys::receipt(*id, Slot::Release)),
-        C::TccDropPending(id) => keys.push(keys::receipt(*id, Slot::DropPending)),
-        C::SagaRefund(id) => keys.push(keys::receipt(*id, Slot::Refund)),
     }
-    if let Some(key) = phase_key(command) {
-        keys.push(key);
-    }
-    keys
-}
 
-/// The phase record a cross-partition step reads, if any.
-fn phase_key(command: &Command) -> Option<Vec<u8>> {
-    use Command as C;
-    match command {
-        C::OpenAccount(_) | C::Transfer(_) | C::Deposit(_) | C::Withdraw(_) => None,
-        C::SagaCredit(_) => None,
-        C::TccReserve(t) | C::SagaDebit(t) => Some(keys::phase(t.id, Side::Source)),
-        C::TccPlacePending(t) => Some(keys::phase(t.id, Side::Destination)),
-        C::TccSettle(id) | C::TccRelease(id) | C::SagaRefund(id) => {
-            Some(keys::phase(*id, Side::Source))
+    /// Exactly once per (transaction id, slot): a retry with the same body
+    /// and caller gets the first outcome and emits nothing; anything else
+    /// under the same id is a conflict that leaves the first receipt alone.
+    fn once(&mut self, i: usize, call: &Call<&'a str>, id: Txid, slot: Slot) -> Outcome {
+        self.body.clear();
+        records::body(call, &mut self.body);
+        if let Some((outcome, body)) = self.state.receipt(id, slot) {
+            return if body == self.body.as_slice() {
+                outcome_from_code(outcome).expect("stored outcomes decode")
+            } else {
+                Err(Reason::IdempotencyConflict)
+            };
         }
-        C::TccCredit(id) | C::TccDropPending(id) => Some(keys::phase(*id, Side::Destination)),
+        let outcome = self.step(i, call);
+        if let Err(reason) = outcome {
+            self.out.event(i, &Event::TransferRejected { id, reason });
+        }
+        let body = core::mem::take(&mut self.body);
+        self.state
+            .put_receipt(id, slot, outcome_code(outcome), &body);
+        self.body = body;
+        outcome
     }
-}
 
-/// The account a stored phase names, so that it is fetched with the rest.
-fn leg_account_key(b: &mut Batch<impl Kv>, phase_key: &[u8]) -> Option<Vec<u8>> {
-    match b.phase(phase_key)? {
-        Phase::CancelledEarly => None,
-        Phase::Reserved(leg)
-        | Phase::Settled(leg)
-        | Phase::Released(leg)
-        | Phase::Pending(leg)
-        | Phase::Credited(leg)
-        | Phase::Dropped(leg)
-        | Phase::SagaDebited(leg)
-        | Phase::SagaRefunded(leg) => Some(keys::account(&leg.account)),
+    fn step(&mut self, i: usize, call: &Call<&'a str>) -> Outcome {
+        use Command as C;
+        let caller = &call.caller;
+        match &call.command {
+            C::OpenAccount(_) => unreachable!("openings have no receipt"),
+            C::Transfer(t) => self.local_transfer(i, caller, t, None),
+            C::Deposit(t) => {
+                admin_only(caller)?;
+                self.local_transfer(i, caller, t, Some(Side::Source))
+            }
+            C::Withdraw(t) => {
+                admin_only(caller)?;
+                self.local_transfer(i, caller, t, Some(Side::Destination))
+            }
+            C::TccReserve(t) => self.reserve(i, caller, t),
+            C::SagaDebit(t) => self.saga_debit(i, caller, t),
+            C::TccPlacePending(t) => {
+                coordinator(caller)?;
+                self.place_pending(i, t)
+            }
+            C::SagaCredit(t) => {
+                coordinator(caller)?;
+                self.saga_credit(i, t)
+            }
+            C::TccSettle(id) => {
+                coordinator(caller)?;
+                self.settle(i, *id)
+            }
+            C::TccCredit(id) => {
+                coordinator(caller)?;
+                self.credit_pending(i, *id)
+            }
+            C::TccRelease(id) => {
+                coordinator(caller)?;
+                self.release(i, *id)
+            }
+            C::TccDropPending(id) => {
+                coordinator(caller)?;
+                self.drop_pending(i, *id)
+            }
+            C::SagaRefund(id) => {
+                coordinator(caller)?;
+                self.saga_refund(i, *id)
+            }
+        }
+    }
+
+    fn open_account(
+        &mut self,
+        i: usize,
+        caller: &Caller<&str>,
+        open: &OpenAccount<&'a str>,
+    ) -> Outcome {
+        admin_only(caller)?;
+        if !account::is_valid(open.account) {
+            return Err(Reason::InvalidAccountId);
+        }
+        if !open.owner.is_none_or(principal::is_valid) {
+            return Err(Reason::InvalidOwner);
+        }
+        if matches!(open.kind, AccountKind::Credit(limit) if !amount::is_valid_credit_limit(limit))
+        {
+            return Err(Reason::InvalidAmount);
+        }
+        if self.state.account(open.account).is_some() {
+            return Err(Reason::AccountExists);
+        }
+        self.state
+            .put_account(open.account, Account::new(open.kind, open.owner));
+        self.out.event(i, &Event::AccountOpened(open.clone()));
+        Ok(())
+    }
+
+    fn set_balance(&mut self, id: &str, balance: Balance) {
+        self.state
+            .account_mut(id)
+            .expect("the account was read in this step")
+            .set_balance(balance);
+    }
+
+    /// A transfer inside the partition. `system` names the side that must
+    /// be a system account (deposits: the source; withdrawals: the
+    /// destination).
+    fn local_transfer(
+        &mut self,
+        i: usize,
+        caller: &Caller<&str>,
+        t: &Transfer<&'a str>,
+        system: Option<Side>,
+    ) -> Outcome {
+        may_write(caller)?;
+        check_body(t)?;
+        let from = found(self.state.account(t.from))?;
+        let to = found(self.state.account(t.to))?;
+        may_debit(caller, from)?;
+        let required = match system {
+            Some(Side::Source) => Some(from.kind),
+            Some(Side::Destination) => Some(to.kind),
+            None => None,
+        };
+        if required.is_some_and(|kind| kind != AccountKind::System) {
+            return Err(Reason::NotASystemAccount);
+        }
+        let debited = debit(from, t.currency, t.amount)?;
+        let credited = credit(to, t.currency, t.amount)?;
+        self.set_balance(t.from, debited);
+        self.set_balance(t.to, credited);
+        let (id, currency, amount) = (t.id, t.currency, t.amount);
+        self.out
+            .event(i, &Event::Debited(posting(id, t.from, currency, amount)));
+        self.out
+            .event(i, &Event::Credited(posting(id, t.to, currency, amount)));
+        Ok(())
+    }
+
+    /// Refuses a try whose cancel arrived first.
+    fn check_not_cancelled(&self, id: Txid, side: Side) -> Outcome {
+        match self.state.phase(id, side) {
+            Some(Phase::CancelledEarly) => Err(Reason::TransferCancelled),
+            _ => Ok(()),
+        }
+    }
+
+    fn reserve(&mut self, i: usize, caller: &Caller<&str>, t: &Transfer<&'a str>) -> Outcome {
+        may_write(caller)?;
+        check_body(t)?;
+        self.check_not_cancelled(t.id, Side::Source)?;
+        let from = found(self.state.account(t.from))?;
+        may_debit(caller, from)?;
+        let mut balance = debit(from, t.currency, t.amount)?;
+        balance.reserved = balance
+            .reserved
+            .checked_add(t.amount)
+            .ok_or(Reason::Overflow)?;
+        self.set_balance(t.from, balance);
+        self.state
+            .put_phase(t.id, Side::Source, Phase::Reserved(leg(t.from, t)));
+        let p = posting(t.id, t.from, t.currency, t.amount);
+        self.out.event(i, &Event::FundsReserved(p));
+        Ok(())
+    }
+
+    fn place_pending(&mut self, i: usize, t: &Transfer<&'a str>) -> Outcome {
+        check_body(t)?;
+        self.check_not_cancelled(t.id, Side::Destination)?;
+        found(self.state.account(t.to))?;
+        self.state
+            .put_phase(t.id, Side::Destination, Phase::Pending(leg(t.to, t)));
+        let p = posting(t.id, t.to, t.currency, t.amount);
+        self.out.event(i, &Event::CreditPending(p));
+        Ok(())
+    }
+
+    fn saga_debit(&mut self, i: usize, caller: &Caller<&str>, t: &Transfer<&'a str>) -> Outcome {
+        may_write(caller)?;
+        check_body(t)?;
+        self.check_not_cancelled(t.id, Side::Source)?;
+        let from = found(self.state.account(t.from))?;
+        may_debit(caller, from)?;
+        let balance = debit(from, t.currency, t.amount)?;
+        self.set_balance(t.from, balance);
+        self.state
+            .put_phase(t.id, Side::Source, Phase::SagaDebited(leg(t.from, t)));
+        let p = posting(t.id, t.from, t.currency, t.amount);
+        self.out.event(i, &Event::Sent(p));
+        Ok(())
+    }
+
+    fn saga_credit(&mut self, i: usize, t: &Transfer<&'a str>) -> Outcome {
+        check_body(t)?;
+        let balance = credit(found(self.state.account(t.to))?, t.currency, t.amount)?;
+        self.set_balance(t.to, balance);
+        let p = posting(t.id, t.to, t.currency, t.amount);
+        self.out.event(i, &Event::Received(p));
+        Ok(())
+    }
+
+    /// TC/C confirm at the source: the reservation leaves for the
+    /// destination.
+    fn settle(&mut self, i: usize, id: Txid) -> Outcome {
+        let leg = match self.state.phase(id, Side::Source) {
+            Some(Phase::Reserved(leg)) => leg,
+            Some(Phase::Released(_) | Phase::CancelledEarly) => {
+                return Err(Reason::TransferCancelled);
+            }
+            _ => return Err(Reason::TransferNotFound),
+        };
+        let mut balance = found(self.state.account(leg.account))?.balance(leg.currency);
+        assert!(
+            balance.reserved >= leg.amount,
+            "a reservation is held until settled"
+        );
+        balance.reserved -= leg.amount;
+        self.set_balance(leg.account, balance);
+        self.state.put_phase(id, Side::Source, Phase::Settled(leg));
+        self.out
+            .event(i, &Event::ReservationSettled(leg_posting(id, &leg)));
+        Ok(())
+    }
+
+    /// TC/C cancel at the source: the reservation returns to available.
+    fn release(&mut self, i: usize, id: Txid) -> Outcome {
+        let leg = match self.state.phase(id, Side::Source) {
+            Some(Phase::Reserved(leg)) => leg,
+            None => return self.cancel_early(i, id, Side::Source),
+            Some(Phase::Settled(_)) => return Err(Reason::TransferConfirmed),
+            Some(Phase::Released(_) | Phase::CancelledEarly) => return Ok(()),
+            Some(_) => return Err(Reason::TransferNotFound),
+        };
+        let account = found(self.state.account(leg.account))?;
+        let mut balance = credit(account, leg.currency, leg.amount)?;
+        assert!(
+            balance.reserved >= leg.amount,
+            "a reservation is held until released"
+        );
+        balance.reserved -= leg.amount;
+        self.set_balance(leg.account, balance);
+        self.state.put_phase(id, Side::Source, Phase::Released(leg));
+        self.out
+            .event(i, &Event::ReservationReleased(leg_posting(id, &leg)));
+        Ok(())
+    }
+
+    /// TC/C confirm at the destination: the pending amount arrives.
+    fn credit_pending(&mut self, i: usize, id: Txid) -> Outcome {
+        let leg = match self.state.phase(id, Side::Destination) {
+            Some(Phase::Pending(leg)) => leg,
+            Some(Phase::Dropped(_) | Phase::CancelledEarly) => {
+                return Err(Reason::TransferCancelled);
+            }
+            _ => return Err(Reason::TransferNotFound),
+        };
+        let account = found(self.state.account(leg.account))?;
+        let balance = credit(account, leg.currency, leg.amount)?;
+        self.set_balance(leg.account, balance);
+        self.state
+            .put_phase(id, Side::Destination, Phase::Credited(leg));
+        self.out
+            .event(i, &Event::PendingCredited(leg_posting(id, &leg)));
+        Ok(())
+    }
+
+    /// TC/C cancel at the destination: the placeholder goes.
+    fn drop_pending(&mut self, i: usize, id: Txid) -> Outcome {
+        let leg = match self.state.phase(id, Side::Destination) {
+            Some(Phase::Pending(leg)) => leg,
+            None => return self.cancel_early(i, id, Side::Destination),
+            Some(Phase::Credited(_)) => return Err(Reason::TransferConfirmed),
+            Some(Phase::Dropped(_) | Phase::CancelledEarly) => return Ok(()),
+            Some(_) => return Err(Reason::TransferNotFound),
+        };
+        self.state
+            .put_phase(id, Side::Destination, Phase::Dropped(leg));
+        self.out
+            .event(i, &Event::PendingDropped(leg_posting(id, &leg)));
+        Ok(())
+    }
+
+    /// A cancel before its try: remembered, so that the late try is refused.
+    fn cancel_early(&mut self, i: usize, id: Txid, side: Side) -> Outcome {
+        self.state.put_phase(id, side, Phase::CancelledEarly);
+        self.out.event(i, &Event::CancelRecorded(id));
+        Ok(())
+    }
+
+    /// Saga compensation: the debited amount comes back to its source.
+    fn saga_refund(&mut self, i: usize, id: Txid) -> Outcome {
+        let leg = match self.state.phase(id, Side::Source) {
+            Some(Phase::SagaDebited(leg)) => leg,
+            _ => return Err(Reason::TransferNotFound),
+        };
+        let account = found(self.state.account(leg.account))?;
+        let balance = credit(account, leg.currency, leg.amount)?;
+        self.set_balance(leg.account, balance);
+        self.state
+            .put_phase(id, Side::Source, Phase::SagaRefunded(leg));
+        self.out.event(i, &Event::Refunded(leg_posting(id, &leg)));
+        Ok(())
     }
 }

@@ -3,9 +3,25 @@ use crate::sm::VersionHash;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "state machine component refused: it imports {imports:?}; only the wallet interfaces (wallet:statemachine/*) may be imported"
+        "state machine component refused: it imports {imports:?}; a state machine may import nothing (no WASI: no clock, randomness, filesystem or environment)"
     )]
     ForbiddenImports { imports: Vec<String> },
+
+    #[error(
+        "state machine version {hash} implements {}, not the contract this build runs ({})",
+        found.as_deref().unwrap_or("no wallet:statemachine contract"),
+        wallet_core::CONTRACT
+    )]
+    UnsupportedContract {
+        hash: VersionHash,
+        found: Option<String>,
+    },
+
+    #[error(
+        "this data directory was written under contract {found}; this build runs {} only and refuses to run it with other rules (move the directory aside to start afresh, or run the release that wrote it)",
+        wallet_core::CONTRACT
+    )]
+    OtherContract { found: String },
 
     #[error("state machine component does not compile or link: {0:#}")]
     Component(wasmtime::Error),
@@ -13,11 +29,11 @@ pub enum Error {
     #[error("state machine version {0} is not known")]
     UnknownVersion(VersionHash),
 
-    #[error("batch of {commands} commands is over the limit of {limit}")]
-    BatchTooLarge { commands: usize, limit: usize },
-
     #[error("state read failed while executing a batch: {0}")]
     StateRead(String),
+
+    #[error("the state store failed: {0}")]
+    StoreFailed(String),
 
     #[error("the state machine instance was lost after a failed batch")]
     InstanceLost,
@@ -96,6 +112,15 @@ pub enum Error {
         log_last: Option<u64>,
     },
 
+    #[error(
+        "event log record {seq} was made again from the Raft log and differs from the one held (held hashes to {held}, made to {made}): this replica diverged"
+    )]
+    EventLogDiverged {
+        seq: u64,
+        held: String,
+        made: String,
+    },
+
     #[error("event log starts at record {first}, not at genesis (record 1); it cannot be verified")]
     EventLogNotFromGenesis { first: u64 },
 
@@ -122,6 +147,20 @@ pub enum Error {
         address: String,
         source: std::io::Error,
     },
+
+    #[error("TLS file {}: {why}", path.display())]
+    Tls {
+        path: std::path::PathBuf,
+        why: String,
+    },
+
+    #[error(
+        "refusing to serve plain HTTP on {address}: bearer tokens would cross the network in clear text; give --tls-cert and --tls-key, or --insecure-http to accept that"
+    )]
+    InsecureListen { address: String },
+
+    #[error("the node stopped: {0}")]
+    Stopped(String),
 
     #[error("metrics recorder: {0}")]
     Metrics(String),

@@ -1,9 +1,13 @@
 //! The seam between the HTTP edge and a node: what the API may ask of the
 //! write path and of the read models. The edge never sees Raft or RocksDB.
 
-use crate::sm::{AccountKind, BatchFailure, Command, Event, Reason, Txid};
+use crate::sm::BatchFailure;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::future::Future;
+use std::str::FromStr;
+use wallet_core::codec::Calls;
+use wallet_core::{AccountKind, Event, Reason, Txid};
 
 /// What became of one submitted command.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +18,13 @@ pub enum Reply {
     Failed(BatchFailure),
 }
 
+/// The replies to a submission and where in the log it was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub replies: Vec<Reply>,
+    pub position: Position,
+}
+
 /// Why a submission did not reach the state machine. Nothing was applied,
 /// so the request is safe to retry with the same transaction ids.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,10 +33,78 @@ pub enum SubmitError {
     Overloaded { queued: usize, limit: usize },
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<String> },
+    #[error("the free disk space is below the floor of {floor_bytes} bytes")]
+    InsufficientStorage { floor_bytes: u64 },
     #[error("shutting down")]
     ShuttingDown,
+    #[error("the node stopped: {0}")]
+    Stopped(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A place in the log of one partition: every write answer carries the
+/// position it was applied at, and every read answer the position it
+/// reflects (the `Wallet-Position` header, `partition:index` pairs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub partition: u32,
+    pub index: u64,
+}
+
+/// Positions as the `Wallet-Position` header carries them:
+/// `partition:index`, comma-separated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Positions(pub Vec<Position>);
+
+impl fmt::Display for Positions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}:{}", p.partition, p.index)?;
+        }
+        Ok(())
+    }
+}
+
+/// The most positions one header may carry.
+const POSITIONS_MAX: usize = 1024;
+
+impl FromStr for Positions {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |pair: &str| {
+            let (partition, index) = pair.trim().split_once(':')?;
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(partition) || !digits(index) {
+                return None;
+            }
+            Some(Position {
+                partition: partition.parse().ok()?,
+                index: index.parse().ok()?,
+            })
+        };
+        let positions = text
+            .split(',')
+            .map(|pair| parse(pair).ok_or_else(|| format!("{pair:?} is not partition:index")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if positions.len() > POSITIONS_MAX {
+            return Err(format!("more than {POSITIONS_MAX} positions"));
+        }
+        Ok(Positions(positions))
+    }
+}
+
+/// Why a read could not be answered at the position it asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("the read models reflect index {reflected}, not yet {wanted}; retry")]
+    NotCaughtUp { wanted: u64, reflected: u64 },
+    #[error("this node has no partition {0}")]
+    UnknownPartition(u32),
 }
 
 /// One currency of an account, in minor units.
@@ -36,7 +115,7 @@ pub struct BalanceView {
     pub reserved: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountView {
     pub account_id: String,
     pub owner: Option<String>,
@@ -45,18 +124,18 @@ pub struct AccountView {
     pub balances: Vec<BalanceView>,
 }
 
-/// One event as the read side records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One event as the read side shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventView {
     /// Position in the account's history (1-based, dense), or in the
     /// transfer's event list.
     pub seq: u64,
     pub log_index: u64,
     pub timestamp_ms: u64,
-    pub event: Event,
+    pub event: Event<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage {
     /// Oldest first.
     pub events: Vec<EventView>,
@@ -64,14 +143,14 @@ pub struct HistoryPage {
     pub next: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransferState {
     Pending,
     Success,
     Failed(Reason),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferView {
     pub id: Txid,
     pub state: TransferState,
@@ -84,21 +163,41 @@ pub struct NodeStatus {
     pub leader: Option<u64>,
     pub members: Vec<u64>,
     pub partition: u32,
-    pub applied_index: Option<u64>,
+    pub applied_index: u64,
+    /// The Raft log index the read models reflect.
+    pub projected_index: u64,
+    /// Event-log records applied but not yet projected.
+    pub projector_lag_records: u64,
+    /// Money that left this partition for another (or arrived from one)
+    /// and is not yet settled there, per currency, in minor units: with
+    /// every balance and reservation, each currency sums to zero.
+    pub in_flight: std::collections::BTreeMap<String, i64>,
     /// Hex SHA-256 head of the event hash chain.
     pub chain_head: String,
     /// Hex SHA-256 of the active state-machine version.
     pub active_version: String,
 }
 
+/// Whether this node accepts writes, and if not, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    NotReady(String),
+}
+
 /// A node as the HTTP edge sees it.
 pub trait WalletService: Send + Sync + 'static {
-    /// Replicates and applies the commands (possibly batched with other
-    /// requests' commands); one reply per command, in order.
-    fn submit(
+    /// Replicates and applies the calls (possibly batched with other
+    /// requests' calls); one reply per call, in order.
+    fn submit(&self, calls: Calls) -> impl Future<Output = Result<Submitted, SubmitError>> + Send;
+
+    /// Waits, bounded, until the read models reflect `wanted` (or, for
+    /// `None`, everything this node had applied when the read arrived);
+    /// returns the positions they reflect.
+    fn read_at(
         &self,
-        commands: Vec<Command>,
-    ) -> impl Future<Output = Result<Vec<Reply>, SubmitError>> + Send;
+        wanted: Option<Positions>,
+    ) -> impl Future<Output = Result<Positions, ReadError>> + Send;
 
     fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>>;
 
@@ -113,4 +212,38 @@ pub trait WalletService: Send + Sync + 'static {
     fn transfer(&self, id: Txid) -> crate::Result<Option<TransferView>>;
 
     fn status(&self) -> NodeStatus;
+
+    fn readiness(&self) -> Readiness;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_refuse_garbage() {
+        let p: Positions = "0:1234".parse().expect("parses");
+        assert_eq!(
+            p.0,
+            vec![Position {
+                partition: 0,
+                index: 1234
+            }]
+        );
+        assert_eq!(p.to_string(), "0:1234");
+        let two: Positions = "0:5, 3:9".parse().expect("parses");
+        assert_eq!(two.to_string(), "0:5,3:9");
+        for bad in [
+            "",
+            "0",
+            "0:",
+            ":5",
+            "a:1",
+            "0:-1",
+            "0:1:2",
+            "0:99999999999999999999",
+        ] {
+            assert!(bad.parse::<Positions>().is_err(), "{bad:?}");
+        }
+    }
 }

@@ -10,11 +10,10 @@ use uuid::Uuid;
 use super::BenchArgs;
 use super::rng::{SplitMix64, fnv1a, mix};
 
-/// The batch endpoint's documented maximum number of transfers per request.
-pub const MAX_BATCH: usize = 8190;
+/// The batch endpoint's maximum number of transfers per request.
+pub const MAX_BATCH: usize = wallet_core::limits::BATCH_COMMANDS_MAX;
 
-/// Account ids are 1 to 64 characters (DESIGN.md §4).
-const MAX_ACCOUNT_ID_LEN: usize = 64;
+const MAX_ACCOUNT_ID_LEN: usize = wallet_core::account::ACCOUNT_ID_LEN_MAX;
 
 /// Each bench account is funded with this many major units, so that random
 /// transfers of at most 100 minor units never run an account dry.
@@ -59,11 +58,12 @@ impl Plan {
             "--setup-concurrency must be at least 1"
         );
         let currency = args.currency.to_ascii_uppercase();
-        ensure!(
-            currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()),
-            "--currency must be a three-letter ISO 4217 code, got {:?}",
-            args.currency
-        );
+        let Some(minor_digits) = wallet_core::currency::exponent(&currency) else {
+            bail!(
+                "--currency must be an ISO 4217 code with a minor unit, got {:?}",
+                args.currency
+            );
+        };
         check_prefix(&args.prefix, args.accounts)?;
         Ok(Self {
             clients: args.clients,
@@ -71,7 +71,7 @@ impl Plan {
             accounts: args.accounts,
             batch: args.batch,
             hot_share: args.hot_share,
-            minor_digits: minor_digits(&currency),
+            minor_digits: u32::from(minor_digits),
             currency,
             prefix: args.prefix.clone(),
             seed: args.seed,
@@ -157,18 +157,6 @@ pub fn pick_pair(rng: &mut SplitMix64, accounts: u64, hot_share: f64) -> (u64, u
         to += 1;
     }
     (from, to)
-}
-
-/// Digits after the decimal point in ISO 4217 (the server refuses amounts
-/// with more digits than the currency has, so the bench must match).
-pub fn minor_digits(currency: &str) -> u32 {
-    match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    }
 }
 
 /// Formats an integer number of minor units as the API's decimal string,
@@ -370,12 +358,12 @@ mod tests {
         assert_eq!(format_minor(123_456, 2), "1234.56");
         assert_eq!(format_minor(7, 0), "7");
         assert_eq!(format_minor(5, 3), "0.005");
-        assert_eq!(minor_digits("JPY"), 0);
-        assert_eq!(minor_digits("BHD"), 3);
-        assert_eq!(minor_digits("USD"), 2);
         let plan = Plan::from_args(&args(&["--currency", "jpy"])).expect("valid");
         assert_eq!(plan.currency, "JPY");
         assert_eq!(plan.funding_amount(), "1000000");
+        let bhd = Plan::from_args(&args(&["--currency", "BHD"])).expect("valid");
+        assert_eq!(bhd.minor_digits, 3);
+        assert!(Plan::from_args(&args(&["--currency", "XAU"])).is_err());
     }
 
     #[test]

@@ -23,6 +23,15 @@ pub struct StartFailure {
     pub stderr: String,
 }
 
+/// Loopback, small segments and no free-space floor, unless a test says
+/// otherwise: flag and value pairs.
+const TEST_ARGS: &[(&str, &str)] = &[
+    ("--listen", "127.0.0.1:0"),
+    ("--segment-mb", "4"),
+    ("--free-space-floor-mb", "0"),
+    ("--flush-mb", "4"),
+];
+
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
         Server::try_start(data_dir).expect("the server starts")
@@ -30,11 +39,22 @@ impl Server {
 
     /// Starts on a port the OS picks; the server prints the address it got.
     pub fn try_start(data_dir: &Path) -> Result<Server, StartFailure> {
+        Server::try_start_with(data_dir, &[])
+    }
+
+    /// Starts with `args`, which replace the test defaults they name.
+    pub fn try_start_with(data_dir: &Path, args: &[&str]) -> Result<Server, StartFailure> {
         let stderr_path = data_dir.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
+        let defaults = TEST_ARGS
+            .iter()
+            .filter(|(flag, _)| !args.contains(flag))
+            .flat_map(|(flag, value)| [*flag, *value]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_wallet"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--data-dir"])
             .arg(data_dir)
+            .args(defaults)
+            .args(args)
             .env("WALLET_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -64,6 +84,20 @@ impl Server {
                 })
             }
         }
+    }
+
+    /// Waits for the process to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<Option<i32>> {
+        let child = self.child.as_mut()?;
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// kill -9: no chance to flush or finish anything.
@@ -107,6 +141,31 @@ impl Api {
                 .expect("client"),
             url: server.url.clone(),
         }
+    }
+
+    /// A token for `role` (an owner for clients).
+    pub async fn token(&self, role: &str, owner: Option<&str>) -> String {
+        let body = match owner {
+            Some(owner) => json!({"role": role, "owner": owner}),
+            None => json!({"role": role}),
+        };
+        let (status, body) = self.post(Some(ADMIN), "/v1/admin/tokens", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("a token").to_string()
+    }
+
+    /// Waits until the read models reflect everything applied.
+    pub async fn caught_up(&self) {
+        for _ in 0..200 {
+            let (status, body) = self.get(Some(ADMIN), "/v1/cluster/status").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let partition = &body["partitions"][0];
+            if partition["applied_index"] == partition["projected_index"] {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the read models did not catch up");
     }
 
     pub async fn post(&self, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {

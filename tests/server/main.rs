@@ -1,7 +1,11 @@
 //! End to end: real `wallet serve` processes, real HTTP, kill -9, restarts,
-//! damaged logs.
+//! damaged logs, a full disk, TLS.
 
+mod contract;
+mod disk;
 mod harness;
+mod recovery;
+mod tls;
 
 use harness::{ADMIN, Api, Server};
 use reqwest::StatusCode;
@@ -68,9 +72,30 @@ async fn readme_tour() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["reason"], "insufficient_funds");
 
-    let (status, _) = api.transfer("alice", "bob", "1.001", &id()).await;
+    let (status, body) = api.transfer("alice", "bob", "1.001", &id()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["reason"], "amount_too_precise");
+    let (status, _) = api.transfer("alice", "bob", "1e2", &id()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(api.cents("alice").await, 7450, "refusals moved nothing");
+
+    // A client token for alice pays from alice's wallet, not from bob's.
+    let alice = api.token("client", Some("alice")).await;
+    let pay = |from: &str, to: &str, tx: &str| {
+        json!({"from_account": from, "to_account": to, "amount": "1.00",
+               "currency": "USD", "transaction_id": tx})
+    };
+    let path = "/v1/wallet/balance_transfer";
+    let (status, body) = api
+        .post(Some(&alice), path, pay("alice", "bob", &id()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api
+        .post(Some(&alice), path, pay("bob", "alice", &id()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["reason"], "not_owner");
+    assert_eq!(api.cents("alice").await, 7350);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -230,7 +255,7 @@ async fn kill_9_under_load_loses_no_acknowledged_transfer() {
     // The read model equals a recomputation from the event log alone.
     let events =
         wallet_host::store::read_events(&data.join("partition-0/state")).expect("event log reads");
-    let recomputed = wallet_host::store::recompute_balances(events.iter().map(|(_, b)| b));
+    let recomputed = wallet_host::store::recompute_balances(&events);
     for (account, cents) in balances {
         let from_log = recomputed
             .get(&(account.clone(), "USD".to_string()))
@@ -361,24 +386,28 @@ async fn tokens_and_roles_are_enforced() {
     };
     let alice = token("client", Some("alice")).await;
     let auditor = token("auditor", None).await;
-    let steal = json!({"from_account": "bob", "to_account": "alice", "amount": "1.00",
-                       "currency": "USD", "transaction_id": id()});
+    let steal = || {
+        json!({"from_account": "bob", "to_account": "alice", "amount": "1.00",
+               "currency": "USD", "transaction_id": id()})
+    };
     let path = "/v1/wallet/balance_transfer";
     assert_eq!(
-        api.post(None, path, steal.clone()).await.0,
+        api.post(None, path, steal()).await.0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        api.post(Some("nope"), path, steal.clone()).await.0,
+        api.post(Some("nope"), path, steal()).await.0,
         StatusCode::UNAUTHORIZED
     );
+    let (status, body) = api.post(Some(&alice), path, steal()).await;
     assert_eq!(
-        api.post(Some(&alice), path, steal.clone()).await.0,
-        StatusCode::FORBIDDEN
+        (status, &body["reason"]),
+        (StatusCode::FORBIDDEN, &json!("not_owner"))
     );
+    let (status, body) = api.post(Some(&auditor), path, steal()).await;
     assert_eq!(
-        api.post(Some(&auditor), path, steal).await.0,
-        StatusCode::FORBIDDEN
+        (status, &body["reason"]),
+        (StatusCode::FORBIDDEN, &json!("not_allowed"))
     );
     assert_eq!(
         api.get(Some(&auditor), "/v1/wallet/accounts/bob").await.0,

@@ -1,20 +1,21 @@
-//! Accounts: creation, balances and history.
+//! Accounts: opening them, and their balances and history.
 
 use super::AppState;
-use super::auth::{Admin, Caller, Role};
+use super::auth::{Caller, Who, check_read};
 use super::errors::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::input::{self, AccountRequest, KindRequest};
 use super::money::{format_minor, parse_currency};
-use super::transfers::submit;
+use super::position::{Wanted, reflect, stamp};
+use super::transfers::{one_call, refusal_status, submit};
 use super::views::{AccountJson, EventJson, now_rfc3339};
-use crate::service::{AccountView, Reply, WalletService};
-use crate::sm::{AccountKind, Command, OpenAccount, Reason};
+use crate::service::{AccountView, Positions, Reply, WalletService};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use wallet_core::{AccountKind, Command, OpenAccount, Reason, amount};
 
 /// Default and largest `limit` of a history page.
 pub const HISTORY_LIMIT_DEFAULT: usize = 100;
@@ -24,7 +25,9 @@ fn account_kind(body: &AccountRequest) -> Result<AccountKind, ApiError> {
     match (body.kind, body.credit_limit_minor) {
         (KindRequest::Standard, None) => Ok(AccountKind::Standard),
         (KindRequest::System, None) => Ok(AccountKind::System),
-        (KindRequest::Credit, Some(limit)) if limit > 0 => Ok(AccountKind::Credit(limit)),
+        (KindRequest::Credit, Some(limit)) if amount::is_valid_credit_limit(limit) => {
+            Ok(AccountKind::Credit(limit))
+        }
         (KindRequest::Credit, _) => Err(ApiError::bad_request(
             "invalid_credit_limit",
             "a credit account needs a positive integer credit_limit_minor",
@@ -39,29 +42,27 @@ fn account_kind(body: &AccountRequest) -> Result<AccountKind, ApiError> {
 /// `POST /v1/wallet/accounts`: 201 with the new, empty account.
 pub async fn create<S: WalletService>(
     State(state): State<AppState<S>>,
-    _: Admin,
+    Caller(who): Caller,
     ApiJson(body): ApiJson<AccountRequest>,
 ) -> Result<Response, ApiError> {
     input::account_id("account_id", &body.account_id)?;
     if let Some(owner) = &body.owner {
-        input::owner(owner)?;
+        input::owner("owner", owner)?;
     }
     let kind = account_kind(&body)?;
+    let id = &body.account_id;
     let open = OpenAccount {
-        account: body.account_id.clone(),
-        owner: body.owner.clone(),
+        account: id.as_str(),
+        owner: body.owner.as_deref(),
         kind,
     };
-    let reply = submit(&*state.service, vec![Command::OpenAccount(open)])
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::internal("no reply"))?;
-    let id = &body.account_id;
-    match reply {
+    let submitted = submit(&*state.service, one_call(&who, Command::OpenAccount(open))?).await?;
+    let positions = Positions(vec![submitted.position]);
+    let response = match &submitted.replies[0] {
         Reply::Accepted => {
             let view = AccountView {
                 account_id: id.clone(),
-                owner: body.owner,
+                owner: body.owner.clone(),
                 kind,
                 balances: Vec::new(),
             };
@@ -70,49 +71,59 @@ pub async fn create<S: WalletService>(
             if let Ok(location) = HeaderValue::try_from(format!("/v1/wallet/accounts/{id}")) {
                 response.headers_mut().insert(header::LOCATION, location);
             }
-            Ok(response)
+            response
         }
-        Reply::Rejected(Reason::AccountExists) => Err(ApiError::new(
+        Reply::Rejected(Reason::AccountExists) => ApiError::new(
             StatusCode::CONFLICT,
             "account_exists",
             format!("account {id} already exists"),
-        )),
-        Reply::Rejected(reason) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            reason.code(),
+        )
+        .into_response(),
+        Reply::Rejected(reason) => ApiError::new(
+            refusal_status(*reason),
+            reason.name(),
             format!("account {id} was not opened"),
-        )),
-        Reply::Failed(failure) => Err(ApiError::internal(format!(
-            "state machine failed opening {id}: {failure:?}"
-        ))),
-    }
+        )
+        .into_response(),
+        Reply::Failed(failure) => {
+            return Err(ApiError::internal(format!(
+                "state machine failed opening {id}: {failure}"
+            )));
+        }
+    };
+    Ok(stamp(response, &positions))
 }
 
 /// The account, if it exists and the caller may read it.
-fn readable<S: WalletService>(service: &S, role: &Role, id: &str) -> Result<AccountView, ApiError> {
+fn readable<S: WalletService>(service: &S, who: &Who, id: &str) -> Result<AccountView, ApiError> {
     input::account_id("account id", id)?;
     let account = service
         .account(id)?
         .ok_or_else(|| ApiError::not_found("account_not_found", format!("no account {id}")))?;
-    role.check_read(&account)?;
+    check_read(who, &account)?;
     Ok(account)
 }
 
 /// `GET /v1/wallet/accounts/{id}`.
 pub async fn get_account<S: WalletService>(
     State(state): State<AppState<S>>,
-    Caller(role): Caller,
+    Caller(who): Caller,
+    wanted: Wanted,
     ApiPath(id): ApiPath,
 ) -> Result<Response, ApiError> {
-    let account = readable(&*state.service, &role, &id)?;
-    Ok(Json(AccountJson::from(&account)).into_response())
+    input::account_id("account id", &id)?;
+    let positions = reflect(&*state.service, wanted).await?;
+    let account = readable(&*state.service, &who, &id)?;
+    Ok(stamp(
+        Json(AccountJson::from(&account)).into_response(),
+        &positions,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceQuery {
-    currency: Option<String>,
-    at: Option<String>,
+    currency: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,43 +134,33 @@ pub struct BalanceReply {
     reserved: String,
     /// When the balance was read (the node's wall clock).
     as_of: String,
-    /// The log index the read side had applied before the read.
-    applied_index: Option<u64>,
 }
 
 /// `GET /v1/wallet/accounts/{id}/balance?currency=USD`.
 pub async fn get_balance<S: WalletService>(
     State(state): State<AppState<S>>,
-    Caller(role): Caller,
+    Caller(who): Caller,
+    wanted: Wanted,
     ApiPath(id): ApiPath,
     ApiQuery(query): ApiQuery<BalanceQuery>,
 ) -> Result<Response, ApiError> {
-    if query.at.is_some() {
-        return Err(ApiError::bad_request(
-            "not_supported",
-            "point-in-time balances (`at`) are not supported yet",
-        ));
-    }
-    let currency = query
-        .currency
-        .ok_or_else(|| ApiError::bad_request("invalid_query", "`currency` is required"))?;
-    let exponent = parse_currency(&currency)?;
-    let applied_index = state.service.status().applied_index;
-    let account = readable(&*state.service, &role, &id)?;
+    input::account_id("account id", &id)?;
+    let exponent = parse_currency(&query.currency)?;
+    let positions = reflect(&*state.service, wanted).await?;
+    let account = readable(&*state.service, &who, &id)?;
     let (available, reserved) = account
         .balances
         .iter()
-        .find(|b| b.currency == currency)
+        .find(|b| b.currency == query.currency)
         .map_or((0, 0), |b| (b.available, b.reserved));
-    Ok(Json(BalanceReply {
+    let reply = BalanceReply {
         account_id: account.account_id,
-        currency,
+        currency: query.currency,
         available: format_minor(available, exponent),
         reserved: format_minor(reserved, exponent),
         as_of: now_rfc3339(),
-        applied_index,
-    })
-    .into_response())
+    };
+    Ok(stamp(Json(reply).into_response(), &positions))
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,7 +182,8 @@ pub struct HistoryJson {
 /// `GET /v1/wallet/accounts/{id}/history?limit=&after=`.
 pub async fn get_history<S: WalletService>(
     State(state): State<AppState<S>>,
-    Caller(role): Caller,
+    Caller(who): Caller,
+    wanted: Wanted,
     ApiPath(id): ApiPath,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
@@ -193,17 +195,16 @@ pub async fn get_history<S: WalletService>(
         ));
     }
     input::account_id("account id", &id)?;
-    if !matches!(role, Role::Admin | Role::Auditor) {
-        readable(&*state.service, &role, &id)?;
-    }
+    let positions = reflect(&*state.service, wanted).await?;
+    readable(&*state.service, &who, &id)?;
     let page = state
         .service
         .history(&id, query.after, limit)?
         .ok_or_else(|| ApiError::not_found("account_not_found", format!("no account {id}")))?;
-    Ok(Json(HistoryJson {
+    let body = HistoryJson {
         account_id: id,
         events: page.events.iter().map(EventJson::from).collect(),
         next: page.next,
-    })
-    .into_response())
+    };
+    Ok(stamp(Json(body).into_response(), &positions))
 }

@@ -1,50 +1,145 @@
-//! Token administration.
+//! Token administration: create (the secret is shown once), list (never a
+//! secret), revoke, each for admins only.
 
 use super::AppState;
-use super::auth::{Admin, RoleName};
+use super::auth::{Admin, NewToken, RevokeRefused, RoleName, TokenInfo, now_ms};
 use super::errors::ApiError;
-use super::extract::ApiJson;
-use super::input;
+use super::extract::{ApiJson, ApiPath};
+use super::input::{self, present};
+use super::views::rfc3339_ms;
 use crate::service::WalletService;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// The longest a token may live: ten years.
+pub const TOKEN_LIFETIME_MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     role: RoleName,
-    #[serde(default)]
+    /// The principal the token acts as: required for a client token (the
+    /// owner whose accounts it may debit).
+    #[serde(default, deserialize_with = "present")]
     owner: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    expires_in_seconds: Option<u64>,
 }
 
-/// `POST /v1/admin/tokens`: 201 `{"token": ...}`, shown this once.
+/// A token as an answer shows it.
+#[derive(Debug, Serialize)]
+pub struct TokenJson {
+    id: String,
+    role: RoleName,
+    owner: String,
+    created_at: String,
+    expires_at: Option<String>,
+}
+
+impl From<TokenInfo> for TokenJson {
+    fn from(info: TokenInfo) -> Self {
+        TokenJson {
+            id: info.id,
+            role: info.role,
+            owner: info.principal,
+            created_at: rfc3339_ms(info.created_ms),
+            expires_at: info.expires_ms.map(rfc3339_ms),
+        }
+    }
+}
+
+/// `POST /v1/admin/tokens`: 201 with the token, shown this once.
 pub async fn create_token<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     if let Some(owner) = &body.owner {
-        input::owner(owner)?;
+        input::owner("owner", owner)?;
     }
-    let owner = body.owner.clone();
-    let role = body.role.with_owner(body.owner).ok_or_else(|| {
-        ApiError::bad_request(
+    if body.role == RoleName::Client && body.owner.is_none() {
+        return Err(ApiError::bad_request(
             "invalid_role",
-            "a client token needs an owner; admin and auditor tokens take none",
-        )
-    })?;
+            "a client token needs an owner: the principal whose accounts it may debit",
+        ));
+    }
+    let expires_ms = match body.expires_in_seconds {
+        None => None,
+        Some(s) if (1..=TOKEN_LIFETIME_MAX_SECONDS).contains(&s) => Some(now_ms() + s * 1000),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_expiry",
+                format!("expires_in_seconds must be 1 to {TOKEN_LIFETIME_MAX_SECONDS}"),
+            ));
+        }
+    };
+    let new = NewToken {
+        role: body.role,
+        principal: body.owner,
+        expires_ms,
+    };
     let auth = Arc::clone(&state.auth);
-    let token = tokio::task::spawn_blocking(move || auth.create_token(role))
+    let (token, info) = tokio::task::spawn_blocking(move || auth.create_token(new))
         .await
         .map_err(ApiError::internal)??;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"token": token, "role": body.role, "owner": owner})),
-    )
-        .into_response())
+    #[derive(Serialize)]
+    struct Created {
+        token: String,
+        #[serde(flatten)]
+        info: TokenJson,
+    }
+    let body = Created {
+        token,
+        info: info.into(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenList {
+    tokens: Vec<TokenJson>,
+}
+
+/// `GET /v1/admin/tokens`: every token, never a secret.
+pub async fn list_tokens<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+) -> Json<TokenList> {
+    let tokens = state.auth.list().into_iter().map(TokenJson::from).collect();
+    Json(TokenList { tokens })
+}
+
+/// `DELETE /v1/admin/tokens/{id}`: 200 with the revoked token.
+pub async fn revoke_token<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiPath(id): ApiPath,
+) -> Result<Json<TokenJson>, ApiError> {
+    if id.len() != 16 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(ApiError::bad_request(
+            "invalid_token_id",
+            "a token id is 16 lower-case hex digits",
+        ));
+    }
+    let auth = Arc::clone(&state.auth);
+    let wanted = id.clone();
+    let revoked = tokio::task::spawn_blocking(move || auth.revoke(&wanted))
+        .await
+        .map_err(ApiError::internal)??;
+    match revoked {
+        Ok(info) => Ok(Json(info.into())),
+        Err(RevokeRefused::Unknown) => Err(ApiError::not_found(
+            "token_not_found",
+            format!("no token {id}"),
+        )),
+        Err(RevokeRefused::LastAdmin) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_admin_token",
+            "this is the last admin token; create another admin token first",
+        )),
+    }
 }

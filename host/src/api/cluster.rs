@@ -1,10 +1,12 @@
-//! Liveness and the state of the replica group.
+//! The state of the replica group, liveness and readiness.
 
 use super::AppState;
 use super::auth::Caller;
-use crate::service::WalletService;
+use crate::service::{Readiness, WalletService};
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -13,7 +15,11 @@ pub struct PartitionJson {
     pub partition: u32,
     pub leader: Option<u64>,
     pub members: Vec<u64>,
-    pub applied_index: Option<u64>,
+    pub applied_index: u64,
+    pub projected_index: u64,
+    pub projector_lag_records: u64,
+    /// Minor units per currency.
+    pub in_flight: std::collections::BTreeMap<String, i64>,
     pub chain_head: String,
     pub active_version: String,
 }
@@ -40,6 +46,9 @@ pub async fn status<S: WalletService>(
             leader: status.leader,
             members: status.members,
             applied_index: status.applied_index,
+            projected_index: status.projected_index,
+            projector_lag_records: status.projector_lag_records,
+            in_flight: status.in_flight,
             chain_head: status.chain_head,
             active_version: status.active_version,
         }],
@@ -49,4 +58,17 @@ pub async fn status<S: WalletService>(
 /// `GET /healthz`: the process is up and serving HTTP.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when this node accepts writes, 503 with the reason
+/// when it does not.
+pub async fn readyz<S: WalletService>(State(state): State<AppState<S>>) -> Response {
+    match state.service.readiness() {
+        Readiness::Ready => Json(json!({"status": "ready"})).into_response(),
+        Readiness::NotReady(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": reason})),
+        )
+            .into_response(),
+    }
 }

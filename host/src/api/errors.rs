@@ -1,7 +1,7 @@
 //! Every failure the edge answers with, as `{"error": "<code>", "message":
 //! "..."}` and the right status and headers.
 
-use crate::service::SubmitError;
+use crate::service::{ReadError, SubmitError};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,9 @@ pub struct ApiError {
     pub message: String,
     /// Adds `Retry-After: 1`.
     pub retry_after: bool,
+    /// A refusal of the movement with this transaction id, answered as an
+    /// outcome (`{"status": "failed", "transaction_id", "reason"}`).
+    pub refusal_of: Option<String>,
 }
 
 impl ApiError {
@@ -24,7 +27,20 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: false,
+            refusal_of: None,
         }
+    }
+
+    /// 422: a well-formed movement that cannot be taken, answered like the
+    /// rules' refusals.
+    pub fn refusal(
+        transaction_id: &uuid::Uuid,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+        error.refusal_of = Some(transaction_id.to_string());
+        error
     }
 
     /// 400: the request is malformed or invalid; nothing was submitted.
@@ -81,13 +97,43 @@ impl From<SubmitError> for ApiError {
                 format!("{error}; retry later with the same transaction_id"),
             )
             .retry(),
+            SubmitError::InsufficientStorage { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                format!(
+                    "{error}; writes resume when space returns; retry with the same transaction_id"
+                ),
+            )
+            .retry(),
             SubmitError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
                 "the node is shutting down; retry with the same transaction_id",
             )
             .retry(),
+            SubmitError::Stopped(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopped",
+                format!("{error}; retry with the same transaction_id"),
+            )
+            .retry(),
             SubmitError::Internal(why) => ApiError::internal(why),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::NotCaughtUp { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_caught_up",
+                error.to_string(),
+            )
+            .retry(),
+            ReadError::UnknownPartition(_) => {
+                ApiError::bad_request("invalid_position", error.to_string())
+            }
         }
     }
 }
@@ -100,7 +146,12 @@ impl From<crate::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": self.code, "message": self.message}));
+        let body = match &self.refusal_of {
+            Some(id) => {
+                Json(json!({"status": "failed", "transaction_id": id, "reason": self.code}))
+            }
+            None => Json(json!({"error": self.code, "message": self.message})),
+        };
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         if self.retry_after {

@@ -34,7 +34,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "expected `Content-Type: application/json`",
         ),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::bad_request(
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 format!(
                     "the body is over the limit of {} bytes",

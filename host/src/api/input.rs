@@ -1,11 +1,13 @@
-//! Request bodies and the checks on their fields. Everything here is pure:
-//! a request either becomes a valid command or a 400.
+//! Request bodies and the checks on their fields, with the definitions the
+//! rules use (`wallet_core`): what the edge refuses here (400, nothing
+//! reaches the log) is exactly what a schema can say; everything else the
+//! rules judge. Everything here is pure.
 
 use super::errors::ApiError;
 use super::money::{parse_amount, parse_currency};
-use crate::sm::{Transfer, Txid};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
+use wallet_core::{Currency, Transfer, Txid, account, principal};
 
 /// `POST /v1/wallet/balance_transfer`, and each item of a batch.
 #[derive(Clone, Debug, Deserialize)]
@@ -46,33 +48,51 @@ pub enum KindRequest {
     Credit,
 }
 
-/// `POST /v1/wallet/accounts`.
+/// `POST /v1/wallet/accounts`. Optional fields may be left out, not sent
+/// as `null`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRequest {
     pub account_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub owner: Option<String>,
     #[serde(default)]
     pub kind: KindRequest,
     /// How far below zero a credit account may go, in minor units of any
     /// currency; only with `"kind": "credit"`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub credit_limit_minor: Option<i64>,
+}
+
+/// An optional field that, when present, must hold a value (`null` is
+/// refused, as the API description says).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// 1 to 64 characters of `A-Za-z0-9_.:-`.
 pub fn account_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
-    if ok {
+    if account::is_valid(id) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
             "invalid_account_id",
             format!("{field} must be 1 to 64 characters of A-Za-z0-9_.:-"),
+        ))
+    }
+}
+
+/// An owner, or a token's principal: 1 to 64 characters of
+/// `A-Za-z0-9_.:@-`.
+pub fn owner(field: &str, owner: &str) -> Result<(), ApiError> {
+    if principal::is_valid(owner) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_owner",
+            format!("{field} must be a principal: 1 to 64 characters of A-Za-z0-9_.:@-"),
         ))
     }
 }
@@ -92,54 +112,45 @@ pub fn transaction_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 pub fn txid(id: Uuid) -> Txid {
-    Txid::from_u128(id.as_u128())
+    Txid(id.as_u128())
 }
 
-/// An owner name: 1 to 128 characters, none of them control characters.
-pub fn owner(owner: &str) -> Result<(), ApiError> {
-    if (1..=128).contains(&owner.chars().count()) && !owner.chars().any(char::is_control) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_owner",
-            "owner must be 1 to 128 characters, none of them control characters",
-        ))
-    }
-}
-
-/// A validated money movement.
-pub fn transfer(
+/// A well-formed money movement. Whether it may happen (the accounts, the
+/// balances, the caller, a transfer to the same account, a zero amount) is
+/// the rules'; an amount its currency cannot carry is a refusal (422).
+pub fn transfer<'a>(
     id: &str,
-    from: (&str, &str),
-    to: (&str, &str),
+    from: (&str, &'a str),
+    to: (&str, &'a str),
     amount: &str,
     currency: &str,
-) -> Result<(Uuid, Transfer), ApiError> {
+) -> Result<(Uuid, Transfer<&'a str>), ApiError> {
     let uuid = transaction_id(id)?;
     account_id(from.0, from.1)?;
     account_id(to.0, to.1)?;
-    if from.1 == to.1 {
-        return Err(ApiError::bad_request(
-            "same_account",
-            format!("{} and {} are the same account", from.0, to.0),
-        ));
-    }
     let exponent = parse_currency(currency)?;
-    let amount = parse_amount(amount, exponent)?;
+    let amount = parse_amount(amount, exponent).map_err(|e| {
+        if e.is_refusal() {
+            ApiError::refusal(&uuid, e.code(), e.to_string())
+        } else {
+            ApiError::from(e)
+        }
+    })?;
+    let currency = Currency::parse(currency).expect("an accepted code has three bytes");
     Ok((
         uuid,
         Transfer {
             id: txid(uuid),
-            from: from.1.to_owned(),
-            to: to.1.to_owned(),
+            from: from.1,
+            to: to.1,
             amount,
-            currency: currency.to_owned(),
+            currency,
         },
     ))
 }
 
 impl TransferRequest {
-    pub fn validate(&self) -> Result<(Uuid, Transfer), ApiError> {
+    pub fn validate(&self) -> Result<(Uuid, Transfer<&str>), ApiError> {
         transfer(
             &self.transaction_id,
             ("from_account", &self.from_account),
@@ -181,5 +192,16 @@ mod tests {
         ] {
             assert!(transaction_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn null_is_not_an_omitted_field() {
+        let body = r#"{"account_id": "alice", "owner": null}"#;
+        assert!(serde_json::from_str::<AccountRequest>(body).is_err());
+        let body = r#"{"account_id": "alice", "credit_limit_minor": null}"#;
+        assert!(serde_json::from_str::<AccountRequest>(body).is_err());
+        let body = r#"{"account_id": "alice"}"#;
+        let request: AccountRequest = serde_json::from_str(body).expect("parses");
+        assert_eq!((request.owner, request.credit_limit_minor), (None, None));
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - `money`: decimal strings <-> integer minor units, per ISO 4217 exponent.
 //! - `input`: account ids, transaction ids, and the request bodies.
-//! - `auth`: bearer tokens, roles, and the token file.
+//! - `auth`: bearer tokens (who calls), and the token file.
+//! - `position`: the `Wallet-Position` header (read-your-writes).
 //! - `errors`: the JSON error body and every status code mapping.
 //! - `extract`: JSON, query and path extractors whose failures are 400 JSON.
 //! - `views`: the JSON shapes of accounts, balances and events.
@@ -22,6 +23,7 @@ mod input;
 mod metrics;
 mod money;
 mod openapi;
+mod position;
 mod transfers;
 mod views;
 
@@ -31,24 +33,21 @@ mod tests;
 use crate::service::WalletService;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
 pub use self::metrics::install_recorder;
-pub use auth::{ADMIN_TOKEN_ENV, Auth, Role, TOKENS_FILE};
+pub use auth::{ADMIN_TOKEN_ENV, Auth, FIRST_ADMIN, RoleName, TOKENS_FILE};
 pub use money::{format_minor, parse_amount, parse_currency};
+pub use position::WALLET_POSITION;
 
-/// The system account deposits come from and withdrawals go to. The node
-/// must open it (`AccountKind::System`, no owner) at first start.
-pub const BANK_ACCOUNT: &str = "external:bank";
-
-/// Requests with a larger body are refused with 400 `body_too_large`. A full
-/// batch of 8190 transfers is about 1.5 MiB.
+/// Requests with a larger body are refused with 413 `body_too_large`. A
+/// full batch of 8190 transfers is about 1.5 MiB.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// Most transfers in one `POST /v1/wallet/balance_transfers` (one Raft entry).
-pub const MAX_BATCH: usize = crate::sm::limits::BATCH_COMMANDS_MAX;
+pub const MAX_BATCH: usize = wallet_core::limits::BATCH_COMMANDS_MAX;
 
 /// What every handler sees.
 pub(crate) struct AppState<S> {
@@ -67,8 +66,8 @@ impl<S> Clone for AppState<S> {
     }
 }
 
-/// Every route of DESIGN §4 plus `POST /v1/admin/tokens`, with the body
-/// limit and the request metrics middleware. Mount it as is.
+/// Every route of the API (docs/DESIGN.md §4), with the body limit and the
+/// request metrics middleware. Mount it as is.
 pub fn router<S: WalletService>(
     service: Arc<S>,
     auth: Arc<Auth>,
@@ -105,9 +104,14 @@ pub fn router<S: WalletService>(
             get(accounts::get_history::<S>),
         )
         .route("/v1/cluster/status", get(cluster::status::<S>))
-        .route("/v1/admin/tokens", post(admin::create_token::<S>))
+        .route(
+            "/v1/admin/tokens",
+            post(admin::create_token::<S>).get(admin::list_tokens::<S>),
+        )
+        .route("/v1/admin/tokens/{id}", delete(admin::revoke_token::<S>))
         .route("/metrics", get(metrics::render::<S>))
         .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(cluster::readyz::<S>))
         .route("/openapi.json", get(openapi::document))
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)

@@ -1,7 +1,27 @@
-//! `GET /openapi.json`: the API described by hand, as OpenAPI 3.0.
+//! `GET /openapi.json`: the API described by hand, as OpenAPI 3.0, with the
+//! same constraints the edge enforces. What a schema can say (types,
+//! patterns, lengths, enums, required fields) is refused with 400 when
+//! broken, and is taken from the definitions the rules use
+//! (`wallet_core`); what it cannot say (an amount with more digits than
+//! its currency has, a transfer to the same account, who may debit what)
+//! is a business answer: 403, 409 or 422 with a stable reason.
 
 use axum::Json;
 use serde_json::{Value, json};
+use wallet_core::account::ACCOUNT_ID_PATTERN;
+use wallet_core::currency::codes;
+use wallet_core::event::EVENT_NAMES;
+use wallet_core::principal::PRINCIPAL_PATTERN;
+use wallet_core::reason::Reason;
+
+/// A UUID in its hyphenated form, as the edge parses it.
+const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// A decimal amount: its digits against its currency are the edge's 422.
+const AMOUNT_PATTERN: &str = "^[0-9]{1,19}(\\.[0-9]{1,4})?$";
+/// Positions of the one partition this build runs.
+const POSITION_PATTERN: &str = "^0:[0-9]{1,19}(,0:[0-9]{1,19})*$";
+const TOKEN_ID_PATTERN: &str = "^[0-9a-f]{16}$";
 
 /// The document (also used by tests to check that every route is covered).
 pub fn spec() -> Value {
@@ -9,8 +29,8 @@ pub fn spec() -> Value {
         "openapi": "3.0.3",
         "info": {
             "title": "Wallet",
-            "version": "1.0.0",
-            "description": "A digital wallet: exact money movements between accounts. Amounts are decimal strings with at most the currency's ISO 4217 minor-unit digits (USD 2, JPY 0, BHD 3); more digits are refused, never rounded. Every failure body is {\"error\": code, \"message\": text} unless stated otherwise. Any write is safe to retry with the same transaction_id."
+            "version": "2.0.0",
+            "description": "A digital wallet: exact money movements between accounts. Amounts are decimal strings with at most the currency's ISO 4217 minor-unit digits (USD 2, JPY 0, BHD 3); more digits are refused (422 amount_too_precise), never rounded. Every failure body is {\"error\": code, \"message\": text} unless stated otherwise. Any write is safe to retry with the same transaction_id. Every write answer carries the position it was applied at in the Wallet-Position header; a read that sends it back reflects at least that write."
         },
         "security": [{"bearer": []}],
         "paths": paths(),
@@ -26,51 +46,88 @@ fn body(name: &str) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": reference(name)}}})
 }
 
+/// An answer with a JSON body and the position header.
 fn answer(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": {"Wallet-Position": {"$ref": "#/components/headers/WalletPosition"}},
+        "content": {"application/json": {"schema": reference(schema)}},
+    })
+}
+
+fn plain(description: &str, schema: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": reference(schema)}}})
 }
 
-fn error(code: &str) -> Value {
-    json!({"$ref": format!("#/components/responses/{code}")})
+fn error(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
 }
 
-fn id_param(name: &str, description: &str) -> Value {
-    json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+fn path_param(name: &str, description: &str, pattern: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
+        "schema": {"type": "string", "pattern": pattern}})
+}
+
+fn position_param() -> Value {
+    json!({"$ref": "#/components/parameters/WalletPosition"})
+}
+
+/// The answers every write may give besides its own.
+fn write_errors(mut responses: Value) -> Value {
+    for (status, name) in [
+        ("400", "BadRequest"),
+        ("401", "Unauthorized"),
+        ("413", "TooLarge"),
+        ("429", "Overloaded"),
+        ("500", "Internal"),
+        ("503", "Unavailable"),
+        ("507", "InsufficientStorage"),
+    ] {
+        responses[status] = error(name);
+    }
+    responses
+}
+
+/// The answers every read may give besides its own.
+fn read_errors(mut responses: Value) -> Value {
+    for (status, name) in [
+        ("400", "BadRequest"),
+        ("401", "Unauthorized"),
+        ("403", "Forbidden"),
+        ("404", "NotFound"),
+        ("500", "Internal"),
+        ("503", "NotCaughtUp"),
+    ] {
+        responses[status] = error(name);
+    }
+    responses
 }
 
 fn money_post(summary: &str, request: &str) -> Value {
     json!({"post": {
         "summary": summary,
         "requestBody": body(request),
-        "responses": {
+        "responses": write_errors(json!({
             "200": answer("Applied (or, for a retry, applied before).", "Outcome"),
-            "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-            "409": answer("The transaction_id was used before with a different body; reason idempotency_conflict.", "Outcome"),
-            "422": answer("Refused by the rules; reason is a stable code such as insufficient_funds or account_not_found.", "Outcome"),
-            "429": error("Overloaded"), "500": error("Internal"), "503": error("Unavailable"),
-        }
+            "403": answer("Refused by the rules: the caller may not move this money (not_owner) or may not make this request at all (not_allowed).", "Outcome"),
+            "409": answer("The transaction_id was used before with another body or by another caller (idempotency_conflict).", "Outcome"),
+            "422": answer("Refused by the rules or for its amount; reason is a stable code such as insufficient_funds, account_not_found, same_account, invalid_amount, amount_too_precise, amount_too_large.", "Outcome"),
+        })),
     }})
 }
 
 fn paths() -> Value {
-    let reads = |ok: Value| {
-        json!({
-            "200": ok, "400": error("BadRequest"), "401": error("Unauthorized"),
-            "403": error("Forbidden"), "404": error("NotFound"), "500": error("Internal"),
-        })
-    };
+    let account_id = path_param("id", "Account id", ACCOUNT_ID_PATTERN);
     json!({
         "/v1/wallet/balance_transfer": money_post(
-            "Move money between two accounts, all or nothing. Clients may only move money out of accounts they own.",
+            "Move money between two accounts, all or nothing. A client moves money only out of accounts it owns.",
             "TransferRequest"),
         "/v1/wallet/balance_transfers": {"post": {
-            "summary": "Up to 8190 transfers in one submission; one result per transfer, in order. One invalid or forbidden transfer refuses the whole batch (400/403) and nothing is submitted.",
+            "summary": "Up to 8190 transfers in one submission; one result per transfer, in order, each as the single endpoint would answer it. One malformed transfer refuses the whole batch (400) and nothing is submitted.",
             "requestBody": body("BatchRequest"),
-            "responses": {
-                "200": answer("One result per transfer; failed items carry a reason (idempotency_conflict for a reused transaction_id).", "BatchResponse"),
-                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-                "429": error("Overloaded"), "500": error("Internal"), "503": error("Unavailable"),
-            }
+            "responses": write_errors(json!({
+                "200": answer("One result per transfer.", "BatchResponse"),
+            })),
         }},
         "/v1/wallet/deposit": money_post(
             "Admin: move money from the system account external:bank into account_id.", "CashRequest"),
@@ -79,51 +136,72 @@ fn paths() -> Value {
         "/v1/wallet/accounts": {"post": {
             "summary": "Admin: open an account.",
             "requestBody": body("AccountRequest"),
-            "responses": {
+            "responses": write_errors(json!({
                 "201": answer("Opened; Location names the account.", "Account"),
-                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-                "409": answer("The account exists (error account_exists).", "Error"),
-                "429": error("Overloaded"), "500": error("Internal"), "503": error("Unavailable"),
-            }
+                "403": plain("Refused by the rules: only an admin opens accounts (not_allowed).", "Error"),
+                "409": plain("The account exists (account_exists).", "Error"),
+                "422": plain("Refused by the rules (a stable reason as the error code).", "Error"),
+            })),
         }},
         "/v1/wallet/accounts/{id}": {"get": {
             "summary": "An account and its balances per currency. Clients see only their own accounts.",
-            "parameters": [id_param("id", "Account id: 1 to 64 characters of A-Za-z0-9_.:-")],
-            "responses": reads(answer("The account.", "Account")),
+            "parameters": [account_id, position_param()],
+            "responses": read_errors(json!({"200": answer("The account.", "Account")})),
         }},
         "/v1/wallet/accounts/{id}/balance": {"get": {
             "summary": "The balance of one currency (zero if the account never held it).",
             "parameters": [
-                id_param("id", "Account id"),
-                {"name": "currency", "in": "query", "required": true, "schema": {"type": "string", "example": "USD"}},
-                {"name": "at", "in": "query", "required": false, "description": "Point-in-time balances: not supported yet (400 not_supported).", "schema": {"type": "string", "format": "date-time"}},
+                account_id,
+                {"name": "currency", "in": "query", "required": true, "schema": reference("Currency")},
+                position_param(),
             ],
-            "responses": reads(answer("The balance.", "Balance")),
+            "responses": read_errors(json!({"200": answer("The balance.", "Balance")})),
         }},
         "/v1/wallet/accounts/{id}/history": {"get": {
             "summary": "The account's events, oldest first, a page at a time.",
             "parameters": [
-                id_param("id", "Account id"),
+                account_id,
                 {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-                {"name": "after", "in": "query", "required": false, "description": "The `next` of the previous page.", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "after", "in": "query", "required": false, "description": "The `next` of the previous page.", "schema": {"type": "integer", "format": "int64", "minimum": 0}},
+                position_param(),
             ],
-            "responses": reads(answer("A page of events.", "History")),
+            "responses": read_errors(json!({"200": answer("A page of events.", "History")})),
         }},
         "/v1/wallet/transfers/{transaction_id}": {"get": {
             "summary": "A transfer's status and its events.",
-            "parameters": [id_param("transaction_id", "UUID")],
-            "responses": reads(answer("The transfer.", "Transfer")),
+            "parameters": [path_param("transaction_id", "UUID", UUID_PATTERN), position_param()],
+            "responses": read_errors(json!({"200": answer("The transfer.", "Transfer")})),
         }},
         "/v1/cluster/status": {"get": {
-            "summary": "This node, its replica group, leaders, applied index, chain head, active version.",
-            "responses": {"200": answer("Status.", "ClusterStatus"), "401": error("Unauthorized")},
+            "summary": "This node, its replica group, leaders, applied and projected indexes, chain head, active version.",
+            "responses": {"200": plain("Status.", "ClusterStatus"), "401": error("Unauthorized")},
         }},
-        "/v1/admin/tokens": {"post": {
-            "summary": "Admin: create a token. The token is shown only in this answer.",
-            "requestBody": body("TokenRequest"),
+        "/v1/admin/tokens": {
+            "post": {
+                "summary": "Admin: create a token. Its secret is shown only in this answer.",
+                "requestBody": body("TokenRequest"),
+                "responses": {
+                    "201": plain("Created.", "TokenCreated"),
+                    "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                    "413": error("TooLarge"), "500": error("Internal"),
+                }
+            },
+            "get": {
+                "summary": "Admin: every token (never a secret).",
+                "responses": {
+                    "200": plain("The tokens.", "TokenList"),
+                    "401": error("Unauthorized"), "403": error("Forbidden"),
+                }
+            }
+        },
+        "/v1/admin/tokens/{id}": {"delete": {
+            "summary": "Admin: revoke a token.",
+            "parameters": [path_param("id", "Token id", TOKEN_ID_PATTERN)],
             "responses": {
-                "201": answer("Created.", "TokenResponse"),
+                "200": plain("Revoked.", "Token"),
                 "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "404": error("NotFound"),
+                "409": plain("The last admin token (last_admin_token): create another first.", "Error"),
                 "500": error("Internal"),
             }
         }},
@@ -132,8 +210,16 @@ fn paths() -> Value {
             "responses": {"200": {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }},
         "/healthz": {"get": {
-            "summary": "Liveness.", "security": [],
-            "responses": {"200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}}},
+            "summary": "Liveness: the process serves HTTP.", "security": [],
+            "responses": {"200": {"description": "Up.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}}},
+        }},
+        "/readyz": {"get": {
+            "summary": "Readiness: whether this node accepts writes.", "security": [],
+            "responses": {
+                "200": plain("Accepts writes.", "Ready"),
+                "503": plain("Does not accept writes now; the reason says why (no_leader, insufficient_storage, stopped).", "Ready"),
+            },
         }},
         "/openapi.json": {"get": {
             "summary": "This document.", "security": [],
@@ -142,97 +228,150 @@ fn paths() -> Value {
     })
 }
 
+fn error_response(description: &str, retry: bool) -> Value {
+    let mut response = json!({"description": description,
+        "content": {"application/json": {"schema": reference("Error")}}});
+    if retry {
+        response["headers"] = json!({"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}});
+    }
+    response
+}
+
 fn components() -> Value {
-    let amount = json!({"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "example": "12.34",
-        "description": "Positive decimal with at most the currency's minor-unit digits."});
-    let signed_amount = json!({"type": "string", "example": "-12.34", "description": "Decimal with exactly the currency's minor-unit digits."});
-    let currency = json!({"type": "string", "pattern": "^[A-Z]{3}$", "example": "USD", "description": "ISO 4217 code with a minor unit."});
-    let account =
-        json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$", "example": "alice"});
-    let uuid = json!({"type": "string", "format": "uuid"});
+    let amount = json!({"type": "string", "pattern": AMOUNT_PATTERN, "maxLength": 24, "example": "12.34",
+        "description": "Positive decimal with at most the currency's minor-unit digits (more: 422 amount_too_precise; zero: 422 invalid_amount)."});
+    let signed_amount = json!({"type": "string", "example": "-12.34",
+        "description": "Decimal with exactly the currency's minor-unit digits."});
+    let account = json!({"type": "string", "pattern": ACCOUNT_ID_PATTERN, "example": "alice"});
+    let principal = json!({"type": "string", "pattern": PRINCIPAL_PATTERN, "example": "alice"});
+    let uuid = json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN});
+    let currency = reference("Currency");
     let kind = json!({"type": "string", "enum": ["standard", "system", "credit"]});
-    let retry =
-        json!({"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}});
-    let err = |description: &str| json!({"description": description, "content": {"application/json": {"schema": reference("Error")}}});
+    let credit_limit = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX,
+        "description": "How far below zero the account may go, in minor units of any currency."});
+    let time = json!({"type": "string", "format": "date-time"});
+    let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.name()).collect();
+    // An outcome's reason: the rules' reasons, and the edge's refusals of
+    // amounts their currency cannot carry.
+    let mut outcome_reasons = reasons.clone();
+    outcome_reasons.extend(["amount_too_precise", "amount_too_large"]);
+    let account_fields = |kinds: Value| {
+        json!({
+        "account_id": account, "owner": principal, "kind": {"type": "string", "enum": kinds}})
+    };
+    let mut credit_fields = account_fields(json!(["credit"]));
+    credit_fields["credit_limit_minor"] = credit_limit.clone();
     json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-            "description": "Roles: admin (everything), client (its own accounts), auditor (reads everything, writes nothing)."}},
+            "description": "Roles: admin (everything), client (moves money out of accounts it owns, reads them), auditor (reads everything, writes nothing)."}},
+        "parameters": {
+            "WalletPosition": {"name": "Wallet-Position", "in": "header", "required": false,
+                "description": "A position a write answered with: the read waits (bounded) until it reflects it, else 503 not_caught_up.",
+                "schema": {"type": "string", "pattern": POSITION_PATTERN}},
+        },
+        "headers": {
+            "WalletPosition": {"description": "partition:index: where a write was applied, or what a read reflects.",
+                "schema": {"type": "string", "pattern": POSITION_PATTERN}},
+        },
         "responses": {
-            "BadRequest": err("Malformed or invalid input; nothing was submitted. Codes: malformed_json, invalid_body, invalid_content_type, body_too_large, invalid_amount, amount_too_precise, amount_too_large, unknown_currency, unsupported_currency, same_account, invalid_account_id, invalid_transaction_id, invalid_owner, invalid_credit_limit, invalid_role, batch_empty, batch_too_large, invalid_query, invalid_limit, invalid_path, not_supported."),
-            "Unauthorized": {"description": "No or unknown bearer token (error unauthorized).", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": reference("Error")}}},
-            "Forbidden": err("The token's role may not do this (error forbidden)."),
-            "NotFound": err("No such account (account_not_found) or transfer (transfer_not_found)."),
-            "Overloaded": {"description": "Too much queued (error overloaded); retry with the same transaction_id.", "headers": retry, "content": {"application/json": {"schema": reference("Error")}}},
-            "Unavailable": {"description": "No leader here or shutting down (not_leader, shutting_down); retry with the same transaction_id.", "headers": retry, "content": {"application/json": {"schema": reference("Error")}}},
-            "Internal": err("Internal error (error internal); safe to retry with the same transaction_id."),
+            "BadRequest": error_response("Malformed input: the request breaks this document's schema; nothing was submitted.", false),
+            "Unauthorized": {"description": "No, unknown or expired bearer token (unauthorized).",
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": reference("Error")}}},
+            "Forbidden": error_response("The token may not do this (forbidden), or a client reads an account it does not own.", false),
+            "NotFound": error_response("No such account (account_not_found), transfer (transfer_not_found) or token (token_not_found).", false),
+            "TooLarge": error_response("The body is over 4 MiB (body_too_large).", false),
+            "Overloaded": error_response("Too much queued (overloaded); retry with the same transaction_id.", true),
+            "Unavailable": error_response("No leader here, shutting down, or stopped (not_leader, shutting_down, stopped); retry with the same transaction_id.", true),
+            "NotCaughtUp": error_response("The read models do not reflect the position asked for yet (not_caught_up); retry.", true),
+            "InsufficientStorage": error_response("The disk is at its free-space floor (insufficient_storage); reads still serve; retry once space returns.", true),
+            "Internal": error_response("Internal error (internal); safe to retry with the same transaction_id.", false),
         },
         "schemas": {
             "Error": {"type": "object", "required": ["error", "message"], "properties": {
                 "error": {"type": "string", "description": "Stable snake_case code."},
                 "message": {"type": "string"}}},
+            "Currency": {"type": "string", "enum": codes().collect::<Vec<_>>(),
+                "description": "An ISO 4217 code with a minor unit."},
             "TransferRequest": {"type": "object", "additionalProperties": false,
                 "required": ["from_account", "to_account", "amount", "currency", "transaction_id"],
                 "properties": {"from_account": account, "to_account": account, "amount": amount,
                     "currency": currency, "transaction_id": uuid}},
             "BatchRequest": {"type": "object", "additionalProperties": false, "required": ["transfers"],
                 "properties": {"transfers": {"type": "array", "minItems": 1, "maxItems": 8190, "items": reference("TransferRequest")}}},
-            "Outcome": {"type": "object", "required": ["status", "transaction_id"], "properties": {
+            "Outcome": {"type": "object", "additionalProperties": false, "required": ["status", "transaction_id"], "properties": {
                 "status": {"type": "string", "enum": ["success", "failed"]},
                 "transaction_id": uuid,
-                "reason": {"type": "string", "description": "When failed: insufficient_funds, account_not_found, same_account, idempotency_conflict, overflow, ..."}}},
+                "reason": {"type": "string", "enum": outcome_reasons}}},
             "BatchResponse": {"type": "object", "required": ["results"], "properties": {
                 "results": {"type": "array", "items": reference("Outcome")}}},
             "CashRequest": {"type": "object", "additionalProperties": false,
                 "required": ["account_id", "amount", "currency", "transaction_id"],
                 "properties": {"account_id": account, "amount": amount, "currency": currency, "transaction_id": uuid}},
-            "AccountRequest": {"type": "object", "additionalProperties": false, "required": ["account_id"],
-                "properties": {"account_id": account, "owner": {"type": "string", "minLength": 1, "maxLength": 128},
-                    "kind": {"type": "string", "enum": ["standard", "system", "credit"], "default": "standard"},
-                    "credit_limit_minor": {"type": "integer", "format": "int64", "minimum": 1,
-                        "description": "Only with kind credit: how far below zero the account may go, in minor units of any currency."}}},
+            "AccountRequest": {"oneOf": [
+                {"type": "object", "additionalProperties": false, "required": ["account_id"],
+                    "properties": account_fields(json!(["standard", "system"]))},
+                {"type": "object", "additionalProperties": false, "required": ["account_id", "kind", "credit_limit_minor"],
+                    "properties": credit_fields},
+            ], "description": "kind defaults to standard; credit_limit_minor is given exactly with kind credit. Optional fields are left out, never null."},
             "BalanceEntry": {"type": "object", "required": ["available", "reserved"], "properties": {
                 "available": signed_amount, "reserved": signed_amount}},
             "Account": {"type": "object", "required": ["account_id", "owner", "kind", "balances"], "properties": {
                 "account_id": account, "owner": {"type": "string", "nullable": true}, "kind": kind,
-                "credit_limit_minor": {"type": "integer", "format": "int64"},
+                "credit_limit_minor": credit_limit,
                 "balances": {"type": "object", "additionalProperties": reference("BalanceEntry"),
                     "example": {"USD": {"available": "12.34", "reserved": "0.00"}}}}},
             "Balance": {"type": "object", "required": ["account_id", "currency", "available", "reserved", "as_of"], "properties": {
                 "account_id": account, "currency": currency, "available": signed_amount, "reserved": signed_amount,
-                "as_of": {"type": "string", "format": "date-time"},
-                "applied_index": {"type": "integer", "nullable": true, "description": "The log index applied before the read."}}},
+                "as_of": time}},
             "Event": {"type": "object", "required": ["seq", "log_index", "timestamp", "type"], "properties": {
                 "seq": {"type": "integer"}, "log_index": {"type": "integer"},
-                "timestamp": {"type": "string", "format": "date-time"},
-                "type": {"type": "string", "enum": ["account_opened", "debited", "credited", "funds_reserved",
-                    "reservation_released", "reservation_settled", "credit_pending", "pending_dropped",
-                    "sent", "received", "cancel_recorded", "transfer_rejected"]},
-                "transaction_id": uuid, "account": account, "currency": currency, "amount": amount,
+                "timestamp": time,
+                "type": {"type": "string", "enum": EVENT_NAMES},
+                "transaction_id": uuid, "account": account, "currency": currency, "amount": {"type": "string"},
                 "owner": {"type": "string", "nullable": true}, "kind": kind,
                 "credit_limit_minor": {"type": "integer"},
-                "reason": {"type": "string"}}},
+                "reason": {"type": "string", "enum": reasons}}},
             "History": {"type": "object", "required": ["account_id", "events", "next"], "properties": {
                 "account_id": account, "events": {"type": "array", "items": reference("Event")},
                 "next": {"type": "integer", "nullable": true, "description": "Pass as `after`; null at the end."}}},
             "Transfer": {"type": "object", "required": ["transaction_id", "status", "events"], "properties": {
                 "transaction_id": uuid,
                 "status": {"type": "string", "enum": ["pending", "success", "failed"]},
-                "reason": {"type": "string"},
+                "reason": {"type": "string", "enum": reasons},
                 "events": {"type": "array", "items": reference("Event")}}},
-            "Partition": {"type": "object", "properties": {
+            "Partition": {"type": "object", "required": ["partition", "members", "applied_index", "projected_index", "chain_head", "active_version"], "properties": {
                 "partition": {"type": "integer"}, "leader": {"type": "integer", "nullable": true},
                 "members": {"type": "array", "items": {"type": "integer"}},
-                "applied_index": {"type": "integer", "nullable": true},
+                "applied_index": {"type": "integer"},
+                "projected_index": {"type": "integer"},
+                "projector_lag_records": {"type": "integer"},
+                "in_flight": {"type": "object", "additionalProperties": {"type": "integer"},
+                    "description": "Minor units per currency that left for (or arrived from) another partition and are not settled there yet."},
                 "chain_head": {"type": "string"}, "active_version": {"type": "string"}}},
-            "ClusterStatus": {"type": "object", "properties": {
+            "ClusterStatus": {"type": "object", "required": ["node_id", "nodes", "partitions"], "properties": {
                 "node_id": {"type": "integer"}, "nodes": {"type": "array", "items": {"type": "integer"}},
                 "partitions": {"type": "array", "items": reference("Partition")}}},
-            "TokenRequest": {"type": "object", "additionalProperties": false, "required": ["role"], "properties": {
+            "TokenRequest": {"oneOf": [
+                {"type": "object", "additionalProperties": false, "required": ["role", "owner"], "properties": {
+                    "role": {"type": "string", "enum": ["client"]}, "owner": principal,
+                    "expires_in_seconds": {"type": "integer", "minimum": 1, "maximum": 315_360_000}}},
+                {"type": "object", "additionalProperties": false, "required": ["role"], "properties": {
+                    "role": {"type": "string", "enum": ["admin", "auditor"]}, "owner": principal,
+                    "expires_in_seconds": {"type": "integer", "minimum": 1, "maximum": 315_360_000}}},
+            ], "description": "A client token needs the owner whose accounts it may debit; for the others, owner names the principal (role-id by default)."},
+            "Token": {"type": "object", "required": ["id", "role", "owner", "created_at", "expires_at"], "properties": {
+                "id": {"type": "string", "pattern": TOKEN_ID_PATTERN},
                 "role": {"type": "string", "enum": ["admin", "client", "auditor"]},
-                "owner": {"type": "string", "description": "Required for client tokens, refused for others."}}},
-            "TokenResponse": {"type": "object", "required": ["token", "role"], "properties": {
-                "token": {"type": "string"}, "role": {"type": "string"},
-                "owner": {"type": "string", "nullable": true}}},
+                "owner": principal, "created_at": time,
+                "expires_at": {"type": "string", "format": "date-time", "nullable": true}}},
+            "TokenCreated": {"allOf": [reference("Token"), {"type": "object", "required": ["token"], "properties": {
+                "token": {"type": "string", "description": "The secret: shown once."}}}]},
+            "TokenList": {"type": "object", "required": ["tokens"], "properties": {
+                "tokens": {"type": "array", "items": reference("Token")}}},
+            "Ready": {"type": "object", "required": ["status"], "properties": {
+                "status": {"type": "string", "enum": ["ready", "not_ready"]},
+                "reason": {"type": "string"}}},
         }
     })
 }

@@ -3,13 +3,13 @@
 
 use super::money::format_in;
 use crate::service::{AccountView, BalanceView, EventView, TransferState, TransferView};
-use crate::sm::{AccountKind, Event, Posting, Txid};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
+use wallet_core::{AccountKind, Event, Posting, Txid};
 
 pub fn uuid(id: Txid) -> String {
-    Uuid::from_u128(id.as_u128()).to_string()
+    Uuid::from_u128(id.0).to_string()
 }
 
 /// `"kind": "standard" | "system" | "credit"`, with `credit_limit_minor`
@@ -88,18 +88,18 @@ pub struct PostingJson {
     pub amount: String,
 }
 
-impl From<&Posting> for PostingJson {
-    fn from(p: &Posting) -> Self {
+impl From<&Posting<String>> for PostingJson {
+    fn from(p: &Posting<String>) -> Self {
         PostingJson {
             transaction_id: uuid(p.id),
             account: p.account.clone(),
-            currency: p.currency.clone(),
-            amount: format_in(p.amount, &p.currency),
+            currency: p.currency.to_string(),
+            amount: format_in(p.amount, p.currency.as_str()),
         }
     }
 }
 
-/// An event, tagged by `type`.
+/// An event, tagged by `type` (its name, `wallet_core::Event::name`).
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
@@ -116,8 +116,10 @@ pub enum EventBody {
     ReservationSettled(PostingJson),
     CreditPending(PostingJson),
     PendingDropped(PostingJson),
+    PendingCredited(PostingJson),
     Sent(PostingJson),
     Received(PostingJson),
+    Refunded(PostingJson),
     CancelRecorded {
         transaction_id: String,
     },
@@ -127,29 +129,32 @@ pub enum EventBody {
     },
 }
 
-impl From<&Event> for EventBody {
-    fn from(event: &Event) -> Self {
+impl From<&Event<String>> for EventBody {
+    fn from(event: &Event<String>) -> Self {
+        use Event as E;
         match event {
-            Event::AccountOpened(open) => EventBody::AccountOpened {
+            E::AccountOpened(open) => EventBody::AccountOpened {
                 account: open.account.clone(),
                 owner: open.owner.clone(),
                 kind: KindJson::from(&open.kind),
             },
-            Event::Debited(p) => EventBody::Debited(p.into()),
-            Event::Credited(p) => EventBody::Credited(p.into()),
-            Event::FundsReserved(p) => EventBody::FundsReserved(p.into()),
-            Event::ReservationReleased(p) => EventBody::ReservationReleased(p.into()),
-            Event::ReservationSettled(p) => EventBody::ReservationSettled(p.into()),
-            Event::CreditPending(p) => EventBody::CreditPending(p.into()),
-            Event::PendingDropped(p) => EventBody::PendingDropped(p.into()),
-            Event::Sent(p) => EventBody::Sent(p.into()),
-            Event::Received(p) => EventBody::Received(p.into()),
-            Event::CancelRecorded(id) => EventBody::CancelRecorded {
+            E::Debited(p) => EventBody::Debited(p.into()),
+            E::Credited(p) => EventBody::Credited(p.into()),
+            E::FundsReserved(p) => EventBody::FundsReserved(p.into()),
+            E::ReservationReleased(p) => EventBody::ReservationReleased(p.into()),
+            E::ReservationSettled(p) => EventBody::ReservationSettled(p.into()),
+            E::CreditPending(p) => EventBody::CreditPending(p.into()),
+            E::PendingDropped(p) => EventBody::PendingDropped(p.into()),
+            E::PendingCredited(p) => EventBody::PendingCredited(p.into()),
+            E::Sent(p) => EventBody::Sent(p.into()),
+            E::Received(p) => EventBody::Received(p.into()),
+            E::Refunded(p) => EventBody::Refunded(p.into()),
+            E::CancelRecorded(id) => EventBody::CancelRecorded {
                 transaction_id: uuid(*id),
             },
-            Event::TransferRejected(r) => EventBody::TransferRejected {
-                transaction_id: uuid(r.id),
-                reason: r.reason.code(),
+            E::TransferRejected { id, reason } => EventBody::TransferRejected {
+                transaction_id: uuid(*id),
+                reason: reason.name(),
             },
         }
     }
@@ -190,7 +195,7 @@ impl From<&TransferView> for TransferJson {
         let (status, reason) = match &t.state {
             TransferState::Pending => ("pending", None),
             TransferState::Success => ("success", None),
-            TransferState::Failed(reason) => ("failed", Some(reason.code())),
+            TransferState::Failed(reason) => ("failed", Some(reason.name())),
         };
         TransferJson {
             transaction_id: uuid(t.id),
@@ -198,23 +203,6 @@ impl From<&TransferView> for TransferJson {
             reason,
             events: t.events.iter().map(EventJson::from).collect(),
         }
-    }
-}
-
-/// The account an event moves money on, if any.
-pub fn event_account(event: &Event) -> Option<&str> {
-    match event {
-        Event::AccountOpened(open) => Some(&open.account),
-        Event::Debited(p)
-        | Event::Credited(p)
-        | Event::FundsReserved(p)
-        | Event::ReservationReleased(p)
-        | Event::ReservationSettled(p)
-        | Event::CreditPending(p)
-        | Event::PendingDropped(p)
-        | Event::Sent(p)
-        | Event::Received(p) => Some(&p.account),
-        Event::CancelRecorded(_) | Event::TransferRejected(_) => None,
     }
 }
 
@@ -253,7 +241,7 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sm::Rejection;
+    use wallet_core::{Currency, Reason};
 
     #[test]
     fn timestamps() {
@@ -266,7 +254,7 @@ mod tests {
 
     #[test]
     fn events_show_decimal_amounts_and_uuids() {
-        let id = Txid::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        let id = Txid(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
         let view = EventView {
             seq: 3,
             log_index: 9,
@@ -274,7 +262,7 @@ mod tests {
             event: Event::Debited(Posting {
                 id,
                 account: "alice".into(),
-                currency: "BHD".into(),
+                currency: Currency(*b"BHD"),
                 amount: 1005,
             }),
         };
@@ -287,12 +275,16 @@ mod tests {
                 "account": "alice", "currency": "BHD", "amount": "1.005",
             })
         );
-        let rejected = Event::TransferRejected(Rejection {
+        let rejected = Event::TransferRejected {
             id,
-            reason: crate::sm::Reason::InsufficientFunds,
-        });
+            reason: Reason::InsufficientFunds,
+        };
         let json = serde_json::to_value(EventBody::from(&rejected)).unwrap_or_default();
         assert_eq!(json["type"], "transfer_rejected");
         assert_eq!(json["reason"], "insufficient_funds");
+        for event in [rejected, Event::CancelRecorded(id)] {
+            let json = serde_json::to_value(EventBody::from(&event)).unwrap_or_default();
+            assert_eq!(json["type"], event.name(), "one name for each event");
+        }
     }
 }

@@ -1,11 +1,12 @@
-//! An append-only, segmented record log written through mmap: the Raft log
-//! (which is also the permanent audit archive) and the event log.
+//! An append-only, segmented record log: the Raft log (which is also the
+//! permanent audit archive) and the event log.
 //!
 //! Records are opaque bytes under a contiguous `u64` index, in a directory of
 //! preallocated segment files named by their first index
-//! (`00000000000000000001.seg`). `append` only copies into the mapping;
-//! `sync` makes everything appended so far durable with one msync per dirty
-//! segment, so callers append a batch and sync once (group commit).
+//! (`00000000000000000001.seg`), read through memory maps. `append` writes
+//! into the page cache; `sync` makes everything appended so far durable with
+//! one fdatasync per dirty segment, so callers append a batch and sync once
+//! (group commit).
 //!
 //! - `frame`: the segment header and record frame layout.
 //! - `segment`: one mapped segment file.
@@ -116,10 +117,6 @@ impl SegmentLog {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn first_index(&self) -> Option<u64> {
         let first = self.segments.first()?;
         (!first.is_empty()).then_some(first.first_index)
@@ -181,10 +178,12 @@ impl SegmentLog {
             let rolled = self.roll(index, bytes);
             self.poison_on_err(rolled)?;
         }
-        self.segments
+        let appended = self
+            .segments
             .last_mut()
             .expect("roll leaves a segment with room")
             .append(index, payload);
+        self.poison_on_err(appended)?;
         self.stats.appends += 1;
         Ok(())
     }

@@ -61,8 +61,8 @@ pub(super) fn open_segments(dir: &Path) -> Result<(Vec<Segment>, u64)> {
                 bytes = cut.len(),
                 "cutting a torn tail off the log"
             );
-            segment.zero(cut.clone());
-            segment.flush(cut)?;
+            segment.zero(cut)?;
+            segment.flush()?;
             flushes += 1;
         }
         segments.push(segment);

@@ -128,7 +128,7 @@ fn one_flush_per_sync_whatever_the_record_count() {
     }
     log.sync().expect("sync");
     assert_eq!(log.stats().syncs, 2);
-    assert_eq!(log.stats().flushes, 2, "a batch is one msync");
+    assert_eq!(log.stats().flushes, 2, "a batch is one fdatasync");
     assert_eq!(log.stats().appends, 1000);
 
     // Nothing appended: nothing to flush.

@@ -1,29 +1,34 @@
-//! One wallet node: a partition replica (its Raft group, store and sandbox)
-//! behind the batcher, seen by the HTTP edge as a `WalletService`.
+//! One wallet node: a partition replica behind the free-space floor, seen
+//! by the HTTP edge as a `WalletService`.
+//!
+//! - `space`: the free-space floor.
+//! - `server`: `wallet serve`.
+//! - `tls`: HTTPS for the edge.
 
-mod batcher;
 mod server;
+mod space;
+mod tls;
 
-use crate::raft::{LogStore, Network, Raft, StateMachine};
-use crate::service::{
-    AccountView, HistoryPage, NodeStatus, Reply, SubmitError, TransferView, WalletService,
-};
-use crate::sm::{AccountKind, Command, OpenAccount, Reason, Runtime, Txid, Version, new_engine};
-use crate::store::Store;
-use crate::{Error, Result};
-pub use batcher::Batcher;
 pub use server::{ServeOptions, serve};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+pub use space::{FreeSpace, free_bytes};
 
-/// Where deposits come from and withdrawals go to.
-pub const SYSTEM_ACCOUNT: &str = "external:bank";
+use crate::Result;
+use crate::partition::{Member, Partition, PartitionOptions};
+use crate::service::{
+    AccountView, HistoryPage, NodeStatus, Positions, ReadError, Readiness, SubmitError, Submitted,
+    TransferView, WalletService,
+};
+use crate::sm::new_engine;
+use std::path::PathBuf;
+use std::time::Duration;
+use wallet_core::Txid;
+use wallet_core::codec::Calls;
+
 /// This version of the node runs one partition.
 const PARTITION: u32 = 0;
-/// How long a fresh or restarted single-member group may take to elect itself.
-const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a read waits for the read models to reflect its position.
+pub const READ_WAIT_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -31,133 +36,92 @@ pub struct NodeConfig {
     pub node_id: u64,
     /// The address peers and clients reach this node at.
     pub advertise: String,
+    /// Writes are refused while less is free on the data directory's
+    /// filesystem.
+    pub free_space_floor_bytes: u64,
+    /// Where compiled state-machine versions are kept across starts.
+    pub wasm_cache_dir: PathBuf,
+    pub partition: PartitionOptions,
 }
 
 pub struct Node {
     id: u64,
-    raft: Raft,
-    store: Arc<Store>,
-    batcher: Batcher,
-    version: Version,
+    partition: Partition,
+    space: FreeSpace,
 }
 
 impl Node {
-    /// Opens (or creates) the node's data and brings its group up; returns
-    /// once this node leads and the system account exists.
+    /// Opens (or creates) the node's data and brings its partition up.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
-        let partition = config.data_dir.join(format!("partition-{PARTITION}"));
-        let store = Arc::new(Store::open(&partition.join("state"))?);
-        let log = LogStore::open(&partition.join("raft"))?;
-        let engine = new_engine(Some(&config.data_dir.join("wasm-cache")))?;
-        let version = active_version(&engine, &store)?;
-        tracing::info!(version = %version.hash, "state machine version");
-        let runtime = Runtime::new(
-            &engine,
-            version.clone(),
-            StateMachine::pending_state(&store),
-        )?;
-        let snapshots = crate::raft::Snapshots::new(store.clone(), partition.join("snapshots"));
-        let state_machine = StateMachine::new(store.clone(), runtime, PARTITION, snapshots);
-        let raft = Raft::new(config.node_id, raft_config()?, Network, log, state_machine)
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
-        initialize(&raft, config).await?;
-        let batcher = Batcher::start(raft.clone(), version.hash);
-        let node = Node {
-            id: config.node_id,
-            raft,
-            store,
-            batcher,
-            version,
+        let space = FreeSpace::watch(config.data_dir.clone(), config.free_space_floor_bytes);
+        let engine = new_engine(Some(&config.wasm_cache_dir))?;
+        let member = Member {
+            node_id: config.node_id,
+            advertise: config.advertise.clone(),
         };
-        node.ensure_system_account().await?;
-        Ok(node)
+        let dir = config.data_dir.join(format!("partition-{PARTITION}"));
+        let partition =
+            Partition::open(&dir, PARTITION, &member, &engine, &config.partition).await?;
+        Ok(Node {
+            id: config.node_id,
+            partition,
+            space,
+        })
     }
 
-    async fn ensure_system_account(&self) -> Result<()> {
-        let open = Command::OpenAccount(OpenAccount {
-            account: SYSTEM_ACCOUNT.into(),
-            owner: None,
-            kind: AccountKind::System,
-        });
-        match self
-            .submit(vec![open])
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?[..]
-        {
-            [Reply::Accepted] | [Reply::Rejected(Reason::AccountExists)] => Ok(()),
-            ref other => Err(Error::Raft(format!("creating {SYSTEM_ACCOUNT}: {other:?}"))),
+    /// Resolves when the node cannot go on (its Raft group or its projector
+    /// stopped on a fatal error), with why.
+    pub async fn stopped(&self) -> String {
+        let mut metrics = self.partition.raft().metrics();
+        let raft = async {
+            match metrics.wait_for(|m| m.running_state.is_err()).await {
+                Ok(m) => match &m.running_state {
+                    Err(fatal) => format!("raft stopped: {fatal}"),
+                    Ok(()) => "raft stopped".into(),
+                },
+                Err(_) => "raft stopped".into(),
+            }
+        };
+        let projector = self.partition.views().stopped();
+        tokio::select! {
+            why = raft => why,
+            why = projector => why,
         }
     }
 
-    /// Stops Raft after the edge has stopped taking requests.
+    /// Stops Raft after the edge has stopped taking requests, and makes
+    /// what was applied durable.
     pub async fn shutdown(&self) {
-        if let Err(error) = self.raft.shutdown().await {
-            tracing::warn!(%error, "raft shutdown");
-        }
+        self.partition.shutdown().await;
     }
-}
-
-/// The version recorded as active, or at genesis the embedded release,
-/// recorded so that every later start and every auditor finds its bytes.
-fn active_version(engine: &wasmtime::Engine, store: &Store) -> Result<Version> {
-    if let Some(hash) = store.meta()?.active_version {
-        let bytes = store.version(hash)?.ok_or(Error::UnknownVersion(hash))?;
-        return Version::compile(engine, &bytes);
-    }
-    let bytes = crate::sm::release_bytes();
-    let version = Version::compile(engine, bytes)?;
-    store.put_version(version.hash, bytes)?;
-    store.set_active_version(version.hash)?;
-    Ok(version)
-}
-
-fn raft_config() -> Result<Arc<openraft::Config>> {
-    let config = openraft::Config {
-        cluster_name: "wallet".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
-        max_payload_entries: 64,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
-        max_in_snapshot_log_to_keep: 1_000,
-        ..Default::default()
-    };
-    Ok(Arc::new(
-        config.validate().map_err(|e| Error::Raft(e.to_string()))?,
-    ))
-}
-
-async fn initialize(raft: &Raft, config: &NodeConfig) -> Result<()> {
-    let initialized = raft
-        .is_initialized()
-        .await
-        .map_err(|e| Error::Raft(e.to_string()))?;
-    if !initialized {
-        let members = BTreeMap::from([(
-            config.node_id,
-            openraft::BasicNode {
-                addr: config.advertise.clone(),
-            },
-        )]);
-        raft.initialize(members)
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
-    }
-    raft.wait(Some(LEADER_WAIT))
-        .current_leader(config.node_id, "this node leads its single-member group")
-        .await
-        .map_err(|e| Error::Raft(e.to_string()))?;
-    Ok(())
 }
 
 impl WalletService for Node {
-    async fn submit(&self, commands: Vec<Command>) -> Result<Vec<Reply>, SubmitError> {
-        self.batcher.submit(commands).await
+    async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+        self.space.check()?;
+        self.partition.submit(calls).await
+    }
+
+    async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {
+        let index = match wanted {
+            None => None,
+            Some(positions) => {
+                let mut index = None;
+                for position in positions.0 {
+                    if position.partition != PARTITION {
+                        return Err(ReadError::UnknownPartition(position.partition));
+                    }
+                    index = index.max(Some(position.index));
+                }
+                index
+            }
+        };
+        let position = self.partition.read_at(index, READ_WAIT_MAX).await?;
+        Ok(Positions(vec![position]))
     }
 
     fn account(&self, account_id: &str) -> Result<Option<AccountView>> {
-        self.store.account(account_id)
+        self.partition.views().account(account_id)
     }
 
     fn history(
@@ -166,28 +130,45 @@ impl WalletService for Node {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Option<HistoryPage>> {
-        self.store.history(account_id, after, limit)
+        self.partition.views().history(account_id, after, limit)
     }
 
     fn transfer(&self, id: Txid) -> Result<Option<TransferView>> {
-        self.store.transfer(id)
+        self.partition.views().transfer(id)
     }
 
     fn status(&self) -> NodeStatus {
-        let metrics = self.raft.metrics().borrow().clone();
-        let chain_head = self
-            .store
-            .meta()
-            .map(|m| hex::encode(m.chain_head))
-            .unwrap_or_default();
+        let metrics = self.partition.raft().metrics().borrow().clone();
+        let meta = self.partition.store().meta();
+        let reflected = self.partition.views().reflected();
         NodeStatus {
             node_id: self.id,
             leader: metrics.current_leader,
             members: metrics.membership_config.membership().voter_ids().collect(),
             partition: PARTITION,
-            applied_index: metrics.last_applied.map(|l| l.index),
-            chain_head,
-            active_version: self.version.hash.to_string(),
+            applied_index: meta.applied_index,
+            projected_index: reflected.index,
+            projector_lag_records: meta.events_last.saturating_sub(reflected.events),
+            in_flight: self.partition.views().in_flight().unwrap_or_default(),
+            chain_head: hex::encode(meta.chain_head),
+            active_version: self.partition.version().hash.to_string(),
         }
+    }
+
+    fn readiness(&self) -> Readiness {
+        let metrics = self.partition.raft().metrics().borrow().clone();
+        if let Err(fatal) = &metrics.running_state {
+            return Readiness::NotReady(format!("stopped: {fatal}"));
+        }
+        if metrics.current_leader.is_none() {
+            return Readiness::NotReady("no_leader: the group has no leader".into());
+        }
+        if let Err(error) = self.space.check() {
+            let free = self.space.available();
+            return Readiness::NotReady(format!(
+                "insufficient_storage: {error} ({free} bytes free)"
+            ));
+        }
+        Readiness::Ready
     }
 }

@@ -1,13 +1,24 @@
 //! `wallet serve`: a node and its HTTP edge on one listener, until SIGTERM
 //! or Ctrl-C; then the edge stops taking requests, lets those in flight
-//! finish (their batches included), and Raft stops.
+//! finish (their batches included), and Raft stops. If the node itself
+//! stops on a fatal error (its storage failed), the edge stops too and
+//! `serve` returns the error, so the process exits non-zero and a
+//! supervisor can restart it.
 
+use super::tls::{TlsListener, server_config};
 use super::{Node, NodeConfig};
 use crate::api::{self, Auth};
+use crate::partition::PartitionOptions;
 use crate::{Error, Result};
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long requests in flight may take to finish once the node stopped.
+const STOPPED_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -16,13 +27,34 @@ pub struct ServeOptions {
     pub node_id: u64,
     /// The admin token to create on first start, instead of a random one.
     pub admin_token: Option<String>,
+    /// PEM certificate chain and private key: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Serve plain HTTP on an address other machines can reach.
+    pub insecure_http: bool,
+    pub free_space_floor_bytes: u64,
+    pub partition: PartitionOptions,
+}
+
+/// Bearer tokens must not cross a network in clear text by accident.
+fn check_transport(options: &ServeOptions) -> Result<()> {
+    if options.tls.is_none() && !options.listen.ip().is_loopback() && !options.insecure_http {
+        return Err(Error::InsecureListen {
+            address: options.listen.to_string(),
+        });
+    }
+    Ok(())
 }
 
 pub async fn serve(options: ServeOptions) -> Result<()> {
+    check_transport(&options)?;
     std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::DataDir {
         path: options.data_dir.clone(),
         source,
     })?;
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(server_config(cert, key)?),
+        None => None,
+    };
     let listen_error = |source| Error::Listen {
         address: options.listen.to_string(),
         source,
@@ -32,7 +64,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .map_err(listen_error)?;
     let address = listener.local_addr().map_err(listen_error)?;
     let metrics = api::install_recorder().map_err(|e| Error::Metrics(e.to_string()))?;
-    let (auth, new_admin_token) = Auth::open_with(&options.data_dir, options.admin_token)?;
+    let (auth, new_admin_token) = Auth::open_with(&options.data_dir, options.admin_token.clone())?;
     if let Some(token) = new_admin_token {
         // Printed once: only its hash is stored.
         println!("admin token (shown once, keep it): {token}");
@@ -41,18 +73,62 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         data_dir: options.data_dir.clone(),
         node_id: options.node_id,
         advertise: address.to_string(),
+        free_space_floor_bytes: options.free_space_floor_bytes,
+        wasm_cache_dir: options.data_dir.join("wasm-cache"),
+        partition: options.partition.clone(),
     };
     let node = Arc::new(Node::start(&config).await?);
     let router = api::router(node.clone(), Arc::new(auth), metrics);
-    println!("listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{address}");
     tracing::info!(%address, data_dir = %options.data_dir.display(), "serving");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop_signal())
-        .await
-        .map_err(listen_error)?;
+
+    let (stopped_tx, mut stopped) = watch::channel(None::<String>);
+    let stop = {
+        let node = node.clone();
+        async move {
+            tokio::select! {
+                () = stop_signal() => {}
+                why = node.stopped() => {
+                    tracing::error!(reason = %why, "the node stopped; exiting");
+                    stopped_tx.send_replace(Some(why));
+                }
+            }
+        }
+    };
+    let serving = async {
+        match tls {
+            Some(config) => {
+                let listener = TlsListener::new(listener, config).map_err(listen_error)?;
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        }
+        .map_err(listen_error)
+    };
+    let grace = async {
+        let _ = stopped.wait_for(Option::is_some).await;
+        tokio::time::sleep(STOPPED_GRACE).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = grace => tracing::warn!("requests in flight did not finish after the node stopped"),
+    }
     tracing::info!("edge stopped; stopping raft");
     node.shutdown().await;
-    Ok(())
+    match stopped.borrow().clone() {
+        Some(why) => Err(Error::Stopped(why)),
+        None => Ok(()),
+    }
 }
 
 async fn stop_signal() {

@@ -10,36 +10,61 @@ use std::sync::{Arc, Mutex, MutexGuard};
 type NodeId = super::NodeId;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
-/// The Raft log on the segment log. Entries are never deleted: purging
-/// only records how far the log is covered by a snapshot, so the commands
-/// stay as the audit archive.
+/// What the log may not be purged past: the state the entries were applied
+/// to must be durable first, since a restart replays the log from the
+/// applied id the state holds.
+pub trait Durable: Send + Sync + 'static {
+    /// Makes everything applied so far durable; returns the applied index
+    /// that now is.
+    fn flush(&self) -> crate::Result<u64>;
+}
+
+impl Durable for crate::store::Store {
+    fn flush(&self) -> crate::Result<u64> {
+        crate::store::Store::flush(self)
+    }
+}
+
+/// The Raft log on the segment log, and the write-ahead log of the state:
+/// an entry is durable once `append`'s one sync returns. Entries are never
+/// deleted: purging only records how far the log is covered by durable
+/// state, so the commands stay as the audit archive.
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    durable: Arc<dyn Durable>,
 }
 
 struct Inner {
     dir: PathBuf,
     log: SegmentLog,
+    #[cfg(test)]
+    fail_appends: bool,
 }
 
 const VOTE_FILE: &str = "vote";
-const COMMITTED_FILE: &str = "committed";
 const PURGED_FILE: &str = "purged";
 const ENTRIES_DIR: &str = "entries";
 
 impl LogStore {
-    pub fn open(dir: &Path) -> crate::Result<LogStore> {
+    pub fn open(
+        dir: &Path,
+        options: LogOptions,
+        durable: Arc<dyn Durable>,
+    ) -> crate::Result<LogStore> {
         std::fs::create_dir_all(dir).map_err(|source| crate::Error::LogIo {
             path: dir.to_path_buf(),
             source,
         })?;
-        let log = SegmentLog::open(&dir.join(ENTRIES_DIR), LogOptions::default())?;
+        let log = SegmentLog::open(&dir.join(ENTRIES_DIR), options)?;
         Ok(LogStore {
             inner: Arc::new(Mutex::new(Inner {
                 dir: dir.to_path_buf(),
                 log,
+                #[cfg(test)]
+                fail_appends: false,
             })),
+            durable,
         })
     }
 
@@ -47,6 +72,12 @@ impl LogStore {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes every later append fail as a disk would.
+    #[cfg(test)]
+    pub(crate) fn fail_appends(&self) {
+        self.lock().fail_appends = true;
     }
 }
 
@@ -109,6 +140,31 @@ impl Inner {
             .collect()
     }
 
+    /// Every entry, then one sync.
+    fn append(
+        &mut self,
+        entries: impl IntoIterator<Item = Entry<TypeConfig>>,
+    ) -> crate::Result<()> {
+        #[cfg(test)]
+        if self.fail_appends {
+            let error = std::io::Error::other("injected: the disk failed an append");
+            return Err(crate::Error::LogIo {
+                path: self.dir.clone(),
+                source: error,
+            });
+        }
+        let mut bytes = Vec::new();
+        for entry in entries {
+            bytes.clear();
+            postcard::to_io(&entry, &mut bytes).map_err(|e| crate::Error::LogIo {
+                path: self.dir.clone(),
+                source: std::io::Error::other(format!("encoding entry {}: {e}", entry.log_id)),
+            })?;
+            self.log.append(entry.log_id.index, &bytes)?;
+        }
+        self.log.sync()
+    }
+
     /// An installed snapshot can leave the log behind: the entries it
     /// covers never arrive here. Keep the old log as an archive and start a
     /// new one after the snapshot. (Renaming an open, locked directory is
@@ -167,34 +223,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| StorageIOError::read_vote(any_error(&e)).into())
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
-        self.lock()
-            .write_json(COMMITTED_FILE, &committed)
-            .map_err(write_err)
-    }
-
-    async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
-        let committed: Option<Option<LogId<NodeId>>> =
-            self.lock().read_json(COMMITTED_FILE).map_err(read_err)?;
-        Ok(committed.flatten())
-    }
-
-    /// Group commit: every entry of the call, then one sync.
+    /// Group commit: every entry of the call, then one sync. Whatever
+    /// fails (encoding, the copy, the sync) reaches openraft both through
+    /// the callback and as the returned error, so nothing waits on it.
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let mut inner = self.lock();
-        let mut result = Ok(());
-        for entry in entries {
-            let bytes = postcard::to_stdvec(&entry).map_err(write_err)?;
-            if let Err(e) = inner.log.append(entry.log_id.index, &bytes) {
-                result = Err(e);
-                break;
-            }
-        }
-        let result = result.and_then(|()| inner.log.sync());
+        let result = self.lock().append(entries);
         let io_result = result
             .as_ref()
             .map(|_| ())
@@ -210,7 +247,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(write_err)
     }
 
+    /// Marks the entries up to `log_id` as purged, once the state they
+    /// were applied to is durable.
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let durable = Arc::clone(&self.durable);
+        let flushed = tokio::task::spawn_blocking(move || durable.flush())
+            .await
+            .map_err(write_err)?
+            .map_err(write_err)?;
+        if flushed < log_id.index {
+            let error = std::io::Error::other(format!(
+                "purge up to {} refused: the state is durable only up to {flushed}",
+                log_id.index
+            ));
+            return Err(write_err(error));
+        }
         let mut inner = self.lock();
         inner
             .write_json(PURGED_FILE, &Some(log_id))

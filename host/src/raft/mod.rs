@@ -12,7 +12,7 @@ mod snapshot;
 mod state_machine;
 mod type_config;
 
-pub use log_store::LogStore;
+pub use log_store::{Durable, LogStore};
 pub use network::Network;
 pub use snapshot::Snapshots;
 pub use state_machine::StateMachine;

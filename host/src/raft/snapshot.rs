@@ -76,7 +76,8 @@ impl RaftSnapshotBuilder<TypeConfig> for Snapshots {
             .map(|d| d.as_millis())
             .unwrap_or(0);
         let checkpoint = self.dir.join(format!("{stamp:016}"));
-        let meta = self.store.checkpoint(&checkpoint).map_err(io_err)?;
+        let meta =
+            tokio::task::block_in_place(|| self.store.checkpoint(&checkpoint)).map_err(io_err)?;
         let applied: Option<LogId<NodeId>> = match meta.applied {
             Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(io_err)?),
             None => None,

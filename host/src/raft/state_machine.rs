@@ -1,141 +1,31 @@
 use super::snapshot::Snapshots;
 use super::{BatchReply, CommandBatch, NodeId, TypeConfig, any_error};
 use crate::service::Reply;
-use crate::sm::{BatchHeader, BatchResult, Runtime, StateSource, Write};
-use crate::store::{AppliedBatch, GuestState, MetaUpdate, Store};
+use crate::sm::{BatchHeader, Executed, Runtime};
+use crate::store::{RecordHeader, Store};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
-use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
+use wallet_core::codec;
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
-/// Guest state as the next batch must see it: the store, under the writes
-/// of earlier batches of the same apply call that are not committed yet.
-pub struct PendingState {
-    committed: GuestState,
-    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
-}
-
-impl StateSource for PendingState {
-    fn get_many(&self, keys: &[Vec<u8>]) -> crate::Result<Vec<Option<Vec<u8>>>> {
-        if self.pending.is_empty() {
-            return self.committed.get_many(keys);
-        }
-        let mut values = self.committed.get_many(keys)?;
-        for (value, key) in values.iter_mut().zip(keys) {
-            if let Some(pending) = self.pending.get(key) {
-                value.clone_from(pending);
-            }
-        }
-        Ok(values)
-    }
-}
-
-impl PendingState {
-    fn stage(&mut self, writes: &[Write]) {
-        for (key, value) in writes {
-            self.pending.insert(key.clone(), value.clone());
-        }
-    }
-}
-
-/// Applies committed entries: each batch runs through the active version;
-/// all batches of one call commit together (one event-log sync, one
-/// RocksDB write batch).
+/// Applies committed entries: each batch runs through the active version
+/// (prefetch from the store, execute), and its event record, state writes
+/// and applied log id are committed together. A thin adapter: the rules
+/// are the guest's, the durability the store's.
 pub struct StateMachine {
     store: Arc<Store>,
-    runtime: Runtime<PendingState>,
+    runtime: Runtime,
     partition: u32,
     snapshots: Snapshots,
 }
 
-impl StateMachine {
-    pub fn new(
-        store: Arc<Store>,
-        runtime: Runtime<PendingState>,
-        partition: u32,
-        snapshots: Snapshots,
-    ) -> Self {
-        StateMachine {
-            store,
-            runtime,
-            partition,
-            snapshots,
-        }
-    }
-
-    pub fn pending_state(store: &Store) -> PendingState {
-        PendingState {
-            committed: store.guest_state(),
-            pending: HashMap::new(),
-        }
-    }
-
-    fn execute(
-        &mut self,
-        log_id: LogId<NodeId>,
-        batch: CommandBatch,
-    ) -> StorageResult<(BatchReply, AppliedBatch)> {
-        let active = self.runtime.version().hash;
-        if batch.version != active {
-            let error = crate::Error::UnknownVersion(batch.version);
-            tracing::error!(index = log_id.index, %active, wanted = %batch.version, "batch names a version this replica does not run");
-            return Err(StorageIOError::write_state_machine(any_error(&error)).into());
-        }
-        let header = BatchHeader {
-            log_index: log_id.index,
-            timestamp_ms: batch.timestamp_ms,
-            partition: self.partition,
-        };
-        let span = tracing::debug_span!(
-            "apply_batch",
-            index = log_id.index,
-            commands = batch.commands.len()
-        );
-        let _enter = span.enter();
-        let result = self
-            .runtime
-            .execute(header, &batch.commands)
-            .map_err(|e| StorageIOError::write_state_machine(any_error(&e)))?;
-        let (replies, writes, events) = match result {
-            BatchResult::Applied { output, writes, .. } => {
-                let replies = output
-                    .outcomes
-                    .iter()
-                    .map(|o| match o {
-                        Ok(()) => Reply::Accepted,
-                        Err(reason) => Reply::Rejected(*reason),
-                    })
-                    .collect();
-                (replies, writes, output.events)
-            }
-            BatchResult::Failed(failure) => {
-                tracing::error!(
-                    index = log_id.index,
-                    ?failure,
-                    "batch failed in the sandbox"
-                );
-                let replies = vec![Reply::Failed(failure); batch.commands.len()];
-                (replies, Vec::new(), Vec::new())
-            }
-        };
-        self.runtime
-            .source_mut()
-            .expect("the instance is live after a batch")
-            .stage(&writes);
-        metrics::histogram!("batch_commands").record(batch.commands.len() as f64);
-        let applied = AppliedBatch {
-            log_index: log_id.index,
-            header,
-            writes,
-            events,
-        };
-        Ok((BatchReply { replies }, applied))
-    }
+fn apply_err(error: &crate::Error) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(any_error(error)).into()
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -147,6 +37,103 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StorageResult<T> {
         .map_err(|e| StorageIOError::read_state_machine(any_error(&e)).into())
 }
 
+impl StateMachine {
+    pub fn new(store: Arc<Store>, runtime: Runtime, partition: u32, snapshots: Snapshots) -> Self {
+        StateMachine {
+            store,
+            runtime,
+            partition,
+            snapshots,
+        }
+    }
+
+    /// Runs one batch and commits it. The batch's time never goes below
+    /// the previous batch's, whatever order the leader's stamps landed in
+    /// the log.
+    fn apply_batch(
+        &mut self,
+        log_id: LogId<NodeId>,
+        batch: &CommandBatch,
+    ) -> crate::Result<BatchReply> {
+        let header = BatchHeader {
+            log_index: log_id.index,
+            timestamp_ms: batch.timestamp_ms.max(self.store.timestamp_ms()),
+            partition: self.partition,
+        };
+        let span = tracing::debug_span!("apply_batch", index = log_id.index);
+        let _enter = span.enter();
+        let executed = self
+            .runtime
+            .execute(header, &batch.calls, &mut self.store.state())?;
+        let mut record = RecordHeader {
+            log_index: header.log_index,
+            timestamp_ms: header.timestamp_ms,
+            partition: header.partition,
+            version: self.runtime.version().hash,
+            failure: None,
+        };
+        let (replies, answer) = match &executed {
+            Executed::Applied(answer) => {
+                let replies = answer
+                    .outcomes()
+                    .iter()
+                    .map(|outcome| match outcome {
+                        Ok(()) => Reply::Accepted,
+                        Err(reason) => Reply::Rejected(*reason),
+                    })
+                    .collect();
+                (replies, Some(answer))
+            }
+            Executed::Failed(failure) => {
+                tracing::error!(index = log_id.index, %failure, "the state machine failed a batch");
+                record.failure = Some(failure.clone());
+                // A batch that does not decode gets no replies; its
+                // requests fail for want of them.
+                let count = codec::calls_count(&batch.calls).unwrap_or(0);
+                (vec![Reply::Failed(failure.clone()); count], None)
+            }
+        };
+        self.store.commit_batch(encode(&log_id), &record, answer)?;
+        metrics::histogram!("batch_commands").record(replies.len() as f64);
+        Ok(BatchReply {
+            index: log_id.index,
+            replies,
+        })
+    }
+
+    fn apply_all(&mut self, entries: Vec<Entry<TypeConfig>>) -> crate::Result<Vec<BatchReply>> {
+        let mut replies = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let index = entry.log_id.index;
+            match &entry.payload {
+                EntryPayload::Normal(batch) => replies.push(self.apply_batch(entry.log_id, batch)?),
+                EntryPayload::Blank => {
+                    self.store
+                        .commit_marker(encode(&entry.log_id), index, None)?;
+                    replies.push(BatchReply {
+                        index,
+                        replies: Vec::new(),
+                    });
+                }
+                EntryPayload::Membership(m) => {
+                    let membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    let encoded = Some(encode(&membership));
+                    self.store
+                        .commit_marker(encode(&entry.log_id), index, encoded)?;
+                    replies.push(BatchReply {
+                        index,
+                        replies: Vec::new(),
+                    });
+                }
+            }
+        }
+        self.store.publish();
+        self.store.flush_if_due()?;
+        metrics::gauge!("applied_index").set(self.store.meta().applied_index as f64);
+        Ok(replies)
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = Snapshots;
 
@@ -156,54 +143,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Option<LogId<NodeId>>,
         StoredMembership<NodeId, openraft::BasicNode>,
     )> {
-        let meta = self
-            .store
-            .meta()
-            .map_err(|e| StorageIOError::read_state_machine(any_error(&e)))?;
+        let meta = self.store.meta();
         let applied = meta.applied.as_deref().map(decode).transpose()?;
         let membership = meta.membership.as_deref().map(decode).transpose()?;
         Ok((applied, membership.unwrap_or_default()))
     }
 
+    /// Executes on this worker thread, with the runtime's other tasks moved
+    /// off it: a batch is CPU and disk work.
     async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<BatchReply>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let mut replies = Vec::new();
-        let mut batches = Vec::new();
-        let mut last = None;
-        let mut membership = None;
-        for entry in entries {
-            last = Some(entry.log_id);
-            match entry.payload {
-                EntryPayload::Blank => replies.push(BatchReply::default()),
-                EntryPayload::Normal(batch) => {
-                    let (reply, applied) = self.execute(entry.log_id, batch)?;
-                    replies.push(reply);
-                    batches.push(applied);
-                }
-                EntryPayload::Membership(m) => {
-                    membership = Some(StoredMembership::new(Some(entry.log_id), m));
-                    replies.push(BatchReply::default());
-                }
-            }
-        }
-        let update = MetaUpdate {
-            applied: last.as_ref().map(encode),
-            membership: membership.as_ref().map(encode),
-        };
-        let commit = self.store.commit(&batches, update);
-        self.runtime
-            .source_mut()
-            .expect("the instance is live after a batch")
-            .pending
-            .clear();
-        commit.map_err(|e| StorageIOError::write_state_machine(any_error(&e)))?;
-        if let Some(last) = last {
-            metrics::gauge!("applied_index").set(last.index as f64);
-        }
-        Ok(replies)
+        let entries: Vec<_> = entries.into_iter().collect();
+        tokio::task::block_in_place(|| self.apply_all(entries)).map_err(|e| {
+            tracing::error!(error = %e, "applying entries failed; the node stops");
+            apply_err(&e)
+        })
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

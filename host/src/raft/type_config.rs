@@ -1,25 +1,25 @@
 use crate::service::Reply;
-use crate::sm::{Command, VersionHash};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
 pub type NodeId = u64;
 
-/// What one Raft entry carries: the inputs of a batch, stamped by the leader
-/// so that every replica executes them identically.
+/// What one Raft entry carries: the encoded calls of a batch
+/// (`wallet_core::codec`), stamped by the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandBatch {
-    /// Leader wall clock, non-decreasing along the log.
+    /// The leader's clock, at least the last applied batch's time; the
+    /// state machine raises it to that time where it is lower anyway.
     pub timestamp_ms: u64,
-    /// The state-machine version that must execute the batch.
-    pub version: VersionHash,
-    pub commands: Vec<Command>,
+    #[serde(with = "serde_bytes")]
+    pub calls: Vec<u8>,
 }
 
-/// One reply per command of the entry, in order (empty for entries that
-/// carry no batch).
+/// The replies to an entry's calls, in order (empty for entries that carry
+/// no batch), and the log index it was applied at.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchReply {
+    pub index: u64,
     pub replies: Vec<Reply>,
 }
 

@@ -1,13 +1,12 @@
-//! The state machine host: runs batches of commands through a versioned,
+//! The state machine host: runs batches of calls through a versioned,
 //! sandboxed WebAssembly component.
 //!
-//! - `bindings`: the one place that calls `bindgen!`; the WIT types are the
-//!   domain types, re-exported here.
-//! - `limits`: every sandbox limit (fuel, memory, batch size).
+//! - `bindings`: the one place that calls `bindgen!`.
+//! - `limits`: every sandbox limit (fuel, memory).
 //! - `engine`: wasmtime configured for determinism.
-//! - `version`: a component, its hash, and the check of its imports.
-//! - `state`: where the guest's state lives, and the batch-scoped overlay.
-//! - `runtime`: executing batches on a reused instance.
+//! - `version`: a component, its hash, and the check of its contract.
+//! - `state`: where prefetch reads the guest's state from.
+//! - `runtime`: prefetch rounds and the execute step on a reused instance.
 //! - `release`: the built release the host embeds.
 
 mod bindings;
@@ -18,12 +17,9 @@ mod runtime;
 mod state;
 mod version;
 
-pub use bindings::{
-    AccountKind, BatchHeader, BatchOutput, Command, Event, EventRecord, OpenAccount, Outcome,
-    Posting, Reason, Rejection, Transfer, Txid,
-};
+pub use bindings::BatchHeader;
 pub use engine::new_engine;
 pub use release::{RELEASE_HASH_HEX, release_bytes};
-pub use runtime::{BatchFailure, BatchResult, Runtime};
-pub use state::{MemoryState, StateSource, Write};
+pub use runtime::{Answer, BatchFailure, Executed, Runtime};
+pub use state::{MemoryState, StateSource};
 pub use version::{Version, VersionHash};

@@ -1,86 +1,146 @@
-use super::bindings::{Statemachine, StatemachinePre, wallet};
+//! Running batches through one state-machine version: prefetch rounds,
+//! the host's reads, then the execute step, on an instance reused from
+//! batch to batch.
+
+use super::Version;
+use super::bindings::{BatchHeader, Statemachine, StatemachinePre};
 use super::limits;
-use super::state::{Overlay, StateSource, Write};
-use super::{BatchHeader, BatchOutput, Command, Version};
+use super::state::StateSource;
 use crate::{Error, Result};
-use wasmtime::component::{HasSelf, Linker};
+use std::ops::Range;
+use wallet_core::codec::{self, ValuesWriter};
+use wallet_core::limits::{BATCH_KEYS_MAX, KEY_BYTES_MAX};
+use wallet_core::reason::Outcome;
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
-/// What a batch did. A failed batch leaves no writes and no events, and
-/// fails the same way on every replica, so every command in it gets the same
-/// failure.
+/// What became of a batch. A failed batch leaves no writes and no events,
+/// and fails the same way on every replica, so every command in it gets
+/// the same failure.
 #[derive(Debug)]
-pub enum BatchResult {
-    Applied {
-        output: BatchOutput,
-        /// The guest's state changes, for the caller to commit.
-        writes: Vec<Write>,
-        fuel_used: u64,
-    },
+pub enum Executed {
+    Applied(Answer),
     Failed(BatchFailure),
 }
 
+/// Why a version failed a batch: a bug in that version, the same on every
+/// replica and in every replay.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BatchFailure {
-    /// The batch used up its fuel (`limits::fuel_for`).
+    /// A call into the guest used up its fuel (`limits::fuel_for`).
     OutOfFuel,
-    /// The guest trapped: a bug in the rules.
+    /// The guest trapped.
     Trap(String),
+    /// The guest answered with bytes that break the contract: not one
+    /// outcome per call, an event naming no call, a key over its limit,
+    /// prefetch rounds that never end.
+    MalformedOutput(String),
+    /// The batch itself does not decode, or is over the batch limit: no
+    /// version can run it, on any replica.
+    MalformedBatch(String),
 }
 
-/// What the guest's imports see while a batch runs.
-struct Host<S> {
-    source: S,
-    overlay: Overlay,
+impl std::fmt::Display for BatchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchFailure::OutOfFuel => f.write_str("out of fuel"),
+            BatchFailure::Trap(trap) => write!(f, "trap: {trap}"),
+            BatchFailure::MalformedOutput(why) => write!(f, "malformed output: {why}"),
+            BatchFailure::MalformedBatch(why) => write!(f, "malformed batch: {why}"),
+        }
+    }
+}
+
+/// A version's answer to a batch, checked against the contract: one
+/// outcome per call, the events (still encoded, with where each starts),
+/// and the writes.
+#[derive(Debug)]
+pub struct Answer {
+    bytes: Vec<u8>,
+    outcomes: Vec<Outcome>,
+    events: Range<usize>,
+    event_offsets: Vec<u32>,
+    writes: Vec<(Range<usize>, Option<Range<usize>>)>,
+}
+
+impl Answer {
+    fn parse(bytes: Vec<u8>, calls: usize) -> Result<Answer, BatchFailure> {
+        let output = codec::output(&bytes, calls)
+            .map_err(|e| BatchFailure::MalformedOutput(format!("execute answer: {e}")))?;
+        let range = |part: &[u8]| {
+            let start = part.as_ptr() as usize - bytes.as_ptr() as usize;
+            start..start + part.len()
+        };
+        let writes = output
+            .writes
+            .iter()
+            .map(|(key, value)| (range(key), value.map(range)))
+            .collect();
+        let (events, outcomes, event_offsets) =
+            (range(output.events), output.outcomes, output.event_offsets);
+        Ok(Answer {
+            bytes,
+            outcomes,
+            events,
+            event_offsets,
+            writes,
+        })
+    }
+
+    pub fn outcomes(&self) -> &[Outcome] {
+        &self.outcomes
+    }
+
+    /// The events section: each event is `command u32` and an encoded
+    /// event (`wallet_core::codec::event_record`).
+    pub fn events(&self) -> &[u8] {
+        &self.bytes[self.events.clone()]
+    }
+
+    /// Where each event starts in [`Answer::events`].
+    pub fn event_offsets(&self) -> &[u32] {
+        &self.event_offsets
+    }
+
+    /// The state writes, in the order the guest made them.
+    pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.writes.iter().map(|(key, value)| {
+            let value = value.as_ref().map(|v| &self.bytes[v.clone()]);
+            (&self.bytes[key.clone()], value)
+        })
+    }
+}
+
+/// What the store of an instance holds: only its limits, since the guest
+/// imports nothing.
+struct Host {
     limits: StoreLimits,
 }
 
-impl<S: StateSource> wallet::statemachine::state::Host for Host<S> {
-    fn read(&mut self, keys: Vec<Vec<u8>>) -> wasmtime::Result<Vec<Option<Vec<u8>>>> {
-        match self.overlay.read(&self.source, keys) {
-            Ok(values) => Ok(values),
-            Err(error) => {
-                self.overlay.fault = Some(error);
-                Err(wasmtime::Error::msg("state read failed"))
-            }
-        }
-    }
-
-    fn write(&mut self, entries: Vec<Write>) -> wasmtime::Result<()> {
-        self.overlay.write(entries);
-        Ok(())
-    }
-}
-
-impl<S: StateSource> wallet::statemachine::types::Host for Host<S> {}
-
-/// A live instance of the version.
-struct Live<S: StateSource> {
-    store: Store<Host<S>>,
+struct Live {
+    store: Store<Host>,
     bindings: Statemachine,
 }
 
 /// Runs batches through one state-machine version. The instance is reused
 /// from batch to batch; after a trap it is replaced, since a trapped
 /// instance may not be entered again.
-pub struct Runtime<S: StateSource> {
+pub struct Runtime {
     engine: Engine,
     version: Version,
-    pre: StatemachinePre<Host<S>>,
+    pre: StatemachinePre<Host>,
     /// `None` only if replacing a trapped instance failed.
-    live: Option<Live<S>>,
+    live: Option<Live>,
 }
 
-impl<S: StateSource> Runtime<S> {
-    pub fn new(engine: &Engine, version: Version, source: S) -> Result<Self> {
-        let mut linker = Linker::new(engine);
-        Statemachine::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)
-            .map_err(Error::Component)?;
+impl Runtime {
+    pub fn new(engine: &Engine, version: Version) -> Result<Self> {
+        let linker = Linker::new(engine);
         let pre = linker
             .instantiate_pre(&version.component)
             .and_then(StatemachinePre::new)
             .map_err(Error::Component)?;
-        let live = instantiate(engine, &pre, source)?;
+        let live = instantiate(engine, &pre)?;
         Ok(Runtime {
             engine: engine.clone(),
             version,
@@ -93,91 +153,134 @@ impl<S: StateSource> Runtime<S> {
         &self.version
     }
 
-    /// The state source, unless the instance was lost.
-    pub fn source(&self) -> Option<&S> {
-        self.live.as_ref().map(|live| &live.store.data().source)
-    }
-
-    pub fn source_mut(&mut self) -> Option<&mut S> {
-        self.live
-            .as_mut()
-            .map(|live| &mut live.store.data_mut().source)
-    }
-
-    /// Executes one batch. `Err` is the host's failure (a state read), after
-    /// which the batch must be retried, never recorded.
-    pub fn execute(&mut self, header: BatchHeader, commands: &[Command]) -> Result<BatchResult> {
-        if commands.len() > limits::BATCH_COMMANDS_MAX {
-            return Err(Error::BatchTooLarge {
-                commands: commands.len(),
-                limit: limits::BATCH_COMMANDS_MAX,
-            });
-        }
-        let fuel = limits::fuel_for(commands.len());
-        let live = self.live.as_mut().ok_or(Error::InstanceLost)?;
-        live.store.data_mut().overlay.clear();
-        live.store.set_fuel(fuel).map_err(Error::Engine)?;
-        let called = live.bindings.wallet_statemachine_machine().call_execute(
-            &mut live.store,
-            header,
-            commands,
-        );
-        let fuel_used = fuel - live.store.get_fuel().map_err(Error::Engine)?;
-        match called {
-            Ok(output) => {
-                assert_eq!(
-                    output.outcomes.len(),
-                    commands.len(),
-                    "one outcome per command"
+    /// Executes one batch of encoded calls against `state`. `Err` is the
+    /// host's failure (a state read, the engine), after which the batch
+    /// must be retried, never recorded.
+    pub fn execute(
+        &mut self,
+        header: BatchHeader,
+        calls: &[u8],
+        state: &mut impl StateSource,
+    ) -> Result<Executed> {
+        let count = match codec::check_calls(calls) {
+            Ok(count) if count <= limits::BATCH_COMMANDS_MAX => count,
+            Ok(count) => {
+                let why = format!(
+                    "{count} calls, over the limit of {}",
+                    limits::BATCH_COMMANDS_MAX
                 );
-                let writes = live.store.data_mut().overlay.take_writes();
-                Ok(BatchResult::Applied {
-                    output,
-                    writes,
-                    fuel_used,
-                })
+                return Ok(Executed::Failed(BatchFailure::MalformedBatch(why)));
             }
-            Err(error) => self.recover(error),
+            Err(e) => {
+                return Ok(Executed::Failed(BatchFailure::MalformedBatch(
+                    e.to_string(),
+                )));
+            }
+        };
+        let fuel = limits::fuel_for(count);
+        let mut values = ValuesWriter::default();
+        for _ in 0..limits::PREFETCH_ROUNDS_MAX {
+            let answer = match self.call(fuel, |b, s| {
+                b.wallet_statemachine_machine()
+                    .call_prefetch(s, header, calls, values.as_bytes())
+            })? {
+                Ok(answer) => answer,
+                Err(failure) => return Ok(Executed::Failed(failure)),
+            };
+            let prefetch = match check_prefetch(&answer, values.len()) {
+                Ok(prefetch) => prefetch,
+                Err(failure) => return Ok(Executed::Failed(failure)),
+            };
+            state.read(&prefetch.keys, &mut values)?;
+            if prefetch.complete {
+                return self.execute_step(header, calls, count, fuel, &mut values);
+            }
+        }
+        let why = format!(
+            "prefetch did not complete in {} rounds",
+            limits::PREFETCH_ROUNDS_MAX
+        );
+        Ok(Executed::Failed(BatchFailure::MalformedOutput(why)))
+    }
+
+    fn execute_step(
+        &mut self,
+        header: BatchHeader,
+        calls: &[u8],
+        count: usize,
+        fuel: u64,
+        values: &mut ValuesWriter,
+    ) -> Result<Executed> {
+        let answer = self.call(fuel, |b, s| {
+            b.wallet_statemachine_machine()
+                .call_execute(s, header, calls, values.as_bytes())
+        })?;
+        Ok(match answer.and_then(|bytes| Answer::parse(bytes, count)) {
+            Ok(answer) => Executed::Applied(answer),
+            Err(failure) => Executed::Failed(failure),
+        })
+    }
+
+    /// One call into the guest with `fuel`; a trap or running out of fuel
+    /// is the version's failure, anything else the host's error.
+    fn call<T>(
+        &mut self,
+        fuel: u64,
+        f: impl FnOnce(&Statemachine, &mut Store<Host>) -> wasmtime::Result<T>,
+    ) -> Result<Result<T, BatchFailure>> {
+        let live = self.live.as_mut().ok_or(Error::InstanceLost)?;
+        live.store.set_fuel(fuel).map_err(Error::Engine)?;
+        match f(&live.bindings, &mut live.store) {
+            Ok(value) => Ok(Ok(value)),
+            Err(error) => self.recover(error).map(Err),
         }
     }
 
     /// Replaces the trapped instance and classifies the failure.
-    fn recover(&mut self, error: wasmtime::Error) -> Result<BatchResult> {
-        let old = self.live.take().ok_or(Error::InstanceLost)?;
-        let mut host = old.store.into_data();
-        let fault = host.overlay.fault.take();
-        self.live = Some(instantiate(&self.engine, &self.pre, host.source)?);
-        if let Some(fault) = fault {
-            return Err(fault);
-        }
+    fn recover(&mut self, error: wasmtime::Error) -> Result<BatchFailure> {
+        self.live = None;
+        self.live = Some(instantiate(&self.engine, &self.pre)?);
         match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => Ok(BatchResult::Failed(BatchFailure::OutOfFuel)),
-            Some(trap) => Ok(BatchResult::Failed(BatchFailure::Trap(trap.to_string()))),
+            Some(Trap::OutOfFuel) => Ok(BatchFailure::OutOfFuel),
+            Some(trap) => Ok(BatchFailure::Trap(trap.to_string())),
             None => Err(Error::Engine(error)),
         }
     }
 }
 
-fn instantiate<S: StateSource>(
-    engine: &Engine,
-    pre: &StatemachinePre<Host<S>>,
-    source: S,
-) -> Result<Live<S>> {
+/// A prefetch answer within the contract's limits.
+fn check_prefetch(answer: &[u8], known: usize) -> Result<codec::Prefetch<'_>, BatchFailure> {
+    let malformed = |why: String| BatchFailure::MalformedOutput(format!("prefetch answer: {why}"));
+    let prefetch = codec::prefetch(answer).map_err(|e| malformed(e.to_string()))?;
+    if known + prefetch.keys.len() > BATCH_KEYS_MAX {
+        return Err(malformed(format!(
+            "more than {BATCH_KEYS_MAX} keys in one batch"
+        )));
+    }
+    if let Some(key) = prefetch
+        .keys
+        .iter()
+        .find(|k| k.is_empty() || k.len() > KEY_BYTES_MAX)
+    {
+        return Err(malformed(format!(
+            "a key of {} bytes (1 to {KEY_BYTES_MAX} allowed)",
+            key.len()
+        )));
+    }
+    Ok(prefetch)
+}
+
+fn instantiate(engine: &Engine, pre: &StatemachinePre<Host>) -> Result<Live> {
     let limits = StoreLimitsBuilder::new()
         .memory_size(limits::MEMORY_BYTES_MAX)
         .instances(limits::INSTANCES_MAX)
         .tables(limits::TABLES_MAX)
         .memories(limits::MEMORIES_MAX)
         .build();
-    let host = Host {
-        source,
-        overlay: Overlay::new(),
-        limits,
-    };
-    let mut store = Store::new(engine, host);
+    let mut store = Store::new(engine, Host { limits });
     store.limiter(|host| &mut host.limits);
     store
-        .set_fuel(limits::FUEL_PER_BATCH)
+        .set_fuel(limits::FUEL_PER_CALL)
         .map_err(Error::Engine)?;
     let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
     Ok(Live { store, bindings })

@@ -51,31 +51,41 @@ impl TryFrom<String> for VersionHash {
     }
 }
 
-/// A compiled state-machine component that passed the import check.
+/// A compiled state-machine component that passed the contract check.
 #[derive(Clone)]
 pub struct Version {
     pub hash: VersionHash,
     pub(crate) component: Component,
 }
 
-/// The only imports a state machine may have: its own WIT world. No WASI,
-/// so no clock, randomness, filesystem or environment.
-const ALLOWED_IMPORT_PREFIX: &str = "wallet:statemachine/";
+/// What a state machine exports: the machine interface of this host's
+/// contract (`wallet:statemachine/machine@2.x`).
+const MACHINE_EXPORT: &str = "wallet:statemachine/machine@";
+const CONTRACT_MAJOR: &str = "2.";
 
 impl Version {
     /// Compiles `bytes` (through the engine's cache, if it has one) and
-    /// refuses a component that imports anything but the wallet interfaces.
+    /// refuses a component that imports anything (no WASI, so no clock,
+    /// randomness, filesystem or environment) or that implements another
+    /// contract than this host runs.
     pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Version> {
         let component = Component::new(engine, bytes).map_err(Error::Component)?;
-        let forbidden: Vec<String> = component
-            .component_type()
-            .imports(engine)
-            .map(|(name, _)| name)
-            .filter(|name| !name.starts_with(ALLOWED_IMPORT_PREFIX))
-            .map(String::from)
-            .collect();
-        if !forbidden.is_empty() {
-            return Err(Error::ForbiddenImports { imports: forbidden });
+        let ty = component.component_type();
+        let contract = ty
+            .exports(engine)
+            .find_map(|(name, _)| name.strip_prefix(MACHINE_EXPORT).map(String::from));
+        if !contract
+            .as_deref()
+            .is_some_and(|v| v.starts_with(CONTRACT_MAJOR))
+        {
+            return Err(Error::UnsupportedContract {
+                hash: VersionHash::of(bytes),
+                found: contract.map(|v| format!("wallet:statemachine@{v}")),
+            });
+        }
+        let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.into()).collect();
+        if !imports.is_empty() {
+            return Err(Error::ForbiddenImports { imports });
         }
         Ok(Version {
             hash: VersionHash::of(bytes),

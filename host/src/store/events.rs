@@ -1,92 +1,230 @@
 //! The event log: one record per applied batch, hash-chained.
 //!
-//! Each record of the `SegmentLog` in `<store>/events` (its own contiguous
-//! sequence from 1) is `previous head (32 bytes) || postcard(BatchEvents)`,
-//! and the chain head after it is SHA-256 of exactly those bytes, i.e.
-//! `SHA-256(previous head || batch record)`. Carrying the previous head
-//! lets a reader verify every link as it goes, and lets `open` check the
-//! last record against the head the store committed with one hash.
+//! Record `seq` of the `SegmentLog` in `<store>/events` (its own contiguous
+//! sequence from 1) is `previous head (32 bytes) || body`, and the chain
+//! head after it is SHA-256 of exactly those bytes. Carrying the previous
+//! head lets a reader verify every link as it goes.
+//!
+//! The body: `format u8 (2), log_index u64, timestamp_ms u64, partition
+//! u32, version [32]`, the batch's status (`0` applied, `1` out of fuel, `2
+//! trap`, `3 malformed output` or `4 malformed batch`, the last three
+//! followed by a `u16`-length message), `u32 count`, one `u32` offset per event, then the events
+//! exactly as the guest encoded them (`command u32` and an event, see
+//! `wallet_core::codec`). The offsets let a reader decode one event of a
+//! large batch without decoding the rest.
+//!
+//! The log is not synced per batch: the Raft log is the write-ahead log,
+//! and a record lost in a crash is made again, byte for byte, when its
+//! batch is applied again. What the store guarantees is that the log is
+//! synced before any state that refers to it is flushed; a batch applied
+//! again finds its record already there and checks it is identical.
 
-use super::db::{self, DB_DIR};
-use super::values::{corrupt, decode, encode_into};
-use super::{AppliedBatch, Meta};
+use super::db::{self, DB_DIR, Meta};
 use crate::log::{LogOptions, SegmentLog};
-use crate::sm::{BatchHeader, Event, EventRecord};
+use crate::sm::{BatchFailure, VersionHash};
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use wallet_core::codec::{self, Reader};
+use wallet_core::{Event, EventRecord};
 
 /// The directory of the event log inside a store directory.
 pub const EVENTS_DIR: &str = "events";
 
 const HEAD_BYTES: usize = 32;
+const RECORD_FORMAT: u8 = 2;
+/// Failure messages are cut to this many bytes.
+const MESSAGE_BYTES_MAX: usize = 1024;
 
-/// The record of one applied batch: what the chain covers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchEvents {
+/// One step of the chain: SHA-256 of a whole record (previous head and
+/// body).
+pub fn chain_next(record: &[u8]) -> [u8; 32] {
+    Sha256::digest(record).into()
+}
+
+/// What a record says of its batch, besides the events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
     /// Raft log index of the entry that carried the batch.
     pub log_index: u64,
-    pub header: BatchHeader,
-    pub events: Vec<EventRecord>,
+    /// The batch's effective time.
+    pub timestamp_ms: u64,
+    pub partition: u32,
+    /// The state-machine version that executed it.
+    pub version: VersionHash,
+    /// Why the version failed the batch, if it did.
+    pub failure: Option<BatchFailure>,
 }
 
-/// Serializes exactly like `BatchEvents`, borrowing the batch.
-#[derive(Serialize)]
-struct BatchEventsRef<'a> {
-    log_index: u64,
-    header: &'a BatchHeader,
-    events: &'a [EventRecord],
+/// Writes a record: `previous`, the header, the offsets and the events.
+pub fn encode_record(
+    previous: &[u8; 32],
+    header: &RecordHeader,
+    events: &[u8],
+    offsets: &[u32],
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.reserve(HEAD_BYTES + 96 + offsets.len() * 4 + events.len());
+    out.extend_from_slice(previous);
+    out.push(RECORD_FORMAT);
+    codec::put_u64(out, header.log_index);
+    codec::put_u64(out, header.timestamp_ms);
+    codec::put_u32(out, header.partition);
+    out.extend_from_slice(&header.version.0);
+    let message = |out: &mut Vec<u8>, tag: u8, text: &str| {
+        out.push(tag);
+        let cut = text.floor_char_boundary(MESSAGE_BYTES_MAX);
+        codec::put_bytes16(out, &text.as_bytes()[..cut]).expect("cut to fit");
+    };
+    match &header.failure {
+        None => out.push(0),
+        Some(BatchFailure::OutOfFuel) => out.push(1),
+        Some(BatchFailure::Trap(trap)) => message(out, 2, trap),
+        Some(BatchFailure::MalformedOutput(why)) => message(out, 3, why),
+        Some(BatchFailure::MalformedBatch(why)) => message(out, 4, why),
+    }
+    codec::put_u32(
+        out,
+        u32::try_from(offsets.len()).expect("events are bounded"),
+    );
+    for offset in offsets {
+        codec::put_u32(out, *offset);
+    }
+    out.extend_from_slice(events);
 }
 
-/// One step of the chain: SHA-256(previous head || record bytes), where the
-/// record bytes are the postcard encoding of a `BatchEvents`.
-pub fn chain_next(previous: &[u8; 32], record: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(previous);
-    hasher.update(record);
-    hasher.finalize().into()
+/// A record, parsed in place.
+#[derive(Clone, Debug)]
+pub struct Record<'a> {
+    pub previous: [u8; 32],
+    pub header: RecordHeader,
+    offsets: &'a [u8],
+    events: &'a [u8],
 }
 
-/// The event log as the store writes it.
-pub(super) struct EventLog {
-    log: SegmentLog,
-    /// Reused for every record.
-    buf: Vec<u8>,
+fn corrupt(why: impl std::fmt::Display) -> Error {
+    Error::CorruptValue {
+        cf: "events",
+        why: why.to_string(),
+    }
 }
 
-impl EventLog {
-    pub fn open(store_dir: &Path) -> Result<Self> {
-        let log = SegmentLog::open(&store_dir.join(EVENTS_DIR), LogOptions::default())?;
-        Ok(EventLog {
-            log,
-            buf: Vec::new(),
+impl<'a> Record<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Record<'a>> {
+        let mut r = Reader::new(bytes);
+        let decode = |e: codec::DecodeError| corrupt(format!("record: {e}"));
+        let previous = r.array().map_err(decode)?;
+        if r.u8().map_err(decode)? != RECORD_FORMAT {
+            return Err(corrupt("record of an unknown format"));
+        }
+        let log_index = r.u64().map_err(decode)?;
+        let timestamp_ms = r.u64().map_err(decode)?;
+        let partition = r.u32().map_err(decode)?;
+        let version = VersionHash(r.array().map_err(decode)?);
+        let text = |r: &mut Reader<'a>| -> Result<String> {
+            let bytes = r.bytes16().map_err(decode)?;
+            Ok(String::from_utf8_lossy(bytes).into_owned())
+        };
+        let failure = match r.u8().map_err(decode)? {
+            0 => None,
+            1 => Some(BatchFailure::OutOfFuel),
+            2 => Some(BatchFailure::Trap(text(&mut r)?)),
+            3 => Some(BatchFailure::MalformedOutput(text(&mut r)?)),
+            4 => Some(BatchFailure::MalformedBatch(text(&mut r)?)),
+            status => return Err(corrupt(format!("record with status {status}"))),
+        };
+        let count = r.count(4 + 5).map_err(decode)?;
+        let offsets = r.take(count * 4).map_err(decode)?;
+        let events = &bytes[r.position()..];
+        Ok(Record {
+            previous,
+            header: RecordHeader {
+                log_index,
+                timestamp_ms,
+                partition,
+                version,
+                failure,
+            },
+            offsets,
+            events,
         })
     }
 
-    /// Brings the log in line with what the store committed: records past
-    /// `meta.events_last` belong to batches whose RocksDB write never
-    /// happened (they will be applied again) and are cut; a log lacking
-    /// committed records, or whose last record does not hash to the
-    /// committed head, is refused. An empty log with committed records is
-    /// a store installed from a checkpoint: appends continue after them.
-    pub fn reconcile(&mut self, meta: &Meta) -> Result<()> {
-        self.cut_uncommitted(meta.events_last)?;
-        let (Some(last), Some(committed)) = (self.log.last_index(), meta.events_last) else {
-            return Ok(());
+    pub fn len(&self) -> usize {
+        self.offsets.len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    fn offset(&self, i: usize) -> usize {
+        let bytes = &self.offsets[i * 4..i * 4 + 4];
+        u32::from_le_bytes(bytes.try_into().expect("4 bytes")) as usize
+    }
+
+    /// Event `i` and the index of the command that produced it.
+    pub fn event(&self, i: usize) -> Result<(u32, Event<&'a str>)> {
+        let start = self.offset(i);
+        let end = if i + 1 < self.len() {
+            self.offset(i + 1)
+        } else {
+            self.events.len()
         };
-        if last < committed {
-            return Err(Error::EventLogBehind {
-                committed,
-                log_last: Some(last),
-            });
+        let bytes = self
+            .events
+            .get(start..end)
+            .ok_or_else(|| corrupt(format!("event {i} outside its record")))?;
+        let mut r = Reader::new(bytes);
+        let event = codec::event_record(&mut r, usize::MAX)
+            .map_err(|e| corrupt(format!("event {i}: {e}")))?;
+        r.end().map_err(|e| corrupt(format!("event {i}: {e}")))?;
+        Ok(event)
+    }
+
+    /// Every event, in order.
+    pub fn events(&self) -> impl Iterator<Item = Result<(u32, Event<&'a str>)>> + '_ {
+        (0..self.len()).map(|i| self.event(i))
+    }
+}
+
+/// The event log as the store writes it and the read side reads it: one
+/// lock around the segment log, held briefly.
+pub struct EventLog {
+    log: Mutex<SegmentLog>,
+}
+
+impl EventLog {
+    pub fn open(store_dir: &Path, options: LogOptions) -> Result<Self> {
+        let log = SegmentLog::open(&store_dir.join(EVENTS_DIR), options)?;
+        Ok(EventLog {
+            log: Mutex::new(log),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SegmentLog> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks the log against what the store committed: every committed
+    /// record must be there, the last of them hashing to the committed
+    /// head. Records after it are kept; their batches are applied again
+    /// and must make them again, byte for byte.
+    pub fn check_against(&self, meta: &Meta) -> Result<()> {
+        if meta.events_last == 0 {
+            return Ok(());
         }
-        let record = self.log.read(committed)?.ok_or(Error::EventLogBehind {
+        let log = self.lock();
+        let committed = meta.events_last;
+        let behind = || Error::EventLogBehind {
             committed,
-            log_last: Some(last),
-        })?;
-        let found: [u8; 32] = Sha256::digest(record).into();
+            log_last: log.last_index(),
+        };
+        let record = log.read(committed)?.ok_or_else(behind)?;
+        let found = chain_next(record);
         if found != meta.chain_head {
             return Err(Error::ChainMismatch {
                 seq: committed,
@@ -97,198 +235,132 @@ impl EventLog {
         Ok(())
     }
 
-    /// Cuts the records past `committed` (all of them for `None`).
-    pub fn cut_uncommitted(&mut self, committed: Option<u64>) -> Result<()> {
-        let (Some(first), Some(last)) = (self.log.first_index(), self.log.last_index()) else {
-            return Ok(());
-        };
-        let from = committed.map_or(first, |c| c + 1).max(first);
-        if from > last {
+    /// Appends `record` as record `seq`, or, where the log already holds
+    /// `seq` (a batch applied again after a crash), checks that it is the
+    /// same record. Durable at the next `sync`.
+    pub fn append(&self, seq: u64, record: &[u8]) -> Result<()> {
+        let mut log = self.lock();
+        if log.last_index().is_some_and(|last| seq <= last) {
+            let held = log.read(seq)?.ok_or(Error::EventLogBehind {
+                committed: seq,
+                log_last: log.last_index(),
+            })?;
+            if held != record {
+                return Err(Error::EventLogDiverged {
+                    seq,
+                    held: hex::encode(chain_next(held)),
+                    made: hex::encode(chain_next(record)),
+                });
+            }
             return Ok(());
         }
-        tracing::warn!(
-            from,
-            last,
-            "cutting event log records past the committed store; their batches will be applied again"
-        );
-        self.log.truncate_from(from)
+        log.append(seq, record)
     }
 
-    /// Appends the record of `batch` as record `seq` after `previous`, and
-    /// returns the new head. Durable at the next `sync`.
-    pub fn append(
-        &mut self,
-        seq: u64,
-        previous: &[u8; 32],
-        batch: &AppliedBatch,
-    ) -> Result<[u8; 32]> {
-        self.buf.clear();
-        self.buf.extend_from_slice(previous);
-        let record = BatchEventsRef {
-            log_index: batch.log_index,
-            header: &batch.header,
-            events: &batch.events,
-        };
-        encode_into("events", &record, &mut self.buf)?;
-        let head = Sha256::digest(&self.buf).into();
-        self.log.append(seq, &self.buf)?;
-        Ok(head)
+    pub fn sync(&self) -> Result<()> {
+        self.lock().sync()
     }
 
-    pub fn sync(&mut self) -> Result<()> {
-        self.log.sync()
+    /// The last record's sequence number; 0 for an empty log.
+    pub fn last(&self) -> u64 {
+        self.lock().last_index().unwrap_or(0)
     }
 
-    #[cfg(test)]
-    pub fn last_index(&self) -> Option<u64> {
-        self.log.last_index()
+    /// Runs `f` on record `seq`, if the log holds it.
+    pub fn with_record<R>(&self, seq: u64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        Ok(self.lock().read(seq)?.map(f))
     }
+}
+
+/// One record, read and owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchEvents {
+    pub seq: u64,
+    pub header: RecordHeader,
+    pub events: Vec<EventRecord<String>>,
 }
 
 /// Reads the event log of a stopped node from genesis, verifying every link
-/// of the hash chain, and, where the store's database is there, stopping at
-/// its last committed record and checking the final head against it.
+/// of the hash chain and, where the store's database is there, that the
+/// record it last committed hashes to the head it committed.
 ///
-/// `dir` is the store directory (the one `Store::open` was given). A running
-/// node holds the log's lock, so this refuses (`LogLocked`).
-pub struct EventReader {
-    log: SegmentLog,
-    next: u64,
-    /// The last record to read.
-    last: Option<u64>,
-    head: [u8; 32],
-    /// The committed meta, when the database was found.
-    committed: Option<Meta>,
-    done: bool,
-}
-
-impl EventReader {
-    pub fn open(dir: &Path) -> Result<Self> {
-        let events = dir.join(EVENTS_DIR);
-        if !events.is_dir() {
-            return Err(Error::LogIo {
-                path: events,
-                source: std::io::ErrorKind::NotFound.into(),
-            });
-        }
-        let committed = db::read_meta_read_only(&dir.join(DB_DIR))?;
-        let log = SegmentLog::open(&events, LogOptions::default())?;
-        if let Some(first) = log.first_index().filter(|&f| f != 1) {
-            return Err(Error::EventLogNotFromGenesis { first });
-        }
-        let last = match &committed {
-            Some(meta) => meta.events_last,
-            None => log.last_index(),
-        };
-        Ok(EventReader {
-            log,
-            next: 1,
-            last,
-            head: [0; HEAD_BYTES],
-            committed,
-            done: false,
-        })
+/// `dir` is the store directory (the one `Store::open` was given). A
+/// running node holds the log's lock, so this refuses (`LogLocked`).
+pub fn read_events(dir: &Path) -> Result<Vec<BatchEvents>> {
+    let events_dir = dir.join(EVENTS_DIR);
+    if !events_dir.is_dir() {
+        return Err(Error::LogIo {
+            path: events_dir,
+            source: std::io::ErrorKind::NotFound.into(),
+        });
     }
-
-    /// The chain head after the records read so far.
-    pub fn head(&self) -> [u8; 32] {
-        self.head
+    let committed = db::read_meta_read_only(&dir.join(DB_DIR))?;
+    let log = SegmentLog::open(&events_dir, LogOptions::default())?;
+    if let Some(first) = log.first_index().filter(|&f| f != 1) {
+        return Err(Error::EventLogNotFromGenesis { first });
     }
-
-    fn read_next(&mut self) -> Result<Option<(u64, BatchEvents)>> {
-        let seq = self.next;
-        if self.last.is_none_or(|last| seq > last) {
-            self.check_end()?;
-            return Ok(None);
-        }
-        let Some(record) = self.log.read(seq)? else {
-            return Err(Error::EventLogBehind {
-                committed: self.last.unwrap_or(seq),
-                log_last: self.log.last_index(),
-            });
-        };
-        let (previous, body) = record
-            .split_first_chunk::<HEAD_BYTES>()
-            .ok_or_else(|| corrupt("events", format!("record {seq} is too short")))?;
-        if *previous != self.head {
+    let mut head = [0; HEAD_BYTES];
+    let mut batches = Vec::new();
+    for item in log.range(..) {
+        let (seq, bytes) = item?;
+        let record = Record::parse(bytes)?;
+        if record.previous != head {
             return Err(Error::ChainMismatch {
                 seq,
-                expected: hex::encode(self.head),
-                found: hex::encode(previous),
+                expected: hex::encode(head),
+                found: hex::encode(record.previous),
             });
         }
-        let batch = decode("events", body)?;
-        self.head = Sha256::digest(record).into();
-        self.next += 1;
-        Ok(Some((seq, batch)))
-    }
-
-    /// At the end: the head must be the one the store committed.
-    fn check_end(&self) -> Result<()> {
-        match &self.committed {
-            Some(meta) if meta.chain_head != self.head => Err(Error::ChainMismatch {
-                seq: meta.events_last.unwrap_or(0),
+        head = chain_next(bytes);
+        if let Some(meta) = committed.as_ref().filter(|m| m.events_last == seq)
+            && meta.chain_head != head
+        {
+            return Err(Error::ChainMismatch {
+                seq,
                 expected: hex::encode(meta.chain_head),
-                found: hex::encode(self.head),
-            }),
-            _ => Ok(()),
+                found: hex::encode(head),
+            });
         }
+        let events = record
+            .events()
+            .map(|item| {
+                item.map(|(command, event)| EventRecord {
+                    command,
+                    event: event.to_owned(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        batches.push(BatchEvents {
+            seq,
+            header: record.header,
+            events,
+        });
     }
-}
-
-impl Iterator for EventReader {
-    type Item = Result<(u64, BatchEvents)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.read_next().transpose();
-        // Stop at the end and after the first error: nothing past a broken
-        // link can be trusted.
-        self.done = !matches!(item, Some(Ok(_)));
-        item
+    if let Some(meta) = &committed
+        && meta.events_last > log.last_index().unwrap_or(0)
+    {
+        return Err(Error::EventLogBehind {
+            committed: meta.events_last,
+            log_last: log.last_index(),
+        });
     }
-}
-
-/// Every batch of a stopped node's event log, verified (see `EventReader`).
-pub fn read_events(dir: &Path) -> Result<Vec<(u64, BatchEvents)>> {
-    EventReader::open(dir)?.collect()
-}
-
-/// The effect of an event on its account's `(available, reserved)`, as the
-/// signs by which the posting's amount moves them (see `wit/wallet.wit`).
-pub(super) fn balance_effect(event: &Event) -> Option<(&crate::sm::Posting, i64, i64)> {
-    use Event as E;
-    let (posting, available, reserved) = match event {
-        E::Debited(p) | E::Sent(p) => (p, -1, 0),
-        E::Credited(p) | E::Received(p) => (p, 1, 0),
-        E::FundsReserved(p) => (p, -1, 1),
-        E::ReservationReleased(p) => (p, 1, -1),
-        E::ReservationSettled(p) => (p, 0, -1),
-        E::CreditPending(_)
-        | E::PendingDropped(_)
-        | E::AccountOpened(_)
-        | E::CancelRecorded(_)
-        | E::TransferRejected(_) => return None,
-    };
-    Some((posting, available, reserved))
+    Ok(batches)
 }
 
 /// Folds the events of `batches` into `(available, reserved)` per
-/// `(account, currency)`, in `i128` so that the fold itself never overflows:
-/// an independent recomputation to compare the projections with.
+/// `(account, currency)`, in `i128` so that the fold itself never
+/// overflows: an independent recomputation to compare the read models with.
 pub fn recompute_balances<'a>(
     batches: impl IntoIterator<Item = &'a BatchEvents>,
 ) -> BTreeMap<(String, String), (i128, i128)> {
     let mut balances = BTreeMap::new();
     let events = batches.into_iter().flat_map(|b| &b.events);
-    for (posting, available, reserved) in events.filter_map(|r| balance_effect(&r.event)) {
-        let key = (posting.account.clone(), posting.currency.clone());
+    for (posting, effect) in events.filter_map(|r| r.event.effect()) {
+        let key = (posting.account.clone(), posting.currency.to_string());
         let entry: &mut (i128, i128) = balances.entry(key).or_default();
         let amount = i128::from(posting.amount);
-        entry.0 += amount * i128::from(available);
-        entry.1 += amount * i128::from(reserved);
+        entry.0 += amount * i128::from(effect.available);
+        entry.1 += amount * i128::from(effect.reserved);
     }
     balances
 }

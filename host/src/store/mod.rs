@@ -1,174 +1,341 @@
-//! The durable state of one partition replica: RocksDB (guest state, read
-//! models, versions, meta) and the hash-chained event log.
+//! The write side of one partition replica: what the rules need and nothing
+//! the read side can derive. RocksDB holds the guest's state, the versions
+//! and the meta (applied log id, chain head); the event log holds every
+//! batch's events, hash-chained.
 //!
-//! A store directory holds `db/` (RocksDB) and `events/` (a `SegmentLog`).
-//! The Raft log is the durable source of every applied batch, so a commit
-//! syncs only the event log (one msync for all its batches) and writes
-//! RocksDB with its WAL but without fsync: after a crash, RocksDB is at some
-//! batch boundary, `open` cuts event records past it, and Raft applies the
-//! missing batches again.
+//! One durable write per batch, and it is the Raft log's: RocksDB is
+//! written without its WAL, the applied log id in the same write batch as
+//! the state it describes, and the event log is not synced per batch. A
+//! crash loses at most what was not flushed, and the node replays the Raft
+//! log from the applied id RocksDB holds (openraft applies every committed
+//! entry after it). Two rules make that sound:
 //!
-//! - `db`: column families, options, the meta record.
-//! - `events`: the event log, its hash chain, and reading it for audits.
-//! - `projection`: folding events into balances, history and transfers.
-//! - `read`: the read side of those projections.
-//! - `keys`, `values`: their encodings.
+//! - the event log is synced before RocksDB flushes (every flush goes
+//!   through [`Store::flush`], which holds the writer while it syncs and
+//!   switches memtables, and the store flushes long before a memtable
+//!   fills, so RocksDB never flushes on its own); so the event log always
+//!   holds every batch the durable state has applied;
+//! - a batch applied again finds its event record already in the log and
+//!   checks that it made the same bytes (`EventLog::append`).
+//!
+//! - `db`: column families and the meta record.
+//! - `events`: the event log, its record format and hash chain.
+//! - `cache`: the bounded cache of hot guest state.
 
+mod cache;
 mod db;
 mod events;
-mod keys;
-mod projection;
-mod read;
-#[cfg(test)]
-mod tests;
-mod values;
 
-pub use db::DB_DIR;
+pub use db::{DB_DIR, Meta};
 pub use events::{
-    BatchEvents, EVENTS_DIR, EventReader, chain_next, read_events, recompute_balances,
+    BatchEvents, EVENTS_DIR, EventLog, Record, RecordHeader, chain_next, encode_record,
+    read_events, recompute_balances,
 };
 
-use crate::service::{AccountView, HistoryPage, TransferView};
-use crate::sm::{BatchHeader, EventRecord, StateSource, Txid, VersionHash, Write};
+use crate::log::LogOptions;
+use crate::rocks::{self, Tuning, cf, rocks};
+use crate::sm::{Answer, StateSource, VersionHash};
 use crate::{Error, Result};
-use db::{GUEST, META, VERSIONS, cf, rocks};
-use events::EventLog;
+use cache::StateCache;
+use db::{FAMILIES, GUEST, META, VERSIONS};
 use rocksdb::checkpoint::Checkpoint;
-use rocksdb::{DB, IteratorMode, WriteBatch};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use rocksdb::{DB, WriteBatch};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use wallet_core::codec::ValuesWriter;
 
-/// What the store last committed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    /// The last applied Raft log id, serialized by the caller (opaque here).
-    pub applied: Option<Vec<u8>>,
-    /// The last membership, serialized by the caller (opaque here).
-    pub membership: Option<Vec<u8>>,
-    /// The event hash chain head; zeros at genesis.
-    pub chain_head: [u8; 32],
-    /// The last event-log record (one per applied batch).
-    pub events_last: Option<u64>,
-    /// The Raft log index of the last applied batch.
-    pub applied_index: Option<u64>,
-    pub active_version: Option<VersionHash>,
+/// How the store uses memory and disk.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Bytes written to RocksDB between two flushes of the store's own.
+    pub flush_bytes: usize,
+    /// The hot-state cache.
+    pub cache_bytes: usize,
+    /// Event-log segment size.
+    pub segment_bytes: usize,
+    pub tuning: Tuning,
 }
 
-/// Meta fields a commit sets; `None` leaves a field as it was.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MetaUpdate {
-    pub applied: Option<Vec<u8>>,
-    pub membership: Option<Vec<u8>>,
+/// What the state machine last applied, for the read side to follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The last applied Raft log index; 0 before the first.
+    pub index: u64,
+    /// The last event-log record; 0 before the first.
+    pub events_last: u64,
 }
 
-/// One batch as the state machine applied it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppliedBatch {
-    /// Raft log index of the entry that carried the batch.
-    pub log_index: u64,
-    pub header: BatchHeader,
-    /// The guest's state writes, in order.
-    pub writes: Vec<Write>,
-    pub events: Vec<EventRecord>,
-}
+/// How long [`Store::flush`] waits for RocksDB to finish a flush.
+const FLUSH_WAIT_MAX: Duration = Duration::from_secs(120);
 
-/// The store of one partition replica. Reads take `&self` and may run on any
-/// thread while a commit is under way; commits are serialized internally.
+/// The store of one partition replica. Commits come from one thread (the
+/// state machine's); flushes, checkpoints and reads may come from others.
 pub struct Store {
-    dir: PathBuf,
     db: Arc<DB>,
+    events: Arc<EventLog>,
     writer: Mutex<Writer>,
+    flush_bytes: usize,
+    applied: watch::Sender<Applied>,
 }
 
-/// What only a commit touches.
+/// What only a commit (or a flush) touches.
 struct Writer {
-    events: EventLog,
     /// Equal to the meta record in RocksDB.
     meta: Meta,
+    cache: StateCache,
+    /// Bytes written since the last flush.
+    unflushed: usize,
+    /// Reused for every event record.
+    record: Vec<u8>,
 }
 
 impl Store {
     /// Opens the store in `dir`, creating it if absent. Refuses a database
-    /// missing one of the column families, and an event log that lacks
-    /// committed records or disagrees with the committed chain head; cuts
-    /// event records that were never committed.
-    pub fn open(dir: &Path) -> Result<Store> {
-        let db_dir = dir.join(DB_DIR);
-        std::fs::create_dir_all(&db_dir).map_err(|source| Error::LogIo {
-            path: db_dir.clone(),
-            source,
-        })?;
-        let db = db::open(&db_dir)?;
+    /// missing a column family, one written under another contract, and an
+    /// event log that lacks committed records or disagrees with the
+    /// committed chain head.
+    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store> {
+        let db = db::open(&dir.join(DB_DIR), &options.tuning)?;
         let meta = db::read_meta(&db)?;
-        let mut events = EventLog::open(dir)?;
-        events.reconcile(&meta)?;
+        let log_options = LogOptions {
+            segment_bytes: options.segment_bytes,
+        };
+        let events = EventLog::open(dir, log_options)?;
+        events.check_against(&meta)?;
+        let (applied, _) = watch::channel(Applied {
+            index: meta.applied_index,
+            events_last: meta.events_last,
+        });
         Ok(Store {
-            dir: dir.to_owned(),
             db: Arc::new(db),
-            writer: Mutex::new(Writer { events, meta }),
+            events: Arc::new(events),
+            writer: Mutex::new(Writer {
+                meta,
+                cache: StateCache::new(options.cache_bytes),
+                unflushed: 0,
+                record: Vec::new(),
+            }),
+            flush_bytes: options.flush_bytes,
+            applied,
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The guest's committed state, for the state-machine runtime.
-    pub fn guest_state(&self) -> GuestState {
-        GuestState {
-            db: Arc::clone(&self.db),
-        }
+    /// The writer, also after a panic in another thread: a commit changes
+    /// the cached meta only after RocksDB took its batch.
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What was last committed.
-    pub fn meta(&self) -> Result<Meta> {
-        Ok(self.writer().meta.clone())
+    pub fn meta(&self) -> Meta {
+        self.writer().meta.clone()
     }
 
-    /// Commits applied batches: one event-log record per batch (a batch
-    /// without events too, so the chain covers every batch), one sync of the
-    /// event log, then one RocksDB write with the guest writes, the
-    /// projections and the meta of them all. Returns the new chain head.
-    pub fn commit(&self, batches: &[AppliedBatch], update: MetaUpdate) -> Result<[u8; 32]> {
-        let mut writer = self.writer();
-        let Writer {
-            events,
-            meta: committed,
-        } = &mut *writer;
-        // A commit that failed after appending left records nobody committed.
-        events.cut_uncommitted(committed.events_last)?;
-        let mut meta = committed.clone();
-        append_events(events, &mut meta, batches)?;
-        meta.applied = update.applied.or(meta.applied);
-        meta.membership = update.membership.or(meta.membership);
+    /// The last applied Raft log index; 0 before the first.
+    pub fn applied_index(&self) -> u64 {
+        self.writer().meta.applied_index
+    }
+
+    /// The effective time of the last applied batch.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.writer().meta.timestamp_ms
+    }
+
+    /// The event log, for the read side.
+    pub fn event_log(&self) -> Arc<EventLog> {
+        Arc::clone(&self.events)
+    }
+
+    /// Follows what the state machine applies.
+    pub fn subscribe(&self) -> watch::Receiver<Applied> {
+        self.applied.subscribe()
+    }
+
+    /// The guest's committed state, for prefetch.
+    pub fn state(&self) -> GuestState<'_> {
+        GuestState { store: self }
+    }
+
+    /// Commits one applied batch: its event record (made again and checked,
+    /// when the batch is applied again after a crash), then one RocksDB
+    /// write with the guest's writes and the meta. `answer` is `None` for a
+    /// batch the version failed (`header.failure` says why).
+    pub fn commit_batch(
+        &self,
+        log_id: Vec<u8>,
+        header: &RecordHeader,
+        answer: Option<&Answer>,
+    ) -> Result<()> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let seq = w.meta.events_last + 1;
+        let (events, offsets) =
+            answer.map_or((&[][..], &[][..]), |a| (a.events(), a.event_offsets()));
+        encode_record(&w.meta.chain_head, header, events, offsets, &mut w.record);
+        self.events.append(seq, &w.record)?;
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = header.log_index;
+        meta.chain_head = chain_next(&w.record);
+        meta.events_last = seq;
+        meta.timestamp_ms = header.timestamp_ms;
 
         let mut batch = WriteBatch::default();
         let guest = cf(&self.db, GUEST);
-        for (key, value) in batches.iter().flat_map(|b| &b.writes) {
+        for (key, value) in answer.into_iter().flat_map(Answer::writes) {
             match value {
                 Some(value) => batch.put_cf(guest, key, value),
                 None => batch.delete_cf(guest, key),
             }
         }
-        projection::project(&self.db, batches, &mut batch)?;
-        batch.put_cf(cf(&self.db, META), db::meta_key(), db::encode_meta(&meta)?);
-        self.db.write(batch).map_err(rocks("committing batches"))?;
-        *committed = meta;
-        Ok(committed.chain_head)
+        self.write(w, batch, meta)?;
+        for (key, value) in answer.into_iter().flat_map(Answer::writes) {
+            w.cache.put(key, value);
+        }
+        Ok(())
+    }
+
+    /// Commits an entry that carries no batch (a blank or membership
+    /// entry): the meta moves on.
+    pub fn commit_marker(
+        &self,
+        log_id: Vec<u8>,
+        index: u64,
+        membership: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = index;
+        meta.membership = membership.or(meta.membership);
+        self.write(w, WriteBatch::default(), meta)
+    }
+
+    /// Adds the meta to `batch` and writes it.
+    fn write(&self, w: &mut Writer, mut batch: WriteBatch, meta: Meta) -> Result<()> {
+        batch.put_cf(cf(&self.db, META), db::meta_key(), db::encode_meta(&meta));
+        let bytes = batch.size_in_bytes();
+        self.db
+            .write_opt(batch, &rocks::write_options())
+            .map_err(rocks("committing a batch"))?;
+        w.meta = meta;
+        w.unflushed += bytes;
+        Ok(())
+    }
+
+    /// Tells the read side what is applied; called after every apply.
+    pub fn publish(&self) {
+        let meta = self.meta();
+        self.applied.send_replace(Applied {
+            index: meta.applied_index,
+            events_last: meta.events_last,
+        });
+    }
+
+    /// Starts a flush once enough was written since the last one, well
+    /// before a memtable fills (which would make RocksDB flush by itself).
+    pub fn flush_if_due(&self) -> Result<()> {
+        let mut w = self.writer();
+        if w.unflushed < self.flush_bytes {
+            return Ok(());
+        }
+        self.start_flush(&mut w).map(|_| ())
+    }
+
+    /// Syncs the event log, then switches every memtable for flushing;
+    /// under the writer, so no batch commits in between. Returns the
+    /// applied index the flush covers.
+    fn start_flush(&self, w: &mut Writer) -> Result<u64> {
+        self.events.sync()?;
+        rocks::flush_all(&self.db, &FAMILIES, false)?;
+        w.unflushed = 0;
+        Ok(w.meta.applied_index)
+    }
+
+    /// Makes everything applied so far durable in RocksDB (and its events
+    /// in the event log); returns the applied index that is now durable.
+    /// Batches may go on committing while the flush is written.
+    pub fn flush(&self) -> Result<u64> {
+        let index = self.start_flush(&mut self.writer())?;
+        self.wait_for_flushes()?;
+        Ok(index)
+    }
+
+    /// Waits until no memtable is left waiting to be flushed.
+    fn wait_for_flushes(&self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let mut pending = 0;
+            for name in FAMILIES {
+                let family = cf(&self.db, name);
+                for property in [
+                    "rocksdb.num-immutable-mem-table",
+                    "rocksdb.background-errors",
+                ] {
+                    let value = self
+                        .db
+                        .property_int_value_cf(family, property)
+                        .map_err(rocks("reading flush progress"))?
+                        .unwrap_or(0);
+                    if property == "rocksdb.background-errors" && value > 0 {
+                        return Err(Error::StoreFailed(
+                            "RocksDB stopped after a background error (see its LOG)".into(),
+                        ));
+                    }
+                    pending += value;
+                }
+            }
+            if pending == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > FLUSH_WAIT_MAX {
+                return Err(Error::StoreFailed(format!(
+                    "a flush did not finish in {} s",
+                    FLUSH_WAIT_MAX.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Writes a RocksDB checkpoint (hard links where possible) into `dir`,
+    /// which must not exist, and returns the meta inside it: the applied
+    /// log id and chain head the checkpoint is at.
+    pub fn checkpoint(&self, dir: &Path) -> Result<Meta> {
+        // Most of the memtables first, while batches go on; then the rest
+        // under the writer, with the event log synced before it.
+        self.flush()?;
+        let w = self.writer();
+        self.events.sync()?;
+        let checkpoint = Checkpoint::new(&*self.db).map_err(rocks("checkpoint"))?;
+        checkpoint
+            .create_checkpoint(dir)
+            .map_err(rocks("creating a checkpoint"))?;
+        drop(w);
+        let meta = db::read_meta_read_only(dir)?;
+        Ok(meta.unwrap_or_default())
     }
 
     /// Stores a state-machine component under its hash, which must be the
-    /// SHA-256 of `bytes`.
+    /// SHA-256 of `bytes`. Durable at the next flush.
     pub fn put_version(&self, hash: VersionHash, bytes: &[u8]) -> Result<()> {
         let actual = VersionHash::of(bytes);
         if actual != hash {
-            let why = format!("version {hash} offered with bytes hashing to {actual}");
-            return Err(values::corrupt(VERSIONS, why));
+            return Err(Error::CorruptValue {
+                cf: VERSIONS,
+                why: format!("version {hash} offered with bytes hashing to {actual}"),
+            });
         }
-        let versions = cf(&self.db, VERSIONS);
         self.db
-            .put_cf(versions, hash.0, bytes)
+            .put_cf_opt(
+                cf(&self.db, VERSIONS),
+                hash.0,
+                bytes,
+                &rocks::write_options(),
+            )
             .map_err(rocks("storing a version"))
     }
 
@@ -178,103 +345,51 @@ impl Store {
             .map_err(rocks("reading a version"))
     }
 
-    /// The hashes of every stored version, in byte order.
-    pub fn versions(&self) -> Result<Vec<VersionHash>> {
-        let iter = self
-            .db
-            .iterator_cf(cf(&self.db, VERSIONS), IteratorMode::Start);
-        iter.map(|item| {
-            let (key, _) = item.map_err(rocks("listing versions"))?;
-            let hash = <[u8; 32]>::try_from(&*key)
-                .map_err(|_| values::corrupt(VERSIONS, "a key is not 32 bytes"))?;
-            Ok(VersionHash(hash))
-        })
-        .collect()
-    }
-
-    /// Records the active version in the meta, durably in RocksDB's WAL.
+    /// Records the active version in the meta; durable at the next flush.
     pub fn set_active_version(&self, hash: VersionHash) -> Result<()> {
-        let mut writer = self.writer();
-        let mut meta = writer.meta.clone();
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut meta = w.meta.clone();
         meta.active_version = Some(hash);
-        let value = db::encode_meta(&meta)?;
-        self.db
-            .put_cf(cf(&self.db, META), db::meta_key(), value)
-            .map_err(rocks("setting the active version"))?;
-        writer.meta = meta;
+        self.write(w, WriteBatch::default(), meta)
+    }
+}
+
+/// The guest's committed state, read through the hot-state cache and, for
+/// what it misses, one batched multi-get.
+pub struct GuestState<'s> {
+    store: &'s Store,
+}
+
+impl StateSource for GuestState<'_> {
+    fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
+        let store = self.store;
+        let mut w = store.writer();
+        let hits: Vec<bool> = keys.iter().map(|k| w.cache.get(k).is_some()).collect();
+        let misses: Vec<&[u8]> = keys
+            .iter()
+            .zip(&hits)
+            .filter(|(_, hit)| !**hit)
+            .map(|(k, _)| *k)
+            .collect();
+        let guest = cf(&store.db, GUEST);
+        let fetched = store.db.batched_multi_get_cf(guest, &misses, false);
+        let mut fetched = fetched.into_iter();
+        let encode = |e: wallet_core::codec::EncodeError| Error::StateRead(e.to_string());
+        for (key, hit) in keys.iter().zip(hits) {
+            if hit {
+                values.push(w.cache.get(key)).map_err(encode)?;
+                continue;
+            }
+            let value = fetched
+                .next()
+                .ok_or_else(|| Error::StateRead("a key went unanswered".into()))?
+                .map_err(rocks("reading guest state"))?;
+            values.push(value.as_deref()).map_err(encode)?;
+            if let Some(value) = value {
+                w.cache.put(key, Some(&value));
+            }
+        }
         Ok(())
-    }
-
-    /// Writes a RocksDB checkpoint (hard links where possible) into `dir`,
-    /// which must not exist, and returns the meta inside it: the applied log
-    /// id and chain head the checkpoint is at. The event log is not part of
-    /// it; a store opened from a checkpoint appends after `events_last`.
-    pub fn checkpoint(&self, dir: &Path) -> Result<Meta> {
-        let checkpoint = Checkpoint::new(&*self.db).map_err(rocks("checkpoint"))?;
-        checkpoint
-            .create_checkpoint(dir)
-            .map_err(rocks("creating a checkpoint"))?;
-        let meta = db::read_meta_read_only(dir)?;
-        Ok(meta.unwrap_or_default())
-    }
-
-    pub fn account(&self, id: &str) -> Result<Option<AccountView>> {
-        read::account(&self.db, id)
-    }
-
-    pub fn history(
-        &self,
-        id: &str,
-        after: Option<u64>,
-        limit: usize,
-    ) -> Result<Option<HistoryPage>> {
-        read::history(&self.db, id, after, limit)
-    }
-
-    pub fn transfer(&self, id: Txid) -> Result<Option<TransferView>> {
-        read::transfer(&self.db, id)
-    }
-
-    /// The writer, also after a panic in another commit: a commit changes
-    /// the cached meta only after RocksDB took the batch, and the next
-    /// commit cuts any event records a failed one left.
-    fn writer(&self) -> MutexGuard<'_, Writer> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Appends one record per batch and syncs them with one flush, moving
-/// `meta`'s chain head, last record and applied index along.
-fn append_events(events: &mut EventLog, meta: &mut Meta, batches: &[AppliedBatch]) -> Result<()> {
-    for batch in batches {
-        let seq = meta.events_last.map_or(1, |last| last + 1);
-        meta.chain_head = events.append(seq, &meta.chain_head, batch)?;
-        meta.events_last = Some(seq);
-        meta.applied_index = Some(batch.log_index);
-    }
-    if !batches.is_empty() {
-        events.sync()?;
-    }
-    Ok(())
-}
-
-/// The guest's committed state, read with batched multi-gets. Cheap to
-/// clone; it keeps the database open while it lives.
-#[derive(Clone)]
-pub struct GuestState {
-    db: Arc<DB>,
-}
-
-impl StateSource for GuestState {
-    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
-        let guest = cf(&self.db, GUEST);
-        let found = self.db.batched_multi_get_cf(guest, keys, false);
-        found
-            .into_iter()
-            .map(|value| {
-                let value = value.map_err(rocks("reading guest state"))?;
-                Ok(value.map(|v| v.to_vec()))
-            })
-            .collect()
     }
 }

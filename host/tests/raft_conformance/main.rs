@@ -4,9 +4,11 @@
 use openraft::StorageError;
 use openraft::testing::{StoreBuilder, Suite};
 use std::sync::{Arc, OnceLock};
-use wallet_host::raft::{LogStore, Snapshots, StateMachine, TypeConfig};
+use wallet_host::log::LogOptions;
+use wallet_host::raft::{Durable, LogStore, Snapshots, StateMachine, TypeConfig};
+use wallet_host::rocks::{Cache, Tuning};
 use wallet_host::sm::{Runtime, Version, new_engine, release_bytes};
-use wallet_host::store::Store;
+use wallet_host::store::{Store, StoreOptions};
 use wasmtime::Engine;
 
 fn release() -> &'static (Engine, Version) {
@@ -18,6 +20,29 @@ fn release() -> &'static (Engine, Version) {
     })
 }
 
+/// The suite purges entries no state machine applied: it tests the log
+/// store's contract alone, so here everything counts as durable.
+struct AllDurable;
+
+impl Durable for AllDurable {
+    fn flush(&self) -> wallet_host::Result<u64> {
+        Ok(u64::MAX)
+    }
+}
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        flush_bytes: 1 << 20,
+        cache_bytes: 1 << 20,
+        segment_bytes: 1 << 20,
+        tuning: Tuning {
+            write_buffer_bytes: 4 << 20,
+            write_buffers_max: 4,
+            block_cache: Cache::new_lru_cache(1 << 20),
+        },
+    }
+}
+
 struct Fresh;
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fresh {
@@ -25,11 +50,15 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
         &self,
     ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = LogStore::open(&dir.path().join("raft")).expect("log store opens");
-        let store = Arc::new(Store::open(&dir.path().join("state")).expect("store opens"));
+        let log_options = LogOptions {
+            segment_bytes: 1 << 20,
+        };
+        let log = LogStore::open(&dir.path().join("raft"), log_options, Arc::new(AllDurable))
+            .expect("log store opens");
+        let store =
+            Arc::new(Store::open(&dir.path().join("state"), &options()).expect("store opens"));
         let (engine, version) = release();
-        let runtime = Runtime::new(engine, version.clone(), StateMachine::pending_state(&store))
-            .expect("instantiates");
+        let runtime = Runtime::new(engine, version.clone()).expect("instantiates");
         let snapshots = Snapshots::new(store.clone(), dir.path().join("snapshots"));
         let state_machine = StateMachine::new(store, runtime, 0, snapshots);
         Ok((dir, log, state_machine))

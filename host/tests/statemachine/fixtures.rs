@@ -4,14 +4,14 @@
 use wit_component::{ComponentEncoder, StringEncoding, embed_component_metadata};
 use wit_parser::Resolve;
 
-const EXECUTE: &str = "wallet:statemachine/machine@1.0.0#execute";
+const MACHINE: &str = "wallet:statemachine/machine@2.0.0";
 
 const FIXTURE_WIT: &str = r#"
 package test:fixtures;
 
 world clocked {
     import wasi:clocks/wall-clock@0.2.0;
-    export wallet:statemachine/machine@1.0.0;
+    export wallet:statemachine/machine@2.0.0;
 }
 "#;
 
@@ -23,17 +23,33 @@ interface wall-clock {
 }
 "#;
 
-/// A core module exporting `execute` with `body` as its code. The canonical
-/// ABI flattens (batch-header, list<command>) to five parameters and returns
-/// the batch output through a pointer.
-fn core_module(imports: &str, body: &str) -> Vec<u8> {
+/// Where the fixed answers live in the fixtures' memory.
+const PREFETCH_AT: u32 = 1024;
+const EXECUTE_AT: u32 = 2048;
+/// Where every argument is lowered: the fixtures never read them.
+const SCRATCH_AT: u32 = 8192;
+
+/// WAT text for a data segment holding `bytes`.
+fn data(at: u32, bytes: &[u8]) -> String {
+    let escaped: String = bytes.iter().map(|b| format!("\\{b:02x}")).collect();
+    format!(r#"(data (i32.const {at}) "{escaped}")"#)
+}
+
+/// A core module whose `prefetch` and `execute` run `prefetch_body` and
+/// `execute_body`. The canonical ABI flattens (batch-header, list<u8>,
+/// list<u8>) to seven parameters and returns a list through a pointer to
+/// its (pointer, length) pair.
+fn core_module(imports: &str, extra: &str, prefetch_body: &str, execute_body: &str) -> Vec<u8> {
     let text = format!(
         r#"(module
             {imports}
-            (memory (export "memory") 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "{EXECUTE}") (param i64 i64 i32 i32 i32) (result i32) {body})
-            (func (export "cabi_post_{EXECUTE}") (param i32))
+            (memory (export "memory") 4)
+            {extra}
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const {SCRATCH_AT})
+            (func (export "{MACHINE}#prefetch") (param i64 i64 i32 i32 i32 i32 i32) (result i32) {prefetch_body})
+            (func (export "{MACHINE}#execute") (param i64 i64 i32 i32 i32 i32 i32) (result i32) {execute_body})
+            (func (export "cabi_post_{MACHINE}#prefetch") (param i32))
+            (func (export "cabi_post_{MACHINE}#execute") (param i32))
         )"#
     );
     wat::parse_str(text).expect("fixture text parses")
@@ -65,16 +81,37 @@ fn component(mut module: Vec<u8>, world: &str) -> Vec<u8> {
         .expect("component encodes")
 }
 
-/// A state machine whose `execute` never returns.
+/// A guest that answers every batch with the same bytes: prefetch says it
+/// needs no keys, execute answers `answer`.
+pub fn answering(answer: &[u8]) -> Vec<u8> {
+    let prefetch = [1u8, 0, 0, 0, 0];
+    let pair = |at: u32, len: usize| {
+        let mut bytes = at.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&(len as u32).to_le_bytes());
+        bytes
+    };
+    let extra = [
+        data(PREFETCH_AT, &prefetch),
+        data(EXECUTE_AT, answer),
+        data(16, &pair(PREFETCH_AT, prefetch.len())),
+        data(32, &pair(EXECUTE_AT, answer.len())),
+    ]
+    .join("\n");
+    let module = core_module("", &extra, "i32.const 16", "i32.const 32");
+    component(module, "statemachine")
+}
+
+/// A state machine whose `prefetch` never returns.
 pub fn looping() -> Vec<u8> {
-    component(
-        core_module("", "(loop $forever (br $forever)) unreachable"),
-        "statemachine",
-    )
+    let forever = "(loop $forever (br $forever)) unreachable";
+    component(core_module("", "", forever, "unreachable"), "statemachine")
 }
 
 /// A state machine that imports the WASI wall clock.
 pub fn clocked() -> Vec<u8> {
     let import = r#"(import "wasi:clocks/wall-clock@0.2.0" "now" (func (result i64)))"#;
-    component(core_module(import, "unreachable"), "clocked")
+    component(
+        core_module(import, "", "unreachable", "unreachable"),
+        "clocked",
+    )
 }

@@ -1,8 +1,11 @@
 //! A plain, independent model of the rules: ordered maps, no encoding, no
-//! batching. The wasm component must agree with it on every outcome.
+//! batching, its own spelling of every check. The wasm component must agree
+//! with it on every outcome.
 
+use crate::r#gen::Cmd;
 use std::collections::{BTreeMap, HashMap};
-use wallet_host::sm::{AccountKind, Command, Outcome, Reason, Transfer, Txid};
+use wallet_core::reason::Outcome;
+use wallet_core::{AccountKind, Caller, Command, Reason, Role, Transfer, Txid};
 
 const CURRENCIES: &[&str] = &["USD", "EUR", "JPY", "BHD", "GBP"];
 
@@ -15,6 +18,7 @@ pub struct Money {
 #[derive(Debug)]
 pub struct Account {
     pub kind: AccountKind,
+    pub owner: Option<String>,
     pub money: BTreeMap<String, Money>,
 }
 
@@ -39,8 +43,9 @@ struct Phase {
     amount: i64,
 }
 
-/// What a retry must repeat: the command kind and its transfer, if any.
-type Body = Option<(u8, Transfer)>;
+/// What a retry must repeat: the command kind, its caller, and its
+/// transfer, if any.
+type Body = (u8, Caller<String>, Option<Transfer<String>>);
 
 #[derive(Default)]
 pub struct Model {
@@ -65,36 +70,54 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
 }
 
+fn valid_principal(p: &str) -> bool {
+    (1..=64).contains(&p.len())
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:@-".contains(c))
+}
+
 fn known_currency(c: &str) -> bool {
-    // The generator only uses these and "ABC"; the full list is tested in
-    // the guest's own unit tests.
+    // The generator only uses these and "ABC", "XAU"; the whole table is
+    // checked against the edge in `rules_agree`.
     CURRENCIES.contains(&c)
 }
 
+/// Opening accounts, deposits, withdrawals, and the steps after a
+/// cross-partition try: an admin's or the node's.
+fn privileged(caller: &Caller<String>) -> Outcome {
+    match caller.role {
+        Role::Admin | Role::System => Ok(()),
+        Role::Client | Role::Auditor => Err(Reason::NotAllowed),
+    }
+}
+
 impl Model {
-    pub fn apply(&mut self, command: &Command) -> Applied {
+    pub fn apply(&mut self, call: &Cmd) -> Applied {
         use Command as C;
-        let (id, slot, body): (Txid, u8, Body) = match command {
+        let caller = call.caller.clone();
+        let (id, slot, body): (Txid, u8, Body) = match &call.command {
             C::OpenAccount(open) => {
+                let outcome = privileged(&caller)
+                    .and_then(|()| self.open(&open.account, open.owner.as_deref(), open.kind));
                 return Applied {
-                    outcome: self.open(&open.account, open.owner.as_deref(), open.kind),
+                    outcome,
                     silent: false,
                 };
             }
-            C::Transfer(t) => (t.id, 0, Some((0, t.clone()))),
-            C::Deposit(t) => (t.id, 0, Some((1, t.clone()))),
-            C::Withdraw(t) => (t.id, 0, Some((2, t.clone()))),
-            C::TccReserve(t) => (t.id, 0, Some((3, t.clone()))),
-            C::SagaDebit(t) => (t.id, 0, Some((4, t.clone()))),
-            C::TccPlacePending(t) => (t.id, 1, Some((5, t.clone()))),
-            C::SagaCredit(t) => (t.id, 1, Some((6, t.clone()))),
-            C::TccSettle(id) => (*id, 2, None),
-            C::TccCredit(id) => (*id, 3, None),
-            C::TccRelease(id) => (*id, 4, None),
-            C::TccDropPending(id) => (*id, 5, None),
-            C::SagaRefund(id) => (*id, 6, None),
+            C::Transfer(t) => (t.id, 0, (0, caller, Some(t.clone()))),
+            C::Deposit(t) => (t.id, 0, (1, caller, Some(t.clone()))),
+            C::Withdraw(t) => (t.id, 0, (2, caller, Some(t.clone()))),
+            C::TccReserve(t) => (t.id, 0, (3, caller, Some(t.clone()))),
+            C::SagaDebit(t) => (t.id, 0, (4, caller, Some(t.clone()))),
+            C::TccPlacePending(t) => (t.id, 1, (5, caller, Some(t.clone()))),
+            C::SagaCredit(t) => (t.id, 1, (6, caller, Some(t.clone()))),
+            C::TccSettle(id) => (*id, 2, (7, caller, None)),
+            C::TccCredit(id) => (*id, 3, (8, caller, None)),
+            C::TccRelease(id) => (*id, 4, (9, caller, None)),
+            C::TccDropPending(id) => (*id, 5, (10, caller, None)),
+            C::SagaRefund(id) => (*id, 6, (11, caller, None)),
         };
-        let key = (id.as_u128(), slot);
+        let key = (id.0, slot);
         if let Some((first_body, first)) = self.receipts.get(&key) {
             let outcome = if *first_body == body {
                 *first
@@ -106,7 +129,7 @@ impl Model {
                 silent: true,
             };
         }
-        let outcome = self.step(command);
+        let outcome = self.step(call);
         self.receipts.insert(key, (body, outcome));
         Applied {
             outcome,
@@ -115,10 +138,13 @@ impl Model {
     }
 
     fn open(&mut self, account: &str, owner: Option<&str>, kind: AccountKind) -> Outcome {
-        if !valid_id(account) || !owner.is_none_or(valid_id) {
+        if !valid_id(account) {
             return Err(Reason::InvalidAccountId);
         }
-        if matches!(kind, AccountKind::Credit(l) if l < 0) {
+        if !owner.is_none_or(valid_principal) {
+            return Err(Reason::InvalidOwner);
+        }
+        if matches!(kind, AccountKind::Credit(l) if l < 1) {
             return Err(Reason::InvalidAmount);
         }
         if self.accounts.contains_key(account) {
@@ -128,36 +154,61 @@ impl Model {
             account.to_string(),
             Account {
                 kind,
+                owner: owner.map(String::from),
                 money: BTreeMap::new(),
             },
         );
         Ok(())
     }
 
-    fn step(&mut self, command: &Command) -> Outcome {
+    fn step(&mut self, call: &Cmd) -> Outcome {
         use Command as C;
-        match command {
+        let caller = &call.caller;
+        match &call.command {
             C::OpenAccount(_) => unreachable!("handled in apply"),
-            C::Transfer(t) => self.local(t, None),
-            C::Deposit(t) => self.local(t, Some(0)),
-            C::Withdraw(t) => self.local(t, Some(1)),
-            C::TccReserve(t) => self.reserve(t),
-            C::SagaDebit(t) => self.saga_debit(t),
-            C::TccPlacePending(t) => self.place_pending(t),
-            C::SagaCredit(t) => self.saga_credit(t),
-            C::TccSettle(id) => self.settle(*id),
-            C::TccCredit(id) => self.finish_pending(*id),
-            C::TccRelease(id) => self.release(*id),
-            C::TccDropPending(id) => self.drop_pending(*id),
-            C::SagaRefund(id) => self.refund(*id),
+            C::Transfer(t) => self.local(caller, t, None),
+            C::Deposit(t) => privileged(caller).and_then(|()| self.local(caller, t, Some(0))),
+            C::Withdraw(t) => privileged(caller).and_then(|()| self.local(caller, t, Some(1))),
+            C::TccReserve(t) => self.reserve(caller, t),
+            C::SagaDebit(t) => self.saga_debit(caller, t),
+            C::TccPlacePending(t) => privileged(caller).and_then(|()| self.place_pending(t)),
+            C::SagaCredit(t) => privileged(caller).and_then(|()| self.saga_credit(t)),
+            C::TccSettle(id) => privileged(caller).and_then(|()| self.settle(*id)),
+            C::TccCredit(id) => privileged(caller).and_then(|()| self.finish_pending(*id)),
+            C::TccRelease(id) => privileged(caller).and_then(|()| self.release(*id)),
+            C::TccDropPending(id) => privileged(caller).and_then(|()| self.drop_pending(*id)),
+            C::SagaRefund(id) => privileged(caller).and_then(|()| self.refund(*id)),
         }
     }
 
-    fn check(t: &Transfer) -> Outcome {
+    /// An auditor writes nothing; a client debits only what it owns.
+    fn may_debit(&self, caller: &Caller<String>, account: &str) -> Outcome {
+        match caller.role {
+            Role::Admin | Role::System => Ok(()),
+            Role::Auditor => Err(Reason::NotAllowed),
+            Role::Client => {
+                if self.accounts[account].owner.as_deref() == Some(caller.principal.as_str()) {
+                    Ok(())
+                } else {
+                    Err(Reason::NotOwner)
+                }
+            }
+        }
+    }
+
+    fn not_auditor(caller: &Caller<String>) -> Outcome {
+        if caller.role == Role::Auditor {
+            Err(Reason::NotAllowed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check(t: &Transfer<String>) -> Outcome {
         if t.amount <= 0 {
             return Err(Reason::InvalidAmount);
         }
-        if !known_currency(&t.currency) {
+        if !known_currency(t.currency.as_str()) {
             return Err(Reason::UnknownCurrency);
         }
         if !valid_id(&t.from) || !valid_id(&t.to) {
@@ -210,10 +261,17 @@ impl Model {
         }
     }
 
-    fn local(&mut self, t: &Transfer, system_side: Option<u8>) -> Outcome {
+    fn local(
+        &mut self,
+        caller: &Caller<String>,
+        t: &Transfer<String>,
+        system_side: Option<u8>,
+    ) -> Outcome {
+        Self::not_auditor(caller)?;
         Self::check(t)?;
         self.exists(&t.from)?;
         self.exists(&t.to)?;
+        self.may_debit(caller, &t.from)?;
         let must_be_system = match system_side {
             Some(0) => Some(&t.from),
             Some(_) => Some(&t.to),
@@ -222,19 +280,19 @@ impl Model {
         if must_be_system.is_some_and(|a| self.accounts[a].kind != AccountKind::System) {
             return Err(Reason::NotASystemAccount);
         }
-        let from = self.after_debit(&t.from, &t.currency, t.amount)?;
-        let to = self.after_credit(&t.to, &t.currency, t.amount)?;
-        let mut m = self.money(&t.from, &t.currency);
+        let from = self.after_debit(&t.from, t.currency.as_str(), t.amount)?;
+        let to = self.after_credit(&t.to, t.currency.as_str(), t.amount)?;
+        let mut m = self.money(&t.from, t.currency.as_str());
         m.available = from;
-        self.set(&t.from, &t.currency, m);
-        let mut m = self.money(&t.to, &t.currency);
+        self.set(&t.from, t.currency.as_str(), m);
+        let mut m = self.money(&t.to, t.currency.as_str());
         m.available = to;
-        self.set(&t.to, &t.currency, m);
+        self.set(&t.to, t.currency.as_str(), m);
         Ok(())
     }
 
     fn phase(&self, id: Txid, side: u8) -> Option<&Phase> {
-        self.phases.get(&(id.as_u128(), side))
+        self.phases.get(&(id.0, side))
     }
 
     fn set_phase(&mut self, id: Txid, side: u8, stage: Stage, account: &str, t: (&str, i64)) {
@@ -244,7 +302,7 @@ impl Model {
             currency: t.0.to_string(),
             amount: t.1,
         };
-        self.phases.insert((id.as_u128(), side), phase);
+        self.phases.insert((id.0, side), phase);
     }
 
     fn not_cancelled(&self, id: Txid, side: u8) -> Outcome {
@@ -254,35 +312,39 @@ impl Model {
         }
     }
 
-    fn reserve(&mut self, t: &Transfer) -> Outcome {
+    fn reserve(&mut self, caller: &Caller<String>, t: &Transfer<String>) -> Outcome {
+        Self::not_auditor(caller)?;
         Self::check(t)?;
         self.not_cancelled(t.id, 0)?;
         self.exists(&t.from)?;
-        let available = self.after_debit(&t.from, &t.currency, t.amount)?;
-        let mut m = self.money(&t.from, &t.currency);
+        self.may_debit(caller, &t.from)?;
+        let available = self.after_debit(&t.from, t.currency.as_str(), t.amount)?;
+        let mut m = self.money(&t.from, t.currency.as_str());
         let reserved = m.reserved.checked_add(t.amount).ok_or(Reason::Overflow)?;
         m.available = available;
         m.reserved = reserved;
-        self.set(&t.from, &t.currency, m);
+        self.set(&t.from, t.currency.as_str(), m);
         let leg = (t.currency.as_str(), t.amount);
         self.set_phase(t.id, 0, Stage::Reserved, &t.from, leg);
         Ok(())
     }
 
-    fn saga_debit(&mut self, t: &Transfer) -> Outcome {
+    fn saga_debit(&mut self, caller: &Caller<String>, t: &Transfer<String>) -> Outcome {
+        Self::not_auditor(caller)?;
         Self::check(t)?;
         self.not_cancelled(t.id, 0)?;
         self.exists(&t.from)?;
-        let available = self.after_debit(&t.from, &t.currency, t.amount)?;
-        let mut m = self.money(&t.from, &t.currency);
+        self.may_debit(caller, &t.from)?;
+        let available = self.after_debit(&t.from, t.currency.as_str(), t.amount)?;
+        let mut m = self.money(&t.from, t.currency.as_str());
         m.available = available;
-        self.set(&t.from, &t.currency, m);
+        self.set(&t.from, t.currency.as_str(), m);
         let leg = (t.currency.as_str(), t.amount);
         self.set_phase(t.id, 0, Stage::SagaDebited, &t.from, leg);
         Ok(())
     }
 
-    fn place_pending(&mut self, t: &Transfer) -> Outcome {
+    fn place_pending(&mut self, t: &Transfer<String>) -> Outcome {
         Self::check(t)?;
         self.not_cancelled(t.id, 1)?;
         self.exists(&t.to)?;
@@ -291,13 +353,13 @@ impl Model {
         Ok(())
     }
 
-    fn saga_credit(&mut self, t: &Transfer) -> Outcome {
+    fn saga_credit(&mut self, t: &Transfer<String>) -> Outcome {
         Self::check(t)?;
         self.exists(&t.to)?;
-        let available = self.after_credit(&t.to, &t.currency, t.amount)?;
-        let mut m = self.money(&t.to, &t.currency);
+        let available = self.after_credit(&t.to, t.currency.as_str(), t.amount)?;
+        let mut m = self.money(&t.to, t.currency.as_str());
         m.available = available;
-        self.set(&t.to, &t.currency, m);
+        self.set(&t.to, t.currency.as_str(), m);
         Ok(())
     }
 
@@ -312,7 +374,7 @@ impl Model {
         let mut m = self.money(&p.account, &p.currency);
         m.reserved -= p.amount;
         self.set(&p.account, &p.currency, m);
-        self.phases.get_mut(&(id.as_u128(), 0)).expect("read").stage = Stage::Settled;
+        self.phases.get_mut(&(id.0, 0)).expect("read").stage = Stage::Settled;
         Ok(())
     }
 
@@ -334,7 +396,7 @@ impl Model {
         m.available = available;
         m.reserved -= p.amount;
         self.set(&p.account, &p.currency, m);
-        self.phases.get_mut(&(id.as_u128(), 0)).expect("read").stage = Stage::Released;
+        self.phases.get_mut(&(id.0, 0)).expect("read").stage = Stage::Released;
         Ok(())
     }
 
@@ -350,7 +412,7 @@ impl Model {
         let mut m = self.money(&p.account, &p.currency);
         m.available = available;
         self.set(&p.account, &p.currency, m);
-        self.phases.get_mut(&(id.as_u128(), 1)).expect("read").stage = Stage::Credited;
+        self.phases.get_mut(&(id.0, 1)).expect("read").stage = Stage::Credited;
         Ok(())
     }
 
@@ -361,7 +423,7 @@ impl Model {
                 Ok(())
             }
             Some(p) if p.stage == Stage::Pending => {
-                self.phases.get_mut(&(id.as_u128(), 1)).expect("read").stage = Stage::Dropped;
+                self.phases.get_mut(&(id.0, 1)).expect("read").stage = Stage::Dropped;
                 Ok(())
             }
             Some(p) if p.stage == Stage::Credited => Err(Reason::TransferConfirmed),
@@ -379,7 +441,7 @@ impl Model {
         let mut m = self.money(&p.account, &p.currency);
         m.available = available;
         self.set(&p.account, &p.currency, m);
-        self.phases.get_mut(&(id.as_u128(), 0)).expect("read").stage = Stage::SagaRefunded;
+        self.phases.get_mut(&(id.0, 0)).expect("read").stage = Stage::SagaRefunded;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! the invariants on what the guest said rather than on what it stored.
 
 use std::collections::BTreeMap;
-use wallet_host::sm::{Event, Posting};
+use wallet_core::{Event, Posting};
 
 #[derive(Default)]
 pub struct Projection {
@@ -13,7 +13,7 @@ pub struct Projection {
 }
 
 impl Projection {
-    pub fn apply(&mut self, event: &Event) {
+    pub fn apply(&mut self, event: &Event<String>) {
         match event {
             Event::Debited(p) => self.shift(p, -1, 0, 0),
             Event::Credited(p) => self.shift(p, 1, 0, 0),
@@ -21,25 +21,27 @@ impl Projection {
             Event::ReservationReleased(p) => self.shift(p, 1, -1, 0),
             Event::ReservationSettled(p) => self.shift(p, 0, -1, 1),
             Event::Sent(p) => self.shift(p, -1, 0, 1),
-            Event::Received(p) => self.shift(p, 1, 0, -1),
+            Event::Received(p) | Event::PendingCredited(p) | Event::Refunded(p) => {
+                self.shift(p, 1, 0, -1)
+            }
             Event::AccountOpened(_)
             | Event::CreditPending(_)
             | Event::PendingDropped(_)
             | Event::CancelRecorded(_)
-            | Event::TransferRejected(_) => {}
+            | Event::TransferRejected { .. } => {}
         }
     }
 
-    fn shift(&mut self, p: &Posting, available: i128, reserved: i128, in_flight: i128) {
+    fn shift(&mut self, p: &Posting<String>, available: i128, reserved: i128, in_flight: i128) {
         assert!(p.amount > 0, "events carry positive amounts: {p:?}");
         let amount = i128::from(p.amount);
         let entry = self
             .balances
-            .entry((p.account.clone(), p.currency.clone()))
+            .entry((p.account.clone(), p.currency.to_string()))
             .or_default();
         entry.0 += available * amount;
         entry.1 += reserved * amount;
-        *self.in_flight.entry(p.currency.clone()).or_default() += in_flight * amount;
+        *self.in_flight.entry(p.currency.to_string()).or_default() += in_flight * amount;
     }
 
     /// Per currency: available + reserved + in flight.

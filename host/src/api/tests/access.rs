@@ -1,16 +1,25 @@
-//! Who may do what.
+//! Who may do what. Writes are the rules' decision (every command carries
+//! its caller); reads and token management are the edge's.
 
 use super::*;
 use serde_json::json;
 
 const TRANSFER: &str = "/v1/wallet/balance_transfer";
+const BATCH: &str = "/v1/wallet/balance_transfers";
 
-#[tokio::test]
-async fn missing_or_unknown_tokens_are_401_with_a_challenge() {
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_unknown_and_expired_tokens_are_401_with_a_challenge() {
     let app = app().await;
     let body = transfer("alice", "bob", "1", "USD", &txid(200));
+    let expired = super::super::auth::NewToken {
+        role: RoleName::Admin,
+        principal: None,
+        expires_ms: Some(super::super::auth::now_ms() - 1),
+    };
+    let (expired, _) = app.auth.create_token(expired).expect("token");
     let no_token = app.post(TRANSFER, None, &body).await;
     let bad_token = app.post(TRANSFER, Some("not-a-token"), &body).await;
+    let old_token = app.post(TRANSFER, Some(&expired), &body).await;
     let basic = app
         .send(
             app.http
@@ -21,15 +30,15 @@ async fn missing_or_unknown_tokens_are_401_with_a_challenge() {
         .await;
     let read = app.get("/v1/wallet/accounts/alice", None).await;
     let status = app.get("/v1/cluster/status", Some("nope")).await;
-    for answer in [no_token, bad_token, basic, read, status] {
+    for answer in [no_token, bad_token, old_token, basic, read, status] {
         assert_eq!(answer.status, 401, "{}", answer.text);
         assert_eq!(answer.code(), "unauthorized");
         assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
     }
-    assert!(app.fake.submits().is_empty());
+    assert!(app.probe.submits().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_moves_money_only_out_of_its_own_accounts() {
     let app = app().await;
     let bob = app.client("bob");
@@ -43,42 +52,36 @@ async fn a_client_moves_money_only_out_of_its_own_accounts() {
         )
         .await;
     assert_eq!(steal.status, 403, "{}", steal.text);
-    assert_eq!(steal.code(), "forbidden");
+    assert_eq!(
+        steal.json,
+        json!({"status": "failed", "transaction_id": txid(210), "reason": "not_owner"})
+    );
     let batch = app
         .post(
-            "/v1/wallet/balance_transfers",
+            BATCH,
+            Some(&bob),
+            &json!({"transfers": [transfer("bob", "alice", "x", "USD", &txid(211))]}),
+        )
+        .await;
+    assert_eq!(
+        batch.status, 400,
+        "malformed input is refused first: {}",
+        batch.text
+    );
+    // Inside a batch, a refusal is that item's result, like any other.
+    let batch = app
+        .post(
+            BATCH,
             Some(&bob),
             &json!({"transfers": [
-                transfer("bob", "alice", "0", "USD", &txid(211)),
+                transfer("carol", "bob", "1", "USD", &txid(215)),
+                transfer("alice", "bob", "1", "USD", &txid(216)),
             ]}),
         )
         .await;
-    assert_eq!(batch.status, 400, "validation comes first: {}", batch.text);
-    let batch = app
-        .post(
-            "/v1/wallet/balance_transfers",
-            Some(&bob),
-            &json!({"transfers": [
-                transfer("bob", "alice", "1", "USD", &txid(211)),
-                transfer("alice", "bob", "1", "USD", &txid(212)),
-            ]}),
-        )
-        .await;
-    assert_eq!(batch.status, 403, "{}", batch.text);
-    // Every source is checked, wherever it is in the batch.
-    let batch = app
-        .post(
-            "/v1/wallet/balance_transfers",
-            Some(&bob),
-            &json!({"transfers": [
-                transfer("bob", "alice", "1", "USD", &txid(215)),
-                transfer("bob", "alice", "1", "USD", &txid(216)),
-                transfer("carol", "bob", "1", "USD", &txid(217)),
-            ]}),
-        )
-        .await;
-    assert_eq!(batch.status, 403, "{}", batch.text);
-    assert!(app.fake.submits().is_empty());
+    assert_eq!(batch.status, 200, "{}", batch.text);
+    assert_eq!(batch.json["results"][0]["reason"], "not_owner");
+    assert_eq!(batch.json["results"][1]["reason"], "not_owner");
 
     let own = app
         .post(
@@ -97,28 +100,65 @@ async fn a_client_moves_money_only_out_of_its_own_accounts() {
         .await;
     assert_eq!(unknown.status, 422, "{}", unknown.text);
     assert_eq!(unknown.code(), "account_not_found");
-    assert_eq!(app.fake.balance("bob", "USD"), 100);
+    // The same id again, by another principal with the same body: a
+    // conflict, never a replay of someone else's answer.
+    let replay = app
+        .post(
+            TRANSFER,
+            Some(ADMIN),
+            &transfer("alice", "bob", "1", "USD", &txid(213)),
+        )
+        .await;
+    assert_eq!(replay.status, 409, "{}", replay.text);
+    assert_eq!(app.balance("bob", "USD").await, 100);
+    assert_eq!(app.balance("alice", "USD").await, 10_000 - 100);
+
+    // The refusal is an event of the transfer.
+    let refused = app
+        .get(&format!("/v1/wallet/transfers/{}", txid(210)), Some(ADMIN))
+        .await;
+    assert_eq!(refused.json["status"], "failed", "{}", refused.text);
+    assert_eq!(refused.json["reason"], "not_owner");
+    assert_eq!(refused.json["events"][0]["type"], "transfer_rejected");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_auditor_reads_everything_and_writes_nothing() {
     let app = app().await;
-    let auditor = app.token(Role::Auditor);
-    let cash =
-        json!({"account_id": "bob", "amount": "1", "currency": "USD", "transaction_id": txid(220)});
-    for (path, body) in [
-        (TRANSFER, transfer("alice", "bob", "1", "USD", &txid(221))),
-        ("/v1/wallet/balance_transfers", json!({"transfers": []})),
-        ("/v1/wallet/deposit", cash.clone()),
-        ("/v1/wallet/withdraw", cash),
-        ("/v1/wallet/accounts", json!({"account_id": "eve"})),
-        ("/v1/admin/tokens", json!({"role": "admin"})),
+    let auditor = app.token(RoleName::Auditor, None);
+    let cash = |n| json!({"account_id": "bob", "amount": "1", "currency": "USD", "transaction_id": txid(n)});
+    for (path, body, code) in [
+        (
+            TRANSFER,
+            transfer("alice", "bob", "1", "USD", &txid(221)),
+            "not_allowed",
+        ),
+        ("/v1/wallet/deposit", cash(220), "not_allowed"),
+        ("/v1/wallet/withdraw", cash(223), "not_allowed"),
+        (
+            "/v1/wallet/accounts",
+            json!({"account_id": "eve"}),
+            "not_allowed",
+        ),
+        ("/v1/admin/tokens", json!({"role": "admin"}), "forbidden"),
     ] {
         let answer = app.post(path, Some(&auditor), &body).await;
         assert_eq!(answer.status, 403, "{path}: {}", answer.text);
-        assert_eq!(answer.code(), "forbidden");
+        assert_eq!(answer.code(), code, "{path}");
     }
-    assert!(app.fake.submits().is_empty());
+    let batch = app
+        .post(
+            BATCH,
+            Some(&auditor),
+            &json!({"transfers": [transfer("alice", "bob", "1", "USD", &txid(222))]}),
+        )
+        .await;
+    assert_eq!(
+        batch.json["results"][0]["reason"], "not_allowed",
+        "{}",
+        batch.text
+    );
+    assert_eq!(app.balance("alice", "USD").await, 10_000);
     for path in [
         "/v1/wallet/accounts/alice",
         "/v1/wallet/accounts/bob/balance?currency=USD",
@@ -130,30 +170,41 @@ async fn an_auditor_reads_everything_and_writes_nothing() {
     }
 }
 
-#[tokio::test]
-async fn only_an_admin_deposits_withdraws_opens_accounts_and_creates_tokens() {
+#[tokio::test(flavor = "multi_thread")]
+async fn only_an_admin_deposits_withdraws_opens_accounts_and_manages_tokens() {
     let app = app().await;
     let alice = app.client("alice");
-    let cash = json!({"account_id": "alice", "amount": "1", "currency": "USD", "transaction_id": txid(230)});
-    for (path, body) in [
-        ("/v1/wallet/deposit", cash.clone()),
-        ("/v1/wallet/withdraw", cash),
+    let cash = |n| json!({"account_id": "alice", "amount": "1", "currency": "USD", "transaction_id": txid(n)});
+    for (path, body, code) in [
+        ("/v1/wallet/deposit", cash(230), "not_allowed"),
+        ("/v1/wallet/withdraw", cash(231), "not_allowed"),
         (
             "/v1/wallet/accounts",
             json!({"account_id": "eve", "owner": "alice"}),
+            "not_allowed",
         ),
         (
             "/v1/admin/tokens",
             json!({"role": "client", "owner": "bob"}),
+            "forbidden",
         ),
     ] {
         let answer = app.post(path, Some(&alice), &body).await;
         assert_eq!(answer.status, 403, "{path}: {}", answer.text);
+        assert_eq!(answer.code(), code, "{path}");
     }
-    assert!(app.fake.submits().is_empty());
+    for answer in [
+        app.get("/v1/admin/tokens", Some(&alice)).await,
+        app.delete("/v1/admin/tokens/0011223344556677", Some(&alice))
+            .await,
+    ] {
+        assert_eq!(answer.status, 403, "{}", answer.text);
+    }
+    let eve = app.get("/v1/wallet/accounts/eve", Some(ADMIN)).await;
+    assert_eq!(eve.status, 404, "no account was opened");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_reads_only_its_own_accounts_and_transfers() {
     let app = app().await;
     let alice = app.client("alice");
@@ -199,42 +250,72 @@ async fn a_client_reads_only_its_own_accounts_and_transfers() {
     assert_eq!(seen_by_bob.status, 200, "{}", seen_by_bob.text);
 }
 
-#[tokio::test]
-async fn an_admin_creates_tokens_that_work_and_persist() {
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_created_listed_without_secrets_expired_and_revoked() {
     let app = app().await;
     let answer = app
         .post(
             "/v1/admin/tokens",
             Some(ADMIN),
-            &json!({"role": "client", "owner": "alice"}),
+            &json!({"role": "client", "owner": "alice", "expires_in_seconds": 3600}),
         )
         .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert_eq!(answer.json["role"], "client");
+    assert_eq!(answer.json["owner"], "alice");
+    assert!(answer.json["expires_at"].is_string());
     let token = answer.json["token"].as_str().unwrap_or_default().to_owned();
+    let id = answer.json["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(token.len(), 64);
     let read = app.get("/v1/wallet/accounts/alice", Some(&token)).await;
     assert_eq!(read.status, 200, "{}", read.text);
 
+    let list = app.get("/v1/admin/tokens", Some(ADMIN)).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.json["tokens"].as_array().map(Vec::len), Some(2));
+    assert!(!list.text.contains(&token) && !list.text.contains("sha256"));
+    assert!(list.text.contains(&id));
+
+    let revoked = app
+        .delete(&format!("/v1/admin/tokens/{id}"), Some(ADMIN))
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(revoked.json["id"], id);
+    let read = app.get("/v1/wallet/accounts/alice", Some(&token)).await;
+    assert_eq!(read.status, 401, "a revoked token stops working");
+    let again = app
+        .delete(&format!("/v1/admin/tokens/{id}"), Some(ADMIN))
+        .await;
+    assert_eq!(again.status, 404, "{}", again.text);
+    assert_eq!(again.code(), "token_not_found");
+
+    let list = app.get("/v1/admin/tokens", Some(ADMIN)).await;
+    let admin_id = list.json["tokens"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let last = app
+        .delete(&format!("/v1/admin/tokens/{admin_id}"), Some(ADMIN))
+        .await;
+    assert_eq!(last.status, 409, "{}", last.text);
+    assert_eq!(last.code(), "last_admin_token");
+
     let (reopened, printed) = Auth::open_with(app.dir.path(), None).expect("reopen");
     assert_eq!(printed, None);
-    assert_eq!(
-        reopened.authenticate(&token),
-        Some(Role::Client {
-            owner: "alice".into()
-        })
-    );
-    assert_eq!(reopened.authenticate(ADMIN), Some(Role::Admin));
+    assert_eq!(reopened.authenticate(&token), None, "revocation persists");
+    assert!(reopened.authenticate(ADMIN).is_some());
     let text =
         std::fs::read_to_string(app.dir.path().join(super::super::TOKENS_FILE)).unwrap_or_default();
     assert!(!text.contains(&token) && !text.contains(ADMIN));
 }
 
-#[tokio::test]
-async fn health_metrics_and_openapi_need_no_token() {
+#[tokio::test(flavor = "multi_thread")]
+async fn health_readiness_metrics_and_openapi_need_no_token() {
     let app = app().await;
-    for path in ["/healthz", "/metrics", "/openapi.json"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
         let answer = app.get(path, None).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text);
     }
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.json, json!({"status": "ready"}));
 }

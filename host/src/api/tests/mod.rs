@@ -1,19 +1,26 @@
-//! The edge driven over real HTTP against a fake service.
+//! The edge driven over real HTTP against a real node in this process (its
+//! Raft group, store, rules and read models in a temporary directory),
+//! behind a probe that counts submissions and can inject failures.
 
 mod access;
-mod fake;
 mod ops;
+mod probe;
 mod reads;
 mod transfers;
 mod validation;
 
-use super::{Auth, BANK_ACCOUNT, Role, install_recorder, router};
-use crate::sm::AccountKind;
-use fake::Fake;
+use super::{Auth, RoleName, install_recorder, router};
+use crate::node::{Node, NodeConfig};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use probe::Probe;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
+use wallet_core::account::BANK;
+use wallet_core::codec::Calls;
+use wallet_core::{
+    AccountKind, Call, Caller, Command, Currency, OpenAccount, Role, Transfer, Txid,
+};
 
 pub const ADMIN: &str = "admin-token-for-tests";
 
@@ -51,7 +58,7 @@ impl Answer {
 pub struct App {
     pub base: String,
     pub http: reqwest::Client,
-    pub fake: Arc<Fake>,
+    pub probe: Arc<Probe>,
     pub auth: Arc<Auth>,
     pub dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
@@ -63,22 +70,76 @@ impl Drop for App {
     }
 }
 
-/// alice (owner alice, 100.00 USD), bob (owner bob), the bank, and carol
-/// (credit account, limit 500 minor units).
-pub async fn app() -> App {
-    let fake = Arc::new(Fake::default());
-    fake.open(BANK_ACCOUNT, None, AccountKind::System);
-    fake.open("alice", Some("alice"), AccountKind::Standard);
-    fake.open("bob", Some("bob"), AccountKind::Standard);
-    fake.open("carol", Some("carol"), AccountKind::Credit(500));
-    fake.set_balance("alice", "USD", 10_000);
-    fake.set_balance(BANK_ACCOUNT, "USD", -10_000);
+/// A node in `dir`, with compiled components shared across the test run.
+pub async fn node(dir: &std::path::Path) -> Node {
+    let config = NodeConfig {
+        data_dir: dir.to_owned(),
+        node_id: 1,
+        advertise: "127.0.0.1:0".into(),
+        free_space_floor_bytes: 0,
+        wasm_cache_dir: crate::test_support::wasm_cache_dir(),
+        partition: crate::test_support::options(),
+    };
+    Node::start(&config).await.expect("the node starts")
+}
 
+fn admin() -> Caller<&'static str> {
+    Caller {
+        role: Role::Admin,
+        principal: "admin",
+    }
+}
+
+/// alice (owner alice, 100.00 USD), bob (owner bob), carol (owner carol,
+/// credit account with a limit of 500 minor units), and the bank.
+pub async fn app() -> App {
     let dir = tempfile::tempdir().expect("tempdir");
+    let node = node(&dir.path().join("node")).await;
+    let mut calls = Calls::new();
+    let opens = [
+        ("alice", AccountKind::Standard),
+        ("bob", AccountKind::Standard),
+        ("carol", AccountKind::Credit(500)),
+    ];
+    for (account, kind) in opens {
+        let open = OpenAccount {
+            account,
+            owner: Some(account),
+            kind,
+        };
+        let call = Call {
+            caller: admin(),
+            command: Command::OpenAccount(open),
+        };
+        calls.push(&call).expect("encodes");
+    }
+    let deposit = Transfer {
+        id: Txid(1),
+        from: BANK,
+        to: "alice",
+        amount: 10_000,
+        currency: Currency(*b"USD"),
+    };
+    let call = Call {
+        caller: admin(),
+        command: Command::Deposit(deposit),
+    };
+    calls.push(&call).expect("encodes");
+    let submitted = crate::service::WalletService::submit(&node, calls)
+        .await
+        .expect("the world is set up");
+    assert!(
+        submitted
+            .replies
+            .iter()
+            .all(|r| *r == crate::service::Reply::Accepted)
+    );
+
     let (auth, printed) = Auth::open_with(dir.path(), Some(ADMIN.into())).expect("auth");
     assert_eq!(printed, None);
     let auth = Arc::new(auth);
-    let app = router(Arc::clone(&fake), Arc::clone(&auth), metrics_handle());
+    let probe = Arc::new(Probe::new(node));
+    let app = router(Arc::clone(&probe), Arc::clone(&auth), metrics_handle());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -89,7 +150,7 @@ pub async fn app() -> App {
     App {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        fake,
+        probe,
         auth,
         dir,
         server,
@@ -97,14 +158,17 @@ pub async fn app() -> App {
 }
 
 impl App {
-    pub fn token(&self, role: Role) -> String {
-        self.auth.create_token(role).expect("token")
+    pub fn token(&self, role: RoleName, owner: Option<&str>) -> String {
+        let new = super::auth::NewToken {
+            role,
+            principal: owner.map(String::from),
+            expires_ms: None,
+        };
+        self.auth.create_token(new).expect("token").0
     }
 
     pub fn client(&self, owner: &str) -> String {
-        self.token(Role::Client {
-            owner: owner.into(),
-        })
+        self.token(RoleName::Client, Some(owner))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, token: Option<&str>) -> Answer {
@@ -147,6 +211,17 @@ impl App {
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         self.send(self.http.get(format!("{}{path}", self.base)), token)
             .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(self.http.delete(format!("{}{path}", self.base)), token)
+            .await
+    }
+
+    /// An account's available balance in minor units, as the read models
+    /// show it once they reflect everything applied.
+    pub async fn balance(&self, account: &str, currency: &str) -> i64 {
+        self.probe.balance(account, currency).await
     }
 }
 

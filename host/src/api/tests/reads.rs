@@ -3,12 +3,18 @@
 use super::*;
 use serde_json::json;
 
-#[tokio::test]
+async fn deposit(app: &App, account: &str, amount: &str, currency: &str, id: u128) {
+    let body = json!({"account_id": account, "amount": amount, "currency": currency, "transaction_id": txid(id)});
+    let answer = app.post("/v1/wallet/deposit", Some(ADMIN), &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn accounts_show_balances_in_their_currency_digits() {
     let app = app().await;
-    app.fake.set_balance("bob", "JPY", 5);
-    app.fake.set_balance("bob", "BHD", 1005);
-    app.fake.set_balance("bob", "USD", 1234);
+    deposit(&app, "bob", "5", "JPY", 1).await;
+    deposit(&app, "bob", "1.005", "BHD", 2).await;
+    deposit(&app, "bob", "12.34", "USD", 3).await;
     let answer = app.get("/v1/wallet/accounts/bob", Some(ADMIN)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(
@@ -30,7 +36,7 @@ async fn accounts_show_balances_in_their_currency_digits() {
     assert_eq!(missing.code(), "account_not_found");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_balance_names_its_currency_and_time() {
     let app = app().await;
     let answer = app
@@ -44,7 +50,11 @@ async fn a_balance_names_its_currency_and_time() {
     assert_eq!(answer.json["currency"], "USD");
     assert_eq!(answer.json["available"], "100.00");
     assert_eq!(answer.json["reserved"], "0.00");
-    assert_eq!(answer.json["applied_index"], 0);
+    assert!(
+        answer
+            .header("wallet-position")
+            .is_some_and(|p| p.starts_with("0:"))
+    );
     let as_of = answer.json["as_of"].as_str().unwrap_or_default();
     assert!(as_of.len() == 24 && as_of.ends_with('Z'), "{as_of}");
     let none = app
@@ -63,7 +73,7 @@ async fn a_balance_names_its_currency_and_time() {
     assert_eq!(missing.status, 404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn history_pages_through_events() {
     let app = app().await;
     for n in 0..3 {
@@ -81,12 +91,14 @@ async fn history_pages_through_events() {
     assert_eq!(page.json["next"], 2);
     let events = page.json["events"].as_array().cloned().unwrap_or_default();
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0]["type"], "credited");
-    assert_eq!(events[0]["amount"], "1.50");
-    assert_eq!(events[0]["currency"], "USD");
-    assert_eq!(events[0]["account"], "bob");
-    assert_eq!(events[0]["transaction_id"], txid(300));
+    assert_eq!(events[0]["type"], "account_opened");
     assert_eq!(events[0]["seq"], 1);
+    assert_eq!(events[1]["type"], "credited");
+    assert_eq!(events[1]["amount"], "1.50");
+    assert_eq!(events[1]["currency"], "USD");
+    assert_eq!(events[1]["account"], "bob");
+    assert_eq!(events[1]["transaction_id"], txid(300));
+    assert_eq!(events[1]["seq"], 2);
     assert!(
         events[0]["timestamp"]
             .as_str()
@@ -99,19 +111,21 @@ async fn history_pages_through_events() {
             Some(ADMIN),
         )
         .await;
-    assert_eq!(rest.json["events"][0]["transaction_id"], txid(302));
+    assert_eq!(rest.json["events"][0]["transaction_id"], txid(301));
+    assert_eq!(rest.json["events"][1]["transaction_id"], txid(302));
+    assert_eq!(rest.json["events"][1]["seq"], 4);
     assert_eq!(rest.json["next"], Value::Null);
     let default = app
         .get("/v1/wallet/accounts/bob/history", Some(ADMIN))
         .await;
-    assert_eq!(default.json["events"].as_array().map(Vec::len), Some(3));
+    assert_eq!(default.json["events"].as_array().map(Vec::len), Some(4));
     let missing = app
         .get("/v1/wallet/accounts/ghost/history", Some(ADMIN))
         .await;
     assert_eq!(missing.status, 404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn transfers_show_status_reason_and_events() {
     let app = app().await;
     let ok = transfer("alice", "bob", "2.00", "USD", &txid(310));
@@ -146,7 +160,7 @@ async fn transfers_show_status_reason_and_events() {
     assert_eq!(missing.code(), "transfer_not_found");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn accounts_are_created_once() {
     let app = app().await;
     let body = json!({"account_id": "dave", "owner": "dave", "kind": "credit", "credit_limit_minor": 1000});
@@ -172,16 +186,70 @@ async fn accounts_are_created_once() {
     assert_eq!(plain.json["owner"], Value::Null);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn cluster_status_names_nodes_partitions_and_heads() {
     let app = app().await;
     let answer = app.get("/v1/cluster/status", Some(ADMIN)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json["node_id"], 1);
-    assert_eq!(answer.json["nodes"], json!([1, 2, 3]));
+    assert_eq!(answer.json["nodes"], json!([1]));
     let partition = &answer.json["partitions"][0];
     assert_eq!(partition["partition"], 0);
     assert_eq!(partition["leader"], 1);
-    assert_eq!(partition["chain_head"], "ab".repeat(32));
-    assert_eq!(partition["active_version"], "cd".repeat(32));
+    assert!(partition["applied_index"].as_u64().is_some_and(|i| i > 0));
+    assert_eq!(partition["chain_head"].as_str().map(str::len), Some(64));
+    assert_eq!(partition["active_version"], crate::sm::RELEASE_HASH_HEX);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_wait_for_the_position_they_are_given() {
+    let app = app().await;
+    let body = transfer("alice", "bob", "1.00", "USD", &txid(320));
+    let write = app
+        .post("/v1/wallet/balance_transfer", Some(ADMIN), &body)
+        .await;
+    let position = write
+        .header("wallet-position")
+        .expect("a position")
+        .to_owned();
+    let (_, index) = position.split_once(':').expect("partition:index");
+    let index: u64 = index.parse().expect("an index");
+    let read = app
+        .send(
+            app.http
+                .get(format!("{}/v1/wallet/accounts/bob", app.base))
+                .header("wallet-position", &position),
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.json["balances"]["USD"]["available"], "1.00");
+    let reflected = read.header("wallet-position").expect("a position");
+    let (_, reflected) = reflected.split_once(':').expect("partition:index");
+    assert!(reflected.parse::<u64>().expect("an index") >= index);
+
+    // A position the node will not reach in time: 503, retry later.
+    let future = app
+        .send(
+            app.http
+                .get(format!("{}/v1/wallet/accounts/bob", app.base))
+                .header("wallet-position", format!("0:{}", index + 1_000_000)),
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(future.status, 503, "{}", future.text);
+    assert_eq!(future.code(), "not_caught_up");
+    assert_eq!(future.header("retry-after"), Some("1"));
+    for bad in ["1:5", "zero", "0:"] {
+        let answer = app
+            .send(
+                app.http
+                    .get(format!("{}/v1/wallet/accounts/bob", app.base))
+                    .header("wallet-position", bad),
+                Some(ADMIN),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
+        assert_eq!(answer.code(), "invalid_position");
+    }
 }

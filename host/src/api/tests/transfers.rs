@@ -2,7 +2,7 @@ use super::*;
 use crate::service::SubmitError;
 use serde_json::json;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_transfer_moves_money_once_and_a_retry_returns_the_first_answer() {
     let app = app().await;
     let body = transfer("alice", "bob", "12.34", "USD", &txid(1));
@@ -19,11 +19,11 @@ async fn a_transfer_moves_money_once_and_a_retry_returns_the_first_answer() {
         .await;
     assert_eq!(retry.status, 200);
     assert_eq!(retry.json, first.json);
-    assert_eq!(app.fake.balance("alice", "USD"), 10_000 - 1234);
-    assert_eq!(app.fake.balance("bob", "USD"), 1234);
+    assert_eq!(app.balance("alice", "USD").await, 10_000 - 1234);
+    assert_eq!(app.balance("bob", "USD").await, 1234);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_reused_transaction_id_with_another_body_is_409() {
     let app = app().await;
     let ok = app
@@ -46,10 +46,10 @@ async fn a_reused_transaction_id_with_another_body_is_409() {
         conflict.json,
         json!({"status": "failed", "transaction_id": txid(2), "reason": "idempotency_conflict"})
     );
-    assert_eq!(app.fake.balance("bob", "USD"), 100);
+    assert_eq!(app.balance("bob", "USD").await, 100);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn business_rejections_are_422_with_the_reason_code() {
     let app = app().await;
     for (body, reason) in [
@@ -83,10 +83,10 @@ async fn business_rejections_are_422_with_the_reason_code() {
         )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    assert_eq!(app.fake.balance("carol", "USD"), -500);
+    assert_eq!(app.balance("carol", "USD").await, -500);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_batch_is_one_submission_with_results_in_order() {
     let app = app().await;
     let transfers = vec![
@@ -114,11 +114,15 @@ async fn a_batch_is_one_submission_with_results_in_order() {
             {"status": "failed", "transaction_id": txid(10), "reason": "idempotency_conflict"},
         ]})
     );
-    assert_eq!(app.fake.submits(), vec![5], "one submit with every command");
-    assert_eq!(app.fake.balance("alice", "USD"), 10_000 - 6_000 + 1_000);
+    assert_eq!(
+        app.probe.submits(),
+        vec![5],
+        "one submit with every command"
+    );
+    assert_eq!(app.balance("alice", "USD").await, 10_000 - 6_000 + 1_000);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn deposits_and_withdrawals_go_through_the_system_account() {
     let app = app().await;
     let cash = |account: &str, amount: &str, currency: &str, n: u128| json!({"account_id": account, "amount": amount, "currency": currency, "transaction_id": txid(n)});
@@ -130,8 +134,8 @@ async fn deposits_and_withdrawals_go_through_the_system_account() {
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(app.fake.balance("bob", "JPY"), 5);
-    assert_eq!(app.fake.balance(BANK_ACCOUNT, "JPY"), -5);
+    assert_eq!(app.balance("bob", "JPY").await, 5);
+    assert_eq!(app.balance(BANK, "JPY").await, -5);
     let answer = app
         .post(
             "/v1/wallet/deposit",
@@ -140,7 +144,7 @@ async fn deposits_and_withdrawals_go_through_the_system_account() {
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(app.fake.balance("bob", "BHD"), 1005);
+    assert_eq!(app.balance("bob", "BHD").await, 1005);
 
     let answer = app
         .post(
@@ -150,7 +154,7 @@ async fn deposits_and_withdrawals_go_through_the_system_account() {
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(app.fake.balance("bob", "JPY"), 2);
+    assert_eq!(app.balance("bob", "JPY").await, 2);
     let answer = app
         .post(
             "/v1/wallet/withdraw",
@@ -160,10 +164,10 @@ async fn deposits_and_withdrawals_go_through_the_system_account() {
         .await;
     assert_eq!(answer.status, 422);
     assert_eq!(answer.code(), "insufficient_funds");
-    assert_eq!(app.fake.balance(BANK_ACCOUNT, "JPY"), -2);
+    assert_eq!(app.balance(BANK, "JPY").await, -2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn submit_errors_map_to_429_503_500() {
     let app = app().await;
     let cases = [
@@ -183,10 +187,24 @@ async fn submit_errors_map_to_429_503_500() {
             true,
         ),
         (SubmitError::ShuttingDown, 503, "shutting_down", true),
+        (
+            SubmitError::InsufficientStorage {
+                floor_bytes: 1 << 30,
+            },
+            507,
+            "insufficient_storage",
+            true,
+        ),
+        (
+            SubmitError::Stopped("disk failed".into()),
+            503,
+            "stopped",
+            true,
+        ),
         (SubmitError::Internal("boom".into()), 500, "internal", false),
     ];
     for (error, status, code, retry) in cases {
-        app.fake.fail_submits_with(Some(error));
+        app.probe.fail_submits_with(Some(error));
         let single = app
             .post(
                 "/v1/wallet/balance_transfer",
@@ -209,14 +227,14 @@ async fn submit_errors_map_to_429_503_500() {
             assert!(!answer.text.contains("boom"), "internals stay in the log");
         }
     }
-    app.fake.fail_submits_with(None);
-    assert_eq!(app.fake.balance("bob", "USD"), 0);
+    app.probe.fail_submits_with(None);
+    assert_eq!(app.balance("bob", "USD").await, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_batch_is_500() {
     let app = app().await;
-    app.fake.fail_batches(true);
+    app.probe.fail_batches(true);
     let answer = app
         .post(
             "/v1/wallet/balance_transfer",
@@ -226,4 +244,25 @@ async fn a_failed_batch_is_500() {
         .await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.code(), "internal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_answer_with_the_position_they_were_applied_at() {
+    let app = app().await;
+    let mut last = 0;
+    for n in 0..3 {
+        let answer = app
+            .post(
+                "/v1/wallet/balance_transfer",
+                Some(ADMIN),
+                &transfer("alice", "bob", "1", "USD", &txid(50 + n)),
+            )
+            .await;
+        let position = answer.header("wallet-position").expect("a position");
+        let (partition, index) = position.split_once(':').expect("partition:index");
+        assert_eq!(partition, "0");
+        let index: u64 = index.parse().expect("an index");
+        assert!(index > last, "positions move on: {index} after {last}");
+        last = index;
+    }
 }

@@ -1,27 +1,30 @@
 //! Group commit in front of Raft: requests queue here; whenever a slot for a
 //! batch in flight is free, everything queued (up to the batch limit)
 //! becomes one log entry. Under load, batches grow by themselves; alone, a
-//! request goes out at once. Each request gets its own replies back.
+//! request goes out at once. Each request gets its own replies back, with
+//! the position its batch was applied at.
 
-use crate::raft::{CommandBatch, Raft};
-use crate::service::{Reply, SubmitError};
-use crate::sm::{Command, VersionHash, limits};
+use crate::raft::{BatchReply, CommandBatch, Raft};
+use crate::service::{Position, Reply, SubmitError, Submitted};
+use crate::sm::limits;
+use crate::store::Store;
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use wallet_core::codec::Calls;
 
 /// Entries replicating at once; more requests wait and join later batches.
-pub const BATCHES_IN_FLIGHT_MAX: usize = 4;
+pub const BATCHES_IN_FLIGHT_MAX: usize = 1;
 /// Commands waiting for a batch before new requests are refused (429).
 pub const QUEUED_COMMANDS_MAX: usize = 200_000;
 
-type Replies = Result<Vec<Reply>, SubmitError>;
+type Answer = Result<Submitted, SubmitError>;
 
 struct Job {
-    commands: Vec<Command>,
-    reply: oneshot::Sender<Replies>,
+    calls: Calls,
+    reply: oneshot::Sender<Answer>,
 }
 
 #[derive(Clone)]
@@ -31,19 +34,24 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn start(raft: Raft, version: VersionHash) -> Batcher {
+    /// Starts batching for `raft`; `store` says the last applied batch's
+    /// time, below which the leader never stamps.
+    pub fn start(raft: Raft, store: Arc<Store>, partition: u32) -> Batcher {
         let (jobs, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(raft, version, rx, queued.clone()));
+        let stamper = Stamper { store, last_ms: 0 };
+        tokio::spawn(run(raft, stamper, partition, rx, queued.clone()));
         Batcher { jobs, queued }
     }
 
-    pub async fn submit(&self, commands: Vec<Command>) -> Replies {
-        assert!(
-            commands.len() <= limits::BATCH_COMMANDS_MAX,
-            "the edge bounds requests"
-        );
-        let count = commands.len();
+    pub async fn submit(&self, calls: Calls) -> Answer {
+        let count = calls.len();
+        if count == 0 || count > limits::BATCH_COMMANDS_MAX {
+            return Err(SubmitError::Internal(format!(
+                "a submission of {count} commands; 1 to {} allowed",
+                limits::BATCH_COMMANDS_MAX
+            )));
+        }
         let queued = self.queued.fetch_add(count, Ordering::Relaxed);
         if queued + count > QUEUED_COMMANDS_MAX {
             self.queued.fetch_sub(count, Ordering::Relaxed);
@@ -53,7 +61,7 @@ impl Batcher {
             });
         }
         let (reply, answer) = oneshot::channel();
-        if self.jobs.send(Job { commands, reply }).is_err() {
+        if self.jobs.send(Job { calls, reply }).is_err() {
             self.queued.fetch_sub(count, Ordering::Relaxed);
             return Err(SubmitError::ShuttingDown);
         }
@@ -61,15 +69,33 @@ impl Batcher {
     }
 }
 
+/// The leader's stamps: never below the last one it made, nor below the
+/// last applied batch's time (which a previous leader may have set ahead
+/// of this node's clock).
+struct Stamper {
+    store: Arc<Store>,
+    last_ms: u64,
+}
+
+impl Stamper {
+    fn next(&mut self) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last_ms = self.last_ms.max(now).max(self.store.timestamp_ms());
+        self.last_ms
+    }
+}
+
 async fn run(
     raft: Raft,
-    version: VersionHash,
+    mut stamper: Stamper,
+    partition: u32,
     mut rx: mpsc::UnboundedReceiver<Job>,
     queued: Arc<AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
     let mut carried: Option<Job> = None;
-    let mut last_ms = 0;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -81,44 +107,58 @@ async fn run(
                 None => return,
             },
         };
+        let mut count = first.calls.len();
         let mut jobs = vec![first];
-        let mut count = jobs[0].commands.len();
         while let Ok(job) = rx.try_recv() {
-            if count + job.commands.len() > limits::BATCH_COMMANDS_MAX {
+            if count + job.calls.len() > limits::BATCH_COMMANDS_MAX {
                 carried = Some(job);
                 break;
             }
-            count += job.commands.len();
+            count += job.calls.len();
             jobs.push(job);
         }
         queued.fetch_sub(count, Ordering::Relaxed);
-        last_ms = last_ms.max(now_ms());
+        let timestamp_ms = stamper.next();
         let raft = raft.clone();
         tokio::spawn(async move {
-            replicate(&raft, version, last_ms, jobs).await;
+            replicate(&raft, partition, timestamp_ms, jobs).await;
             drop(slot);
         });
     }
 }
 
 /// Replicates one batch and hands every job its slice of the replies.
-async fn replicate(raft: &Raft, version: VersionHash, timestamp_ms: u64, jobs: Vec<Job>) {
-    let mut commands = Vec::with_capacity(jobs.iter().map(|j| j.commands.len()).sum());
+async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job>) {
+    let bytes = jobs.iter().map(|j| j.calls.byte_len()).sum();
+    let mut calls = Calls::with_capacity(bytes);
     let mut replies_to = Vec::with_capacity(jobs.len());
     for job in jobs {
-        replies_to.push((job.commands.len(), job.reply));
-        commands.extend(job.commands);
+        calls.append(&job.calls);
+        replies_to.push((job.calls.len(), job.reply));
     }
     let batch = CommandBatch {
         timestamp_ms,
-        version,
-        commands,
+        calls: calls.into_bytes(),
     };
     match raft.client_write(batch).await {
         Ok(written) => {
-            let mut replies = written.data.replies.into_iter();
+            let BatchReply { index, replies } = written.data;
+            let position = Position { partition, index };
+            let mut replies = replies.into_iter();
             for (count, reply) in replies_to {
-                let _ = reply.send(Ok(replies.by_ref().take(count).collect()));
+                let mine: Vec<Reply> = replies.by_ref().take(count).collect();
+                let answer = if mine.len() == count {
+                    Ok(Submitted {
+                        replies: mine,
+                        position,
+                    })
+                } else {
+                    Err(SubmitError::Internal(format!(
+                        "{count} commands submitted, {} replies",
+                        mine.len()
+                    )))
+                };
+                let _ = reply.send(answer);
             }
         }
         Err(error) => {
@@ -136,16 +176,6 @@ fn submit_error(error: RaftError<u64, ClientWriteError<u64, openraft::BasicNode>
             leader: forward.leader_node.map(|n| n.addr),
         },
         RaftError::APIError(other) => SubmitError::Internal(other.to_string()),
-        RaftError::Fatal(fatal) => {
-            tracing::error!(%fatal, "raft stopped");
-            SubmitError::ShuttingDown
-        }
+        RaftError::Fatal(fatal) => SubmitError::Stopped(fatal.to_string()),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -1,0 +1,103 @@
+//! A real node behind a probe: every call goes through to the node, but the
+//! probe records the size of each submission and can make submissions fail
+//! the way a node under trouble does.
+
+use crate::node::Node;
+use crate::service::{
+    AccountView, HistoryPage, NodeStatus, Positions, ReadError, Readiness, Reply, SubmitError,
+    Submitted, TransferView, WalletService,
+};
+use crate::sm::BatchFailure;
+use std::sync::Mutex;
+use wallet_core::Txid;
+use wallet_core::codec::Calls;
+
+pub struct Probe {
+    node: Node,
+    submits: Mutex<Vec<usize>>,
+    fail_submits: Mutex<Option<SubmitError>>,
+    fail_batches: Mutex<bool>,
+}
+
+impl Probe {
+    pub fn new(node: Node) -> Self {
+        Probe {
+            node,
+            submits: Mutex::default(),
+            fail_submits: Mutex::default(),
+            fail_batches: Mutex::default(),
+        }
+    }
+
+    /// The sizes of the submissions so far.
+    pub fn submits(&self) -> Vec<usize> {
+        self.submits.lock().expect("lock").clone()
+    }
+
+    pub fn fail_submits_with(&self, error: Option<SubmitError>) {
+        *self.fail_submits.lock().expect("lock") = error;
+    }
+
+    /// Makes every batch fail as a broken state machine's would.
+    pub fn fail_batches(&self, fail: bool) {
+        *self.fail_batches.lock().expect("lock") = fail;
+    }
+
+    pub async fn balance(&self, account: &str, currency: &str) -> i64 {
+        self.node
+            .read_at(None)
+            .await
+            .expect("the read models catch up");
+        self.node
+            .account(account)
+            .expect("reads")
+            .and_then(|a| a.balances.into_iter().find(|b| b.currency == currency))
+            .map_or(0, |b| b.available)
+    }
+}
+
+impl WalletService for Probe {
+    async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+        self.submits.lock().expect("lock").push(calls.len());
+        if let Some(error) = self.fail_submits.lock().expect("lock").clone() {
+            return Err(error);
+        }
+        if *self.fail_batches.lock().expect("lock") {
+            let failed = Reply::Failed(BatchFailure::Trap("injected".into()));
+            return Ok(Submitted {
+                replies: vec![failed; calls.len()],
+                position: Default::default(),
+            });
+        }
+        self.node.submit(calls).await
+    }
+
+    async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {
+        self.node.read_at(wanted).await
+    }
+
+    fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>> {
+        self.node.account(account_id)
+    }
+
+    fn history(
+        &self,
+        account_id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> crate::Result<Option<HistoryPage>> {
+        self.node.history(account_id, after, limit)
+    }
+
+    fn transfer(&self, id: Txid) -> crate::Result<Option<TransferView>> {
+        self.node.transfer(id)
+    }
+
+    fn status(&self) -> NodeStatus {
+        self.node.status()
+    }
+
+    fn readiness(&self) -> Readiness {
+        self.node.readiness()
+    }
+}

@@ -1,0 +1,243 @@
+//! One partition replica: its Raft group over the segment log, its store
+//! (guest state and event log), its read models and projector, and the
+//! batcher in front of it.
+//!
+//! - `batcher`: group commit in front of Raft.
+
+mod batcher;
+#[cfg(test)]
+mod tests;
+
+pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
+
+use crate::log::LogOptions;
+use crate::raft::{LogStore, Network, Raft, Snapshots, StateMachine};
+use crate::rocks::Tuning;
+use crate::service::{Position, ReadError, Reply, SubmitError, Submitted};
+use crate::sm::{Runtime, Version};
+use crate::store::{Store, StoreOptions};
+use crate::views::Views;
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wallet_core::codec::Calls;
+use wallet_core::{AccountKind, Call, Caller, Command, OpenAccount, Reason, account};
+
+/// How long a fresh or restarted single-member group may take to elect itself.
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+/// How a partition uses its disk and memory.
+#[derive(Clone, Debug)]
+pub struct PartitionOptions {
+    pub store: StoreOptions,
+    /// Raft-log segment size.
+    pub log_segment_bytes: usize,
+    /// The read models' RocksDB.
+    pub views: Tuning,
+    /// Entries between two snapshots.
+    pub snapshot_every: u64,
+}
+
+/// Where a partition's node is, for its Raft group.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub node_id: u64,
+    pub advertise: String,
+}
+
+pub struct Partition {
+    pub id: u32,
+    raft: Raft,
+    store: Arc<Store>,
+    views: Views,
+    batcher: Batcher,
+    version: Version,
+    /// For injecting disk failures.
+    #[cfg(test)]
+    log: LogStore,
+}
+
+impl Partition {
+    /// Opens (or creates) the partition in `dir` and brings its group up;
+    /// returns once this node leads and the system accounts exist.
+    pub async fn open(
+        dir: &Path,
+        id: u32,
+        member: &Member,
+        engine: &wasmtime::Engine,
+        options: &PartitionOptions,
+    ) -> Result<Partition> {
+        let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
+        let version = active_version(engine, &store)?;
+        tracing::info!(partition = id, version = %version.hash, "state machine version");
+        let log_options = LogOptions {
+            segment_bytes: options.log_segment_bytes,
+        };
+        let log = LogStore::open(&dir.join("raft"), log_options, store.clone())?;
+        #[cfg(test)]
+        let log_handle = log.clone();
+        let runtime = Runtime::new(engine, version.clone())?;
+        let snapshots = Snapshots::new(store.clone(), dir.join("snapshots"));
+        let state_machine = StateMachine::new(store.clone(), runtime, id, snapshots);
+        let views = Views::start(dir, &options.views, store.event_log(), store.subscribe())?;
+        let config = raft_config(options.snapshot_every)?;
+        let raft = Raft::new(member.node_id, config, Network, log, state_machine)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        initialize(&raft, member).await?;
+        let batcher = Batcher::start(raft.clone(), store.clone(), id);
+        let partition = Partition {
+            id,
+            raft,
+            store,
+            views,
+            batcher,
+            version,
+            #[cfg(test)]
+            log: log_handle,
+        };
+        partition.open_system_accounts().await?;
+        Ok(partition)
+    }
+
+    /// Opens the system accounts as the node itself (a no-op once they
+    /// exist).
+    async fn open_system_accounts(&self) -> Result<()> {
+        let mut calls = Calls::new();
+        for name in account::SYSTEM_ACCOUNTS {
+            let open = Command::OpenAccount(OpenAccount {
+                account: name,
+                owner: None,
+                kind: AccountKind::System,
+            });
+            calls
+                .push(&Call {
+                    caller: Caller::SYSTEM,
+                    command: open,
+                })
+                .map_err(|e| Error::Raft(e.to_string()))?;
+        }
+        let submitted = self
+            .submit(calls)
+            .await
+            .map_err(|e| Error::Raft(format!("opening the system accounts: {e}")))?;
+        for reply in submitted.replies {
+            match reply {
+                Reply::Accepted | Reply::Rejected(Reason::AccountExists) => {}
+                other => return Err(Error::Raft(format!("opening a system account: {other:?}"))),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+        self.batcher.submit(calls).await
+    }
+
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+
+    /// Waits until the read models reflect `index`, or everything applied
+    /// now when `None`.
+    pub async fn read_at(
+        &self,
+        index: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Position, ReadError> {
+        let wanted = index.unwrap_or_else(|| self.store.applied_index());
+        match self.views.wait_for(wanted, timeout).await {
+            Ok(index) => Ok(Position {
+                partition: self.id,
+                index,
+            }),
+            Err(not) => Err(ReadError::NotCaughtUp {
+                wanted,
+                reflected: not.reflected,
+            }),
+        }
+    }
+
+    /// Stops Raft (after the edge stopped taking requests), then makes
+    /// everything applied durable, so the next start replays nothing.
+    pub async fn shutdown(&self) {
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, "raft shutdown");
+        }
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.flush()).await {
+            Ok(Ok(index)) => tracing::info!(index, "state flushed"),
+            Ok(Err(error)) => tracing::warn!(%error, "flushing the state at shutdown"),
+            Err(error) => tracing::warn!(%error, "flushing the state at shutdown"),
+        }
+    }
+}
+
+/// The version recorded as active, or at genesis the embedded release,
+/// recorded (durably) so that every later start and every auditor finds
+/// its bytes.
+fn active_version(engine: &wasmtime::Engine, store: &Store) -> Result<Version> {
+    if let Some(hash) = store.meta().active_version {
+        let bytes = store.version(hash)?.ok_or(Error::UnknownVersion(hash))?;
+        return Version::compile(engine, &bytes);
+    }
+    let bytes = crate::sm::release_bytes();
+    let version = Version::compile(engine, bytes)?;
+    store.put_version(version.hash, bytes)?;
+    store.set_active_version(version.hash)?;
+    store.flush()?;
+    Ok(version)
+}
+
+fn raft_config(snapshot_every: u64) -> Result<Arc<openraft::Config>> {
+    let config = openraft::Config {
+        cluster_name: "wallet".into(),
+        heartbeat_interval: 50,
+        election_timeout_min: 150,
+        election_timeout_max: 300,
+        max_payload_entries: 64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: 1_000,
+        ..Default::default()
+    };
+    Ok(Arc::new(
+        config.validate().map_err(|e| Error::Raft(e.to_string()))?,
+    ))
+}
+
+async fn initialize(raft: &Raft, member: &Member) -> Result<()> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?;
+    if !initialized {
+        let members = BTreeMap::from([(
+            member.node_id,
+            openraft::BasicNode {
+                addr: member.advertise.clone(),
+            },
+        )]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+    }
+    raft.wait(Some(LEADER_WAIT))
+        .current_leader(member.node_id, "this node leads its single-member group")
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The read-model database: its column families, keys and rows.
+//!
+//! - `accounts`: account id → [`AccountRow`] (owner, kind, balances, and
+//!   how many events its history holds).
+//! - `history`: `account 0x00 seq` (big-endian, so scans run in order) →
+//!   the [`EventPos`] of the account's `seq`-th event. Account ids never
+//!   hold `0x00` (the rules refuse any other id before an event names it).
+//! - `transfers`: transaction id (16 bytes, big-endian) → [`TransferRow`].
+//! - `meta`: the projector's cursor, and the partition's money in flight
+//!   per currency; in the same write as the rows they describe.
+
+use crate::rocks::{self, Tuning, cf, rocks};
+use crate::{Error, Result};
+use rocksdb::DB;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use wallet_core::{AccountKind, Reason, Txid};
+
+/// The database's directory inside a partition directory.
+pub const VIEWS_DIR: &str = "views";
+
+pub(super) const ACCOUNTS: &str = "accounts";
+pub(super) const HISTORY: &str = "history";
+pub(super) const TRANSFERS: &str = "transfers";
+pub(super) const META: &str = "meta";
+pub(super) const FAMILIES: [&str; 4] = [ACCOUNTS, HISTORY, TRANSFERS, META];
+
+const CURSOR_KEY: &[u8] = b"cursor";
+const IN_FLIGHT_PREFIX: &[u8] = b"in_flight:";
+/// The first byte of every row; bumped when a row changes shape, which
+/// makes the projector rebuild the read models from the event log.
+pub(super) const ROW_FORMAT: u8 = 1;
+
+pub(super) fn open(path: &Path, tuning: &Tuning) -> Result<DB> {
+    rocks::open(path, &FAMILIES, tuning)
+}
+
+/// Where one event is: its record in the event log and its index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPos {
+    pub record: u64,
+    pub index: u32,
+}
+
+/// How far the projector has read, stored with what it wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The last event-log record folded in; 0 before the first.
+    pub events: u64,
+    /// The Raft log index the read models reflect.
+    pub index: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceRow {
+    pub currency: [u8; 3],
+    pub available: i64,
+    pub reserved: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRow {
+    pub owner: Option<String>,
+    pub kind: AccountKind,
+    /// Sorted by currency.
+    pub balances: Vec<BalanceRow>,
+    /// Events in the account's history.
+    pub events: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Pending,
+    Success,
+    Failed(Reason),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRow {
+    pub status: Status,
+    pub events: Vec<EventPos>,
+}
+
+fn corrupt(cf: &'static str, why: impl std::fmt::Display) -> Error {
+    Error::CorruptValue {
+        cf,
+        why: why.to_string(),
+    }
+}
+
+/// A row: [`ROW_FORMAT`], then postcard.
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut buf = vec![ROW_FORMAT];
+    postcard::to_io(value, &mut buf).expect("rows serialize into memory");
+    buf
+}
+
+pub(super) fn decode<'a, T: Deserialize<'a>>(cf: &'static str, bytes: &'a [u8]) -> Result<T> {
+    match bytes.split_first() {
+        Some((&ROW_FORMAT, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| corrupt(cf, format!("decode: {e}")))
+        }
+        _ => Err(corrupt(cf, "a row of an unknown format")),
+    }
+}
+
+pub(super) fn history_key(account: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + 9);
+    key.extend_from_slice(account.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn transfer_key(id: Txid) -> [u8; 16] {
+    id.0.to_be_bytes()
+}
+
+pub(super) fn in_flight_key(currency: [u8; 3]) -> Vec<u8> {
+    [IN_FLIGHT_PREFIX, &currency].concat()
+}
+
+pub(super) fn cursor_key() -> &'static [u8] {
+    CURSOR_KEY
+}
+
+pub(super) fn read_cursor(db: &DB) -> Result<Option<Cursor>> {
+    let bytes = db
+        .get_pinned_cf(cf(db, META), CURSOR_KEY)
+        .map_err(rocks("reading the projector's cursor"))?;
+    bytes.map(|b| decode(META, &b)).transpose()
+}
+
+/// The money in flight per currency.
+pub(super) fn in_flight(db: &DB) -> Result<Vec<([u8; 3], i64)>> {
+    let iter = db.prefix_iterator_cf(cf(db, META), IN_FLIGHT_PREFIX);
+    let mut out = Vec::new();
+    for item in iter {
+        let (key, value) = item.map_err(rocks("reading money in flight"))?;
+        let Some(currency) = key.strip_prefix(IN_FLIGHT_PREFIX) else {
+            break;
+        };
+        let currency = currency
+            .try_into()
+            .map_err(|_| corrupt(META, "an in-flight key without a currency"))?;
+        out.push((currency, decode(META, &value)?));
+    }
+    Ok(out)
+}

@@ -1,0 +1,49 @@
+//! A data directory written under another state-machine contract is
+//! refused at start, naming the contract it holds: nothing runs old
+//! history under rules it was not written by.
+
+use crate::harness::Server;
+use wallet_host::rocks::{Cache, Tuning};
+use wallet_host::sm::VersionHash;
+use wallet_host::store::{Store, StoreOptions};
+
+const OLD_RELEASE: &[u8] =
+    include_bytes!("../../guest-statemachine/releases/statemachine-1.0.0.wasm");
+
+#[test]
+fn a_data_directory_of_contract_1_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let options = StoreOptions {
+        flush_bytes: 1 << 20,
+        cache_bytes: 1 << 20,
+        segment_bytes: 1 << 20,
+        tuning: Tuning {
+            write_buffer_bytes: 4 << 20,
+            write_buffers_max: 4,
+            block_cache: Cache::new_lru_cache(1 << 20),
+        },
+    };
+    {
+        let store = Store::open(&data.join("partition-0/state"), &options).expect("opens");
+        let hash = VersionHash::of(OLD_RELEASE);
+        store.put_version(hash, OLD_RELEASE).expect("stores");
+        store.set_active_version(hash).expect("activates");
+        store.flush().expect("flushes");
+    }
+    let failure = match Server::try_start(&data) {
+        Ok(_) => panic!("started under another contract"),
+        Err(failure) => failure,
+    };
+    assert_ne!(failure.code, Some(0));
+    assert!(
+        failure.stderr.contains("wallet:statemachine@1.0.0"),
+        "{}",
+        failure.stderr
+    );
+    assert!(
+        failure.stderr.contains("wallet:statemachine@2.0.0"),
+        "{}",
+        failure.stderr
+    );
+}
