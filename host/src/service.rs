@@ -103,6 +103,8 @@ impl FromStr for Positions {
 pub enum ReadError {
     #[error("the read models reflect index {reflected}, not yet {wanted}; retry")]
     NotCaughtUp { wanted: u64, reflected: u64 },
+    #[error("no write was answered with index {wanted}: this group's log ends at {last}")]
+    Beyond { wanted: u64, last: u64 },
     #[error("this node has no partition {0}")]
     UnknownPartition(u32),
 }

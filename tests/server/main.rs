@@ -73,10 +73,8 @@ async fn readme_tour() {
     assert_eq!(body["reason"], "insufficient_funds");
 
     let (status, body) = api.transfer("alice", "bob", "1.001", &id()).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["reason"], "amount_too_precise");
-    let (status, _) = api.transfer("alice", "bob", "1e2", &id()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "amount_too_precise");
     assert_eq!(api.cents("alice").await, 7450, "refusals moved nothing");
 
     // A client token for alice pays from alice's wallet, not from bob's.

@@ -167,7 +167,7 @@ pub async fn get_balance<S: WalletService>(
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     limit: Option<usize>,
-    after: Option<u64>,
+    after: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,12 +194,22 @@ pub async fn get_history<S: WalletService>(
             format!("limit must be 1 to {HISTORY_LIMIT_MAX}"),
         ));
     }
+    let after = match query.after.map(u64::try_from) {
+        None => None,
+        Some(Ok(after)) => Some(after),
+        Some(Err(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "after must be 0 or more",
+            ));
+        }
+    };
     input::account_id("account id", &id)?;
     let positions = reflect(&*state.service, wanted).await?;
     readable(&*state.service, &who, &id)?;
     let page = state
         .service
-        .history(&id, query.after, limit)?
+        .history(&id, after, limit)?
         .ok_or_else(|| ApiError::not_found("account_not_found", format!("no account {id}")))?;
     let body = HistoryJson {
         account_id: id,

@@ -131,6 +131,11 @@ impl From<ReadError> for ApiError {
                 error.to_string(),
             )
             .retry(),
+            ReadError::Beyond { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "position_unknown",
+                error.to_string(),
+            ),
             ReadError::UnknownPartition(_) => {
                 ApiError::bad_request("invalid_position", error.to_string())
             }

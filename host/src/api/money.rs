@@ -4,12 +4,15 @@
 
 use super::errors::ApiError;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 
-/// The digits an amount may have before and after its point (the API's
-/// pattern; the currency's own digits are checked after).
-const WHOLE_DIGITS_MAX: usize = 19;
-const FRACTION_DIGITS_MAX: usize = 4;
+/// The significant digits an amount may have before its point: as many as
+/// leave room for its currency's minor-unit digits (at most 4) within 19,
+/// so that an amount in minor units has at most 19 digits. The API's schema
+/// says the same per currency; what it cannot say is that some 19-digit
+/// amounts are still more than an i64 holds (a refusal, 422).
+const DIGITS_MAX: usize = 19;
+/// The longest amount string.
+pub const AMOUNT_CHARS_MAX: usize = 40;
 /// How much of a bad amount an error message repeats.
 const SHOWN_CHARS_MAX: usize = 40;
 
@@ -19,34 +22,33 @@ pub enum MoneyError {
         "currency {0:?} is not one of the ISO 4217 codes with a minor unit this wallet accepts"
     )]
     UnknownCurrency(String),
-    #[error(
-        "amount {0:?} is not a decimal string like \"12.34\" (at most 19 digits, and 4 after the point)"
-    )]
+    #[error("amount {0:?} is not a decimal string like \"12.34\"")]
     Malformed(String),
+    #[error("amount must be more than zero")]
+    NotPositive,
     #[error("amount {amount:?} has more than the {exponent} fractional digits of its currency")]
     TooPrecise { amount: String, exponent: u32 },
-    #[error("amount {0:?} is too large")]
-    TooLarge(String),
+    #[error("amount {0:?} has more digits than amounts in its currency may have")]
+    TooManyDigits(String),
+    #[error("amount {0:?} is more than an amount may be")]
+    OutOfRange(String),
 }
 
 impl MoneyError {
     pub fn code(&self) -> &'static str {
         match self {
             MoneyError::UnknownCurrency(_) => "unknown_currency",
-            MoneyError::Malformed(_) => "invalid_amount",
+            MoneyError::Malformed(_) | MoneyError::NotPositive => "invalid_amount",
             MoneyError::TooPrecise { .. } => "amount_too_precise",
-            MoneyError::TooLarge(_) => "amount_too_large",
+            MoneyError::TooManyDigits(_) | MoneyError::OutOfRange(_) => "amount_too_large",
         }
     }
 
-    /// Whether the amount is well formed but cannot be taken: too many
-    /// digits for its currency, or too much. A schema cannot say that (it
-    /// depends on the currency), so it is a refusal (422), not a 400.
+    /// Whether the amount is well formed but cannot be taken: more minor
+    /// units than an i64 holds. No pattern can say that, so it is a
+    /// refusal (422), not a 400.
     pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            MoneyError::TooPrecise { .. } | MoneyError::TooLarge(_)
-        )
+        matches!(self, MoneyError::OutOfRange(_))
     }
 }
 
@@ -65,32 +67,60 @@ pub fn parse_currency(code: &str) -> Result<u32, MoneyError> {
         .ok_or_else(|| MoneyError::UnknownCurrency(code.chars().take(16).collect()))
 }
 
+/// The pattern of the amounts `parse_amount` takes in a currency with
+/// `exponent` minor-unit digits, as the API's schema gives it: a positive
+/// decimal with at most `19 - exponent` significant digits before the
+/// point and `exponent` after it (with `maxLength` 40).
+pub fn amount_pattern(exponent: u32) -> String {
+    let e = exponent as usize;
+    let whole = format!("0*[1-9][0-9]{{0,{}}}", DIGITS_MAX - e - 1);
+    if e == 0 {
+        return format!("^{whole}$");
+    }
+    // A fraction of at most `e` digits, one of them not zero.
+    let nonzero: Vec<String> = (0..e)
+        .map(|zeros| format!("0{{{zeros}}}[1-9][0-9]{{0,{}}}", e - 1 - zeros))
+        .collect();
+    format!(
+        "^({whole}(\\.[0-9]{{1,{e}}})?|0+\\.({}))$",
+        nonzero.join("|")
+    )
+}
+
 /// A decimal string (`"12.34"`) as integer minor units of a currency with
-/// `exponent` fractional digits. Zero is well formed: whether it may be
-/// moved is the rules' to say.
+/// `exponent` fractional digits (exactly what `amount_pattern` matches, and
+/// at most an i64).
 pub fn parse_amount(amount: &str, exponent: u32) -> Result<i64, MoneyError> {
     let shown = || amount.chars().take(SHOWN_CHARS_MAX).collect::<String>();
     let (whole, fraction) = match amount.split_once('.') {
         Some((whole, fraction)) => (whole, Some(fraction)),
         None => (amount, None),
     };
-    let digits =
-        |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole, WHOLE_DIGITS_MAX) || !fraction.is_none_or(|f| digits(f, FRACTION_DIGITS_MAX))
-    {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if amount.len() > AMOUNT_CHARS_MAX || !digits(whole) || !fraction.is_none_or(digits) {
         return Err(MoneyError::Malformed(shown()));
     }
-    if fraction.map_or(0, str::len) > exponent as usize {
+    let fraction = fraction.unwrap_or("");
+    if fraction.len() > exponent as usize {
         return Err(MoneyError::TooPrecise {
             amount: shown(),
             exponent,
         });
     }
-    let value = Decimal::from_str_exact(amount).map_err(|_| MoneyError::TooLarge(shown()))?;
-    value
-        .checked_mul(Decimal::from(10_i64.pow(exponent)))
-        .and_then(|minor| minor.to_i64())
-        .ok_or_else(|| MoneyError::TooLarge(shown()))
+    let significant = whole.trim_start_matches('0');
+    if significant.len() > DIGITS_MAX - exponent as usize {
+        return Err(MoneyError::TooManyDigits(shown()));
+    }
+    // At most 19 digits in all: an i128 holds them.
+    let scaled = format!(
+        "{significant}{fraction:0<width$}",
+        width = exponent as usize
+    );
+    let minor: i128 = scaled.trim_start_matches('0').parse().unwrap_or(0);
+    if minor == 0 {
+        return Err(MoneyError::NotPositive);
+    }
+    i64::try_from(minor).map_err(|_| MoneyError::OutOfRange(shown()))
 }
 
 /// Minor units as a decimal string with exactly `exponent` fractional
@@ -132,8 +162,8 @@ mod tests {
             ("0.0001", "CLF", 1),
             ("92233720368547758.07", "USD", i64::MAX),
             ("9223372036854775807", "JPY", i64::MAX),
-            ("0", "USD", 0),
-            ("0.00", "USD", 0),
+            ("0001.50", "USD", 150),
+            ("0.5", "USD", 50),
         ] {
             assert_eq!(parse(amount, currency), Ok(minor), "{amount} {currency}");
         }
@@ -146,6 +176,9 @@ mod tests {
             ("1.10", "JPY", "amount_too_precise"),
             ("5.0", "JPY", "amount_too_precise"),
             ("1.0005", "BHD", "amount_too_precise"),
+            ("0", "USD", "invalid_amount"),
+            ("0.00", "USD", "invalid_amount"),
+            ("000", "JPY", "invalid_amount"),
             ("-1", "USD", "invalid_amount"),
             ("+1", "USD", "invalid_amount"),
             ("1e3", "USD", "invalid_amount"),
@@ -162,9 +195,9 @@ mod tests {
             ("NaN", "USD", "invalid_amount"),
             ("92233720368547758.08", "USD", "amount_too_large"),
             ("9223372036854775808", "JPY", "amount_too_large"),
-            ("9999999999999999999", "USD", "amount_too_large"),
-            ("99999999999999999999", "USD", "invalid_amount"),
-            ("1.00000", "CLF", "invalid_amount"),
+            ("999999999999999999", "USD", "amount_too_large"),
+            ("99999999999999999999", "USD", "amount_too_large"),
+            ("1.00000", "CLF", "amount_too_precise"),
             ("9".repeat(100).as_str(), "USD", "invalid_amount"),
             ("1", "usd", "unknown_currency"),
             ("1", "ABC", "unknown_currency"),
@@ -178,6 +211,33 @@ mod tests {
                 Err(code),
                 "{amount:?} {currency}: {got:?}"
             );
+        }
+    }
+
+    #[test]
+    fn only_out_of_range_amounts_are_refusals_and_patterns_say_the_rest() {
+        let refusal = |amount, currency| parse(amount, currency).map_err(|e| e.is_refusal());
+        assert_eq!(refusal("92233720368547758.08", "USD"), Err(true));
+        assert_eq!(refusal("999999999999999999", "USD"), Err(false));
+        assert_eq!(refusal("1.001", "USD"), Err(false));
+        assert_eq!(amount_pattern(0), "^0*[1-9][0-9]{0,18}$");
+        assert_eq!(
+            amount_pattern(2),
+            "^(0*[1-9][0-9]{0,16}(\\.[0-9]{1,2})?|0+\\.(0{0}[1-9][0-9]{0,1}|0{1}[1-9][0-9]{0,0}))$"
+        );
+    }
+
+    proptest::proptest! {
+        /// The schema's pattern takes exactly what the edge takes, in every
+        /// currency, but amounts over an i64 (a 422 no pattern can say).
+        #[test]
+        fn the_pattern_matches_exactly_what_parses(amount in "[0-9.]{1,22}|0{0,20}[1-9]{1,20}(\\.[0-9]{1,5})?") {
+            for exponent in 0..=4 {
+                let pattern = regex::Regex::new(&amount_pattern(exponent)).expect("a regex");
+                let parsed = parse_amount(&amount, exponent);
+                let taken = !matches!(parsed, Err(ref e) if !e.is_refusal());
+                proptest::prop_assert_eq!(pattern.is_match(&amount), taken, "{} in {}: {:?}", amount, exponent, parsed);
+            }
         }
     }
 

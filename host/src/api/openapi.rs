@@ -6,10 +6,11 @@
 //! its currency has, a transfer to the same account, who may debit what)
 //! is a business answer: 403, 409 or 422 with a stable reason.
 
+use super::money::{AMOUNT_CHARS_MAX, amount_pattern};
 use axum::Json;
 use serde_json::{Value, json};
 use wallet_core::account::ACCOUNT_ID_PATTERN;
-use wallet_core::currency::codes;
+use wallet_core::currency::{codes, exponent};
 use wallet_core::event::EVENT_NAMES;
 use wallet_core::principal::PRINCIPAL_PATTERN;
 use wallet_core::reason::Reason;
@@ -17,10 +18,9 @@ use wallet_core::reason::Reason;
 /// A UUID in its hyphenated form, as the edge parses it.
 const UUID_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
-/// A decimal amount: its digits against its currency are the edge's 422.
-const AMOUNT_PATTERN: &str = "^[0-9]{1,19}(\\.[0-9]{1,4})?$";
-/// Positions of the one partition this build runs.
-const POSITION_PATTERN: &str = "^0:[0-9]{1,19}(,0:[0-9]{1,19})*$";
+/// Positions of the one partition this build runs; an empty header is no
+/// header.
+const POSITION_PATTERN: &str = "^(0:[0-9]{1,19}(,0:[0-9]{1,19})*)?$";
 const TOKEN_ID_PATTERN: &str = "^[0-9a-f]{16}$";
 
 /// The document (also used by tests to check that every route is covered).
@@ -30,7 +30,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "Wallet",
             "version": "2.0.0",
-            "description": "A digital wallet: exact money movements between accounts. Amounts are decimal strings with at most the currency's ISO 4217 minor-unit digits (USD 2, JPY 0, BHD 3); more digits are refused (422 amount_too_precise), never rounded. Every failure body is {\"error\": code, \"message\": text} unless stated otherwise. Any write is safe to retry with the same transaction_id. Every write answer carries the position it was applied at in the Wallet-Position header; a read that sends it back reflects at least that write."
+            "description": "A digital wallet: exact money movements between accounts. Amounts are decimal strings with at most the currency's ISO 4217 minor-unit digits (USD 2, JPY 0, BHD 3); more digits are refused (400 amount_too_precise), never rounded. Every failure body is {\"error\": code, \"message\": text} unless stated otherwise. Any write is safe to retry with the same transaction_id. Every write answer carries the position it was applied at in the Wallet-Position header; a read that sends it back reflects at least that write."
         },
         "security": [{"bearer": []}],
         "paths": paths(),
@@ -95,6 +95,7 @@ fn read_errors(mut responses: Value) -> Value {
         ("401", "Unauthorized"),
         ("403", "Forbidden"),
         ("404", "NotFound"),
+        ("422", "PositionUnknown"),
         ("500", "Internal"),
         ("503", "NotCaughtUp"),
     ] {
@@ -111,7 +112,7 @@ fn money_post(summary: &str, request: &str) -> Value {
             "200": answer("Applied (or, for a retry, applied before).", "Outcome"),
             "403": answer("Refused by the rules: the caller may not move this money (not_owner) or may not make this request at all (not_allowed).", "Outcome"),
             "409": answer("The transaction_id was used before with another body or by another caller (idempotency_conflict).", "Outcome"),
-            "422": answer("Refused by the rules or for its amount; reason is a stable code such as insufficient_funds, account_not_found, same_account, invalid_amount, amount_too_precise, amount_too_large.", "Outcome"),
+            "422": answer("Refused by the rules, or for an amount of more minor units than an amount may have; reason is a stable code such as insufficient_funds, account_not_found, same_account, invalid_amount, amount_too_large.", "Outcome"),
         })),
     }})
 }
@@ -228,6 +229,28 @@ fn paths() -> Value {
     })
 }
 
+/// A request that moves money, as one variant per group of currencies
+/// with the same minor-unit digits: each says which amounts its currencies
+/// can carry.
+fn money_request(mut properties: Value, required: &[&str], example: Value) -> Value {
+    let variants: Vec<Value> = (0..=4u8)
+        .filter_map(|digits| {
+            let currencies: Vec<&str> = codes().filter(|c| exponent(c) == Some(digits)).collect();
+            if currencies.is_empty() {
+                return None;
+            }
+            properties["currency"] = json!({"type": "string", "enum": currencies});
+            properties["amount"] = json!({"type": "string",
+                "pattern": amount_pattern(u32::from(digits)), "maxLength": AMOUNT_CHARS_MAX,
+                "description": format!("A decimal with at most {digits} digits after the point.")});
+            Some(json!({"type": "object", "additionalProperties": false,
+                "required": required, "properties": properties.clone()}))
+        })
+        .collect();
+    json!({"oneOf": variants, "example": example,
+        "description": "The amount is a positive decimal string with at most its currency's minor-unit digits (USD 2, JPY 0, BHD 3). More minor units than a signed 64-bit integer holds is refused with 422 amount_too_large."})
+}
+
 fn error_response(description: &str, retry: bool) -> Value {
     let mut response = json!({"description": description,
         "content": {"application/json": {"schema": reference("Error")}}});
@@ -238,8 +261,6 @@ fn error_response(description: &str, retry: bool) -> Value {
 }
 
 fn components() -> Value {
-    let amount = json!({"type": "string", "pattern": AMOUNT_PATTERN, "maxLength": 24, "example": "12.34",
-        "description": "Positive decimal with at most the currency's minor-unit digits (more: 422 amount_too_precise; zero: 422 invalid_amount)."});
     let signed_amount = json!({"type": "string", "example": "-12.34",
         "description": "Decimal with exactly the currency's minor-unit digits."});
     let account = json!({"type": "string", "pattern": ACCOUNT_ID_PATTERN, "example": "alice"});
@@ -251,10 +272,10 @@ fn components() -> Value {
         "description": "How far below zero the account may go, in minor units of any currency."});
     let time = json!({"type": "string", "format": "date-time"});
     let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.name()).collect();
-    // An outcome's reason: the rules' reasons, and the edge's refusals of
-    // amounts their currency cannot carry.
+    // An outcome's reason: the rules' reasons, and the edge's refusal of
+    // more minor units than an amount may have.
     let mut outcome_reasons = reasons.clone();
-    outcome_reasons.extend(["amount_too_precise", "amount_too_large"]);
+    outcome_reasons.push("amount_too_large");
     let account_fields = |kinds: Value| {
         json!({
         "account_id": account, "owner": principal, "kind": {"type": "string", "enum": kinds}})
@@ -284,6 +305,7 @@ fn components() -> Value {
             "Overloaded": error_response("Too much queued (overloaded); retry with the same transaction_id.", true),
             "Unavailable": error_response("No leader here, shutting down, or stopped (not_leader, shutting_down, stopped); retry with the same transaction_id.", true),
             "NotCaughtUp": error_response("The read models do not reflect the position asked for yet (not_caught_up); retry.", true),
+            "PositionUnknown": error_response("No write was answered with that position: it is past the end of the log (position_unknown).", false),
             "InsufficientStorage": error_response("The disk is at its free-space floor (insufficient_storage); reads still serve; retry once space returns.", true),
             "Internal": error_response("Internal error (internal); safe to retry with the same transaction_id.", false),
         },
@@ -293,10 +315,11 @@ fn components() -> Value {
                 "message": {"type": "string"}}},
             "Currency": {"type": "string", "enum": codes().collect::<Vec<_>>(),
                 "description": "An ISO 4217 code with a minor unit."},
-            "TransferRequest": {"type": "object", "additionalProperties": false,
-                "required": ["from_account", "to_account", "amount", "currency", "transaction_id"],
-                "properties": {"from_account": account, "to_account": account, "amount": amount,
-                    "currency": currency, "transaction_id": uuid}},
+            "TransferRequest": money_request(
+                json!({"from_account": account, "to_account": account, "transaction_id": uuid}),
+                &["from_account", "to_account", "amount", "currency", "transaction_id"],
+                json!({"from_account": "alice", "to_account": "bob", "amount": "12.34",
+                    "currency": "USD", "transaction_id": "0b7e1f5a-2c1d-4d1e-9f00-000000000001"})),
             "BatchRequest": {"type": "object", "additionalProperties": false, "required": ["transfers"],
                 "properties": {"transfers": {"type": "array", "minItems": 1, "maxItems": 8190, "items": reference("TransferRequest")}}},
             "Outcome": {"type": "object", "additionalProperties": false, "required": ["status", "transaction_id"], "properties": {
@@ -305,9 +328,11 @@ fn components() -> Value {
                 "reason": {"type": "string", "enum": outcome_reasons}}},
             "BatchResponse": {"type": "object", "required": ["results"], "properties": {
                 "results": {"type": "array", "items": reference("Outcome")}}},
-            "CashRequest": {"type": "object", "additionalProperties": false,
-                "required": ["account_id", "amount", "currency", "transaction_id"],
-                "properties": {"account_id": account, "amount": amount, "currency": currency, "transaction_id": uuid}},
+            "CashRequest": money_request(
+                json!({"account_id": account, "transaction_id": uuid}),
+                &["account_id", "amount", "currency", "transaction_id"],
+                json!({"account_id": "alice", "amount": "12.34", "currency": "USD",
+                    "transaction_id": "5a0c7a3e-0d4e-4b8e-9a53-4a9c0f1d2e01"})),
             "AccountRequest": {"oneOf": [
                 {"type": "object", "additionalProperties": false, "required": ["account_id"],
                     "properties": account_fields(json!(["standard", "system"]))},

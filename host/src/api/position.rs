@@ -21,7 +21,12 @@ impl<S: WalletService> FromRequestParts<AppState<S>> for Wanted {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState<S>) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(&WALLET_POSITION) else {
+        // An empty header is no header.
+        let Some(value) = parts
+            .headers
+            .get(&WALLET_POSITION)
+            .filter(|v| !v.is_empty())
+        else {
             return Ok(Wanted(None));
         };
         let invalid = |why: String| {

@@ -159,7 +159,21 @@ impl Partition {
         index: Option<u64>,
         timeout: Duration,
     ) -> Result<Position, ReadError> {
-        let wanted = index.unwrap_or_else(|| self.store.applied_index());
+        let applied = self.store.applied_index();
+        let wanted = index.unwrap_or(applied);
+        // Positions are indexes of the log: one past its end was never
+        // handed out, and waiting for it would wait for nothing. (Raft's
+        // metrics may trail what the store has applied.)
+        let last = self
+            .raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .unwrap_or(0)
+            .max(applied);
+        if wanted > last {
+            return Err(ReadError::Beyond { wanted, last });
+        }
         match self.views.wait_for(wanted, timeout).await {
             Ok(index) => Ok(Position {
                 partition: self.id,

@@ -14,14 +14,25 @@ fn engine() -> wasmtime::Engine {
     crate::sm::new_engine(Some(&wasm_cache_dir())).expect("engine")
 }
 
+/// Opens the partition in `dir`, waiting (boundedly) for the tasks of an
+/// earlier one to let go of its files.
 async fn open(dir: &Path) -> Partition {
     let member = Member {
         node_id: 1,
         advertise: "127.0.0.1:0".into(),
     };
-    Partition::open(dir, 0, &member, &engine(), &options())
-        .await
-        .expect("opens")
+    let mut tries = 0;
+    loop {
+        match Partition::open(dir, 0, &member, &engine(), &options()).await {
+            Ok(partition) => return partition,
+            Err(error) if tries < 100 => {
+                tries += 1;
+                tracing::debug!(%error, "the earlier partition still holds its files");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("opens: {error}"),
+        }
+    }
 }
 
 const ADMIN: Caller<&str> = Caller {

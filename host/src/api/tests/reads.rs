@@ -228,7 +228,7 @@ async fn reads_wait_for_the_position_they_are_given() {
     let (_, reflected) = reflected.split_once(':').expect("partition:index");
     assert!(reflected.parse::<u64>().expect("an index") >= index);
 
-    // A position the node will not reach in time: 503, retry later.
+    // A position past the end of the log was never answered with.
     let future = app
         .send(
             app.http
@@ -237,9 +237,8 @@ async fn reads_wait_for_the_position_they_are_given() {
             Some(ADMIN),
         )
         .await;
-    assert_eq!(future.status, 503, "{}", future.text);
-    assert_eq!(future.code(), "not_caught_up");
-    assert_eq!(future.header("retry-after"), Some("1"));
+    assert_eq!(future.status, 422, "{}", future.text);
+    assert_eq!(future.code(), "position_unknown");
     for bad in ["1:5", "zero", "0:"] {
         let answer = app
             .send(

@@ -17,10 +17,16 @@ async fn invalid_transfers_are_400_and_submit_nothing() {
     let too_long = "x".repeat(65);
     let cases = [
         (with("amount", json!("-1")), "invalid_amount"),
-        (with("amount", json!("1.00001")), "invalid_amount"),
+        (with("amount", json!("0.00")), "invalid_amount"),
+        (with("amount", json!("1.001")), "amount_too_precise"),
+        (
+            with("amount", json!("999999999999999999")),
+            "amount_too_large",
+        ),
+        (with("amount", json!("1.00001")), "amount_too_precise"),
         (
             with("amount", json!("99999999999999999999")),
-            "invalid_amount",
+            "amount_too_large",
         ),
         (with("amount", json!("1e3")), "invalid_amount"),
         (with("amount", json!("abc")), "invalid_amount"),
@@ -286,47 +292,33 @@ async fn what_a_schema_cannot_say_is_a_422() {
         .await;
     assert_eq!(answer.status, 422, "{}", answer.text);
     assert_eq!(answer.code(), "same_account");
-    let zero = transfer("alice", "bob", "0.00", "USD", &txid(122));
-    let answer = app.post(TRANSFER, Some(ADMIN), &zero).await;
-    assert_eq!(
-        (answer.status, answer.code()),
-        (422, "invalid_amount"),
-        "{}",
-        answer.text
-    );
-    assert_eq!(app.probe.submits(), vec![1, 1, 1], "each reached the rules");
+    assert_eq!(app.probe.submits(), vec![1, 1], "each reached the rules");
 
-    // Digits its currency does not have, or more money than exists: the
-    // amount cannot be carried to the rules at all.
-    for (amount, currency, code) in [
-        ("1.001", "USD", "amount_too_precise"),
-        ("1.5", "JPY", "amount_too_precise"),
-        ("92233720368547758.08", "USD", "amount_too_large"),
-    ] {
-        let body = transfer("alice", "bob", amount, currency, &txid(123));
-        let answer = app.post(TRANSFER, Some(ADMIN), &body).await;
-        assert_eq!(answer.status, 422, "{amount}: {}", answer.text);
-        assert_eq!(
-            answer.json,
-            json!({"status": "failed", "transaction_id": txid(123), "reason": code})
-        );
-    }
+    // More minor units than an amount may have, within the digits its
+    // currency allows: the amount cannot be carried to the rules at all.
+    let body = transfer("alice", "bob", "92233720368547758.08", "USD", &txid(123));
+    let answer = app.post(TRANSFER, Some(ADMIN), &body).await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(
+        answer.json,
+        json!({"status": "failed", "transaction_id": txid(123), "reason": "amount_too_large"})
+    );
     let batch = app
         .post(
             "/v1/wallet/balance_transfers",
             Some(ADMIN),
             &json!({"transfers": [
-                transfer("alice", "bob", "1.001", "USD", &txid(124)),
+                transfer("alice", "bob", "92233720368547758.08", "USD", &txid(124)),
                 transfer("alice", "bob", "1.00", "USD", &txid(125)),
             ]}),
         )
         .await;
     assert_eq!(batch.status, 200, "{}", batch.text);
-    assert_eq!(batch.json["results"][0]["reason"], "amount_too_precise");
+    assert_eq!(batch.json["results"][0]["reason"], "amount_too_large");
     assert_eq!(batch.json["results"][1]["status"], "success");
     assert_eq!(
         app.probe.submits(),
-        vec![1, 1, 1, 1],
+        vec![1, 1, 1],
         "only the good item was submitted"
     );
     assert_eq!(app.balance("alice", "USD").await, 10_000 - 100);

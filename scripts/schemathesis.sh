@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs schemathesis, with every check, against a wallet server this script
+# starts on loopback with a fresh data directory, and stops afterwards.
+#
+#   scripts/schemathesis.sh [SECONDS]     # time budget per pass (default 60)
+#
+# Installs schemathesis (pinned) in a virtual environment under
+# ${WALLET_CACHE:-$HOME/.cache/wallet}; builds the wallet with cargo.
+# Two passes: every operation but revoking tokens (a stateful run would
+# revoke the very admin token it runs with), then revoking tokens alone.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+budget=${1:-60}
+cache=${WALLET_CACHE:-$HOME/.cache/wallet}
+venv=$cache/schemathesis-4.32.5
+target=${CARGO_TARGET_DIR:-$root/target}
+
+if [ ! -x "$venv/bin/st" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
+fi
+cargo build --quiet --release --locked --bin wallet --manifest-path "$root/Cargo.toml"
+
+work=$(mktemp -d)
+token=schemathesis-$RANDOM$RANDOM
+WALLET_ADMIN_TOKEN=$token "$target/release/wallet" serve \
+    --data-dir "$work/data" --listen 127.0.0.1:0 --free-space-floor-mb 0 \
+    >"$work/stdout" 2>"$work/stderr" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+
+url=
+for _ in $(seq 1 600); do
+    url=$(sed -n 's/^listening on //p' "$work/stdout")
+    [ -n "$url" ] && break
+    kill -0 $server 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$url" ] || { echo "the server did not start" >&2; exit 1; }
+
+# The accounts the document's examples name, with money, so that valid
+# requests can succeed.
+post() {
+    curl -sf -o /dev/null -X POST "$url$1" -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' -d "$2"
+}
+post /v1/wallet/accounts '{"account_id":"alice","owner":"alice"}'
+post /v1/wallet/accounts '{"account_id":"bob","owner":"bob"}'
+post /v1/wallet/deposit '{"account_id":"alice","amount":"1000000000000","currency":"USD","transaction_id":"00000000-0000-4000-8000-000000000001"}'
+# Money in every currency, so that generated movements in any can be served.
+currencies=$(curl -sf "$url/openapi.json" | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)["components"]["schemas"]["Currency"]["enum"]))')
+n=1
+for currency in $currencies; do
+    for account in alice bob; do
+        n=$((n + 1))
+        id=$(printf '00000000-0000-4000-8000-%012d' $n)
+        post /v1/wallet/deposit "{\"account_id\":\"$account\",\"amount\":\"1000000000000\",\"currency\":\"$currency\",\"transaction_id\":\"$id\"}"
+    done
+done
+
+run() {
+    local config=$1
+    shift
+    SCHEMATHESIS_HOOKS="$root/scripts/schemathesis_hooks.py" "$venv/bin/st" --config-file "$config" \
+        run "$url/openapi.json" \
+        -H "Authorization: Bearer $token" \
+        --checks all --max-time "$budget" --workers 2 --request-timeout 10 \
+        --seed 20261123 "$@"
+}
+run "$root/scripts/schemathesis.toml" --exclude-path-regex '^/v1/admin/tokens/'
+
+# Revoking: tokens made for it (never the one the run uses), by id.
+for _ in 1 2 3 4; do
+    curl -sf -X POST "$url/v1/admin/tokens" -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' -d '{"role":"auditor"}' |
+        python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["id"]))' >>"$work/token-ids"
+done
+cat >"$work/revoke.toml" <<TOML
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409"]
+
+[warnings]
+fail-on = ["validation_mismatch"]
+
+[dictionaries.tokens]
+from-file = "$work/token-ids"
+
+[parameters]
+"path.id" = { dictionary = "tokens", probability = 0.5 }
+TOML
+run "$work/revoke.toml" --include-path-regex '^/v1/admin/tokens/'
