@@ -6,6 +6,7 @@ mod access;
 mod ops;
 mod probe;
 mod reads;
+mod rules;
 mod transfers;
 mod validation;
 
