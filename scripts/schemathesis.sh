@@ -4,8 +4,9 @@
 #
 #   scripts/schemathesis.sh [SECONDS]     # time budget per pass (default 60)
 #
-# Installs schemathesis (pinned) in a virtual environment under
-# ${WALLET_CACHE:-$HOME/.cache/wallet}; builds the wallet with cargo.
+# Installs what it needs (python3-venv and curl with the OS package manager,
+# schemathesis pinned in a virtual environment under
+# ${WALLET_CACHE:-$HOME/.cache/wallet}); builds the wallet with cargo.
 # Two passes: every operation but revoking tokens (a stateful run would
 # revoke the very admin token it runs with), then revoking tokens alone.
 set -euo pipefail
@@ -15,6 +16,9 @@ budget=${1:-60}
 cache=${WALLET_CACHE:-$HOME/.cache/wallet}
 venv=$cache/schemathesis-4.32.5
 target=${CARGO_TARGET_DIR:-$root/target}
+. "$root/scripts/prerequisites.sh"
+require_build_packages
+require_packages "to run schemathesis" "python3-venv curl" "python3 curl"
 
 if [ ! -x "$venv/bin/st" ]; then
     python3 -m venv "$venv"
