@@ -65,8 +65,24 @@ pub struct LogStats {
     pub appends: u64,
     /// `sync` calls that had something to flush.
     pub syncs: u64,
-    /// msync calls, whatever made them.
+    /// fdatasync calls, whatever made them.
     pub flushes: u64,
+}
+
+/// A flush taken out of the log by `begin_sync`.
+#[must_use = "nothing is durable until `finish` succeeds"]
+pub struct PendingSync {
+    files: Vec<(PathBuf, std::sync::Arc<File>)>,
+}
+
+impl PendingSync {
+    /// One fdatasync per segment written before `begin_sync`.
+    pub fn finish(self) -> Result<()> {
+        for (path, file) in self.files {
+            file.sync_data().map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
 }
 
 /// The log. One per directory: `open` locks it.
@@ -213,19 +229,33 @@ impl SegmentLog {
     /// Makes everything appended so far durable: one flush per segment
     /// written since the last sync.
     pub fn sync(&mut self) -> Result<()> {
+        let pending = self.begin_sync()?;
+        let done = pending.finish();
+        self.poison_on_err(done)
+    }
+
+    /// The first half of `sync`, for a caller that flushes outside its
+    /// lock on the log while appends go on: everything appended so far is
+    /// durable once the returned sync's `finish` succeeds. If it fails, the
+    /// caller must `poison` the log.
+    pub fn begin_sync(&mut self) -> Result<PendingSync> {
         self.check_usable()?;
-        let mut flushed = false;
-        for i in 0..self.segments.len() {
-            let done = self.segments[i].flush_dirty();
-            if self.poison_on_err(done)? {
-                self.stats.flushes += 1;
-                flushed = true;
-            }
-        }
-        if flushed {
+        let files: Vec<_> = self
+            .segments
+            .iter_mut()
+            .filter_map(Segment::take_dirty)
+            .collect();
+        if !files.is_empty() {
             self.stats.syncs += 1;
+            self.stats.flushes += files.len() as u64;
         }
-        Ok(())
+        Ok(PendingSync { files })
+    }
+
+    /// Refuses every further use: a flush outside the lock failed, so what
+    /// is on disk is unknown until a reopen scans it.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
     }
 
     /// The record at `index`, `None` if the log does not hold it.

@@ -16,6 +16,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -27,7 +28,8 @@ use crate::{Error, Result};
 pub(super) struct Segment {
     pub(super) path: PathBuf,
     pub(super) first_index: u64,
-    file: File,
+    /// Shared with syncs that run outside the log's lock.
+    file: Arc<File>,
     map: Mmap,
     /// Reused for every frame.
     frame: Vec<u8>,
@@ -64,7 +66,7 @@ impl Segment {
         let segment = Self {
             path,
             first_index,
-            file,
+            file: Arc::new(file),
             map,
             frame: Vec::new(),
             offsets: Vec::new(),
@@ -103,7 +105,7 @@ impl Segment {
         Ok(Self {
             path,
             first_index,
-            file,
+            file: Arc::new(file),
             map,
             frame: Vec::new(),
             offsets: Vec::new(),
@@ -206,6 +208,13 @@ impl Segment {
         }
         self.flush()?;
         Ok(true)
+    }
+
+    /// What a flush of everything written so far needs, if anything was
+    /// written: the file, to sync later without the segment.
+    pub(super) fn take_dirty(&mut self) -> Option<(PathBuf, Arc<File>)> {
+        self.dirty.take()?;
+        Some((self.path.clone(), self.file.clone()))
     }
 
     /// fdatasync: everything written to the segment is durable. The blocks

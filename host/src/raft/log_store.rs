@@ -5,7 +5,7 @@ use openraft::{Entry, LogId, RaftLogId, StorageError, StorageIOError, Vote};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc};
 
 type NodeId = super::NodeId;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -25,21 +25,33 @@ impl Durable for crate::store::Store {
     }
 }
 
-/// The Raft log on the segment log, and the write-ahead log of the state:
-/// an entry is durable once `append`'s one sync returns. Entries are never
-/// deleted: purging only records how far the log is covered by durable
-/// state, so the commands stay as the audit archive.
+/// The Raft log on the segment log, and the write-ahead log of the state.
+/// `append` writes the entries and returns; a flusher thread makes them
+/// durable and then tells openraft, so the next entries are written while
+/// the previous ones sync, and one fdatasync covers every entry written
+/// before it (group commit). Entries are never deleted: purging only
+/// records how far the log is covered by durable state, so the commands
+/// stay as the audit archive.
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
     durable: Arc<dyn Durable>,
+    flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
 }
 
 struct Inner {
     dir: PathBuf,
     log: SegmentLog,
     #[cfg(test)]
-    fail_appends: bool,
+    fail: Option<Fail>,
+}
+
+/// An injected disk failure.
+#[cfg(test)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fail {
+    Appends,
+    Syncs,
 }
 
 const VOTE_FILE: &str = "vote";
@@ -57,28 +69,87 @@ impl LogStore {
             source,
         })?;
         let log = SegmentLog::open(&dir.join(ENTRIES_DIR), options)?;
+        let inner = Arc::new(Mutex::new(Inner {
+            dir: dir.to_path_buf(),
+            log,
+            #[cfg(test)]
+            fail: None,
+        }));
+        let (flusher, flushes) = mpsc::channel();
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || flush_until_closed(&weak, &flushes))
+            .map_err(|source| crate::Error::LogIo {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         Ok(LogStore {
-            inner: Arc::new(Mutex::new(Inner {
-                dir: dir.to_path_buf(),
-                log,
-                #[cfg(test)]
-                fail_appends: false,
-            })),
+            inner,
             durable,
+            flusher,
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
-    /// Makes every later append fail as a disk would.
+    /// Makes every later append, or sync, fail as a disk would.
     #[cfg(test)]
-    pub(crate) fn fail_appends(&self) {
-        self.lock().fail_appends = true;
+    pub(crate) fn fail(&self, fail: Fail) {
+        self.lock().fail = Some(fail);
     }
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The flusher thread: waits for appended entries' callbacks, takes every
+/// one queued, syncs once outside the lock (appends go on meanwhile), and
+/// answers them all in order. It holds the log only while it takes the
+/// sync, so dropping the last `LogStore` closes the log.
+fn flush_until_closed(
+    inner: &Weak<Mutex<Inner>>,
+    flushes: &mpsc::Receiver<LogFlushed<TypeConfig>>,
+) {
+    while let Ok(first) = flushes.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(flushes.try_iter());
+        let result = match inner.upgrade() {
+            Some(inner) => sync(&inner),
+            None => Err(std::io::Error::other("the log was closed before its sync")),
+        };
+        for callback in waiting {
+            let result = result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| std::io::Error::new(e.kind(), e.to_string()));
+            callback.log_io_completed(result);
+        }
+    }
+}
+
+/// Makes everything appended so far durable, without holding the lock
+/// across the fdatasync; a failure poisons the log.
+fn sync(inner: &Mutex<Inner>) -> std::io::Result<()> {
+    let pending = {
+        let mut inner = lock(inner);
+        #[cfg(test)]
+        if inner.fail == Some(Fail::Syncs) {
+            inner.log.poison();
+            return Err(std::io::Error::other("injected: the disk failed a sync"));
+        }
+        inner.log.begin_sync()
+    };
+    let result = pending.and_then(|p| p.finish());
+    if result.is_err() {
+        lock(inner).log.poison();
+    }
+    result.map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 fn decode(bytes: &[u8]) -> Result<Entry<TypeConfig>, postcard::Error> {
@@ -140,13 +211,13 @@ impl Inner {
             .collect()
     }
 
-    /// Every entry, then one sync.
+    /// Writes every entry; durable at the next sync.
     fn append(
         &mut self,
         entries: impl IntoIterator<Item = Entry<TypeConfig>>,
     ) -> crate::Result<()> {
         #[cfg(test)]
-        if self.fail_appends {
+        if self.fail == Some(Fail::Appends) {
             let error = std::io::Error::other("injected: the disk failed an append");
             return Err(crate::Error::LogIo {
                 path: self.dir.clone(),
@@ -162,7 +233,7 @@ impl Inner {
             })?;
             self.log.append(entry.log_id.index, &bytes)?;
         }
-        self.log.sync()
+        Ok(())
     }
 
     /// An installed snapshot can leave the log behind: the entries it
@@ -223,21 +294,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| StorageIOError::read_vote(any_error(&e)).into())
     }
 
-    /// Group commit: every entry of the call, then one sync. Whatever
-    /// fails (encoding, the copy, the sync) reaches openraft both through
-    /// the callback and as the returned error, so nothing waits on it.
+    /// Writes the entries and hands the callback to the flusher, which
+    /// answers it once they are durable. Whatever fails (encoding, the
+    /// write, the sync) reaches openraft through the callback, and a failed
+    /// write also as the returned error, so nothing waits on it.
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let result = self.lock().append(entries);
-        let io_result = result
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()));
-        callback.log_io_completed(io_result);
-        result.map_err(write_err)
+        if let Err(error) = self.lock().append(entries) {
+            callback.log_io_completed(Err(std::io::Error::other(error.to_string())));
+            return Err(write_err(error));
+        }
+        if let Err(mpsc::SendError(callback)) = self.flusher.send(callback) {
+            let error = std::io::Error::other("the log's flusher stopped");
+            callback.log_io_completed(Err(std::io::Error::other(error.to_string())));
+            return Err(write_err(error));
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {

@@ -12,6 +12,8 @@ mod snapshot;
 mod state_machine;
 mod type_config;
 
+#[cfg(test)]
+pub(crate) use log_store::Fail;
 pub use log_store::{Durable, LogStore};
 pub use network::Network;
 pub use snapshot::Snapshots;
