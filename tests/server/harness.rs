@@ -156,7 +156,8 @@ impl Api {
 
     /// Waits until the read models reflect everything applied.
     pub async fn caught_up(&self) {
-        for _ in 0..200 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
             let (status, body) = self.get(Some(ADMIN), "/v1/cluster/status").await;
             assert_eq!(status, StatusCode::OK, "{body}");
             let partition = &body["partitions"][0];
@@ -169,11 +170,23 @@ impl Api {
     }
 
     pub async fn post(&self, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+        self.try_post(token, path, body)
+            .await
+            .expect("request sent")
+    }
+
+    /// A POST whose server may not answer (it was killed, say).
+    pub async fn try_post(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Result<(StatusCode, Value)> {
         let mut request = self.client.post(format!("{}{path}", self.url)).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        answer(request.send().await.expect("request sent")).await
+        Ok(answer(request.send().await?).await)
     }
 
     pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
@@ -204,9 +217,21 @@ impl Api {
         amount: &str,
         id: &str,
     ) -> (StatusCode, Value) {
+        self.try_transfer(from, to, amount, id)
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn try_transfer(
+        &self,
+        from: &str,
+        to: &str,
+        amount: &str,
+        id: &str,
+    ) -> reqwest::Result<(StatusCode, Value)> {
         let body = json!({"from_account": from, "to_account": to, "amount": amount,
                           "currency": "USD", "transaction_id": id});
-        self.post(Some(ADMIN), "/v1/wallet/balance_transfer", body)
+        self.try_post(Some(ADMIN), "/v1/wallet/balance_transfer", body)
             .await
     }
 
