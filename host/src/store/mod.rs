@@ -184,7 +184,12 @@ impl Store {
 
         let mut batch = WriteBatch::default();
         let guest = cf(&self.db, GUEST);
-        for (key, value) in answer.into_iter().flat_map(Answer::writes) {
+        // In key order, each memtable insert starts its skip-list search
+        // from where the previous one ended (a stable sort: the last write
+        // of a key still wins).
+        let mut writes: Vec<_> = answer.into_iter().flat_map(Answer::writes).collect();
+        writes.sort_by_key(|(key, _)| *key);
+        for (key, value) in writes {
             match value {
                 Some(value) => batch.put_cf(guest, key, value),
                 None => batch.delete_cf(guest, key),
