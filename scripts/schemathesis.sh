@@ -32,7 +32,13 @@ WALLET_ADMIN_TOKEN=$token "$target/release/wallet" serve \
     --data-dir "$work/data" --listen 127.0.0.1:0 --free-space-floor-mb 0 \
     >"$work/stdout" 2>"$work/stderr" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+# Under `set -e` a failing command in a trap would replace the exit status.
+stop() {
+    kill $server 2>/dev/null || true
+    wait $server 2>/dev/null || true
+    rm -rf "$work"
+}
+trap stop EXIT
 
 url=
 for _ in $(seq 1 600); do

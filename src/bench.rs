@@ -9,6 +9,7 @@
 //! run, since reused ids would be answered from the idempotency table.
 
 mod api;
+mod disk;
 mod load;
 mod progress;
 mod report;
@@ -80,6 +81,11 @@ pub struct BenchArgs {
     /// Print the report as JSON (one line) instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// The server's process id (Linux, same machine): report the bytes it
+    /// wrote to the disk per transfer during the load, from /proc/PID/io.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// Parses a fraction in `[0, 1]`, so a bad `--hot-share` is a usage error.
@@ -106,15 +112,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<BenchReport> {
     } else {
         Some(setup::run(&api, &plan).await?)
     };
+    let written_before = args.server_pid.map(disk::write_bytes).transpose()?;
     let (tally, wall) = load::run(&api, &plan).await?;
-    Ok(BenchReport::new(&args.target, &plan, tally, wall, setup))
+    let mut report = BenchReport::new(&args.target, &plan, tally, wall, setup);
+    if let (Some(pid), Some(before)) = (args.server_pid, written_before) {
+        let written = disk::write_bytes(pid)?.saturating_sub(before);
+        report.disk_bytes_per_transfer = Some(written as f64 / report.transfers_ok.max(1) as f64);
+    }
+    Ok(report)
 }
 
 impl BenchReport {
     /// The report as `--json` asks: one JSON line, or the table.
     pub fn render(&self, json: bool) -> anyhow::Result<String> {
         if json {
-            self.to_json()
+            Ok(self.to_json()? + "\n")
         } else {
             Ok(self.to_string())
         }

@@ -134,6 +134,8 @@ pub struct BenchReport {
     /// Per request (a whole batch when batching).
     pub latency: Latency,
     pub first_error: Option<String>,
+    /// Device bytes the server wrote per transfer ok (`--server-pid`).
+    pub disk_bytes_per_transfer: Option<f64>,
 }
 
 impl BenchReport {
@@ -172,6 +174,7 @@ impl BenchReport {
             requests_per_sec: rate(tally.answered),
             latency: Latency::from_micros(&mut tally.latencies_us),
             first_error: tally.first_error,
+            disk_bytes_per_transfer: None,
         }
     }
 
@@ -209,6 +212,9 @@ impl fmt::Display for BenchReport {
             "  latency ms     p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
             l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
         )?;
+        if let Some(bytes) = self.disk_bytes_per_transfer {
+            writeln!(f, "  disk bytes/tx  {bytes:>12.0}")?;
+        }
         if let Some(why) = &self.first_error {
             writeln!(f, "  first error    {why}")?;
         }
