@@ -16,32 +16,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 peer=${1:-$root/../shared/peers/postgres/run.sh}
 duration=${DURATION:-20}
-target=${CARGO_TARGET_DIR:-$root/target}
 . "$root/scripts/prerequisites.sh"
+. "$root/scripts/server.sh"
 require_build_packages
-cargo build --quiet --release --locked --bin wallet --manifest-path "$root/Cargo.toml"
-wallet=$target/release/wallet
-
-work=$(mktemp -d)
-token=compare-$RANDOM$RANDOM
-WALLET_ADMIN_TOKEN=$token "$wallet" serve --data-dir "$work/data" --listen 127.0.0.1:0 \
-    >"$work/stdout" 2>"$work/stderr" &
-server=$!
-# Under `set -e` a failing command in a trap would replace the exit status.
-stop() {
-    kill $server 2>/dev/null || true
-    wait $server 2>/dev/null || true
-    rm -rf "$work"
-}
-trap stop EXIT
-url=
-for _ in $(seq 1 600); do
-    url=$(sed -n 's/^listening on //p' "$work/stdout")
-    [ -n "$url" ] && break
-    kill -0 $server 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "the server did not start" >&2; exit 1; }
+start_server compare
 
 # bench LABEL [FLAGS]: one JSON report per line in $work/wallet.jsonl.
 setup=()

@@ -15,8 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 budget=${1:-60}
 cache=${WALLET_CACHE:-$HOME/.cache/wallet}
 venv=$cache/schemathesis-4.32.5
-target=${CARGO_TARGET_DIR:-$root/target}
 . "$root/scripts/prerequisites.sh"
+. "$root/scripts/server.sh"
 require_build_packages
 require_packages "to run schemathesis" "python3-venv curl" "python3 curl"
 
@@ -24,30 +24,7 @@ if [ ! -x "$venv/bin/st" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
 fi
-cargo build --quiet --release --locked --bin wallet --manifest-path "$root/Cargo.toml"
-
-work=$(mktemp -d)
-token=schemathesis-$RANDOM$RANDOM
-WALLET_ADMIN_TOKEN=$token "$target/release/wallet" serve \
-    --data-dir "$work/data" --listen 127.0.0.1:0 --free-space-floor-mb 0 \
-    >"$work/stdout" 2>"$work/stderr" &
-server=$!
-# Under `set -e` a failing command in a trap would replace the exit status.
-stop() {
-    kill $server 2>/dev/null || true
-    wait $server 2>/dev/null || true
-    rm -rf "$work"
-}
-trap stop EXIT
-
-url=
-for _ in $(seq 1 600); do
-    url=$(sed -n 's/^listening on //p' "$work/stdout")
-    [ -n "$url" ] && break
-    kill -0 $server 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "the server did not start" >&2; exit 1; }
+start_server schemathesis --free-space-floor-mb 0
 
 # The accounts the document's examples name, with money, so that valid
 # requests can succeed.
