@@ -189,14 +189,14 @@ impl Store {
         // of a key still wins).
         let mut writes: Vec<_> = answer.into_iter().flat_map(Answer::writes).collect();
         writes.sort_by_key(|(key, _)| *key);
-        for (key, value) in writes {
+        for &(key, value) in &writes {
             match value {
                 Some(value) => batch.put_cf(guest, key, value),
                 None => batch.delete_cf(guest, key),
             }
         }
         self.write(w, batch, meta)?;
-        for (key, value) in answer.into_iter().flat_map(Answer::writes) {
+        for (key, value) in writes {
             w.cache.put(key, value);
         }
         Ok(())
