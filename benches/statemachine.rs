@@ -1,7 +1,10 @@
 //! Transfers per second through the wasm component and through the same
 //! rules compiled natively, over 10,000 and 1,000,000 accounts, in batches of
 //! 1, 100, 1,000 and 8,190. Criterion measures each case; a closing table
-//! runs both back to back and prints transfers/s and the wasm/native ratio.
+//! runs both back to back and prints transfers/s and the wasm/native ratio,
+//! for the rules alone (prefetch and execute, arguments and answers across
+//! the sandbox's boundary included) and with the host's in-memory state
+//! (reading the keys prefetch names, applying the writes) added.
 //!
 //!     cargo bench --bench statemachine
 //!
@@ -14,8 +17,10 @@ use wallet_core::codec::{self, Calls, ValuesWriter};
 use wallet_core::{
     AccountKind, Call, Caller, Command, Currency, OpenAccount, Role, Transfer, Txid,
 };
+use wallet_host::Result;
 use wallet_host::sm::{
-    BatchHeader, Executed, MemoryState, Runtime, Version, limits, new_engine, release_bytes,
+    BatchHeader, Executed, MemoryState, Runtime, StateSource, Version, limits, new_engine,
+    release_bytes,
 };
 
 const BATCHES: [usize; 4] = [1, 100, 1_000, 8_190];
@@ -138,10 +143,37 @@ const HEADER: BatchHeader = BatchHeader {
     partition: 0,
 };
 
+/// The host's in-memory state, with the time spent in it.
+#[derive(Default)]
+struct Timed {
+    state: MemoryState,
+    spent: Duration,
+}
+
+impl Timed {
+    fn apply<'a>(&mut self, writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>) {
+        let start = Instant::now();
+        self.state.apply(writes);
+        self.spent += start.elapsed();
+    }
+}
+
+impl StateSource for Timed {
+    fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
+        let start = Instant::now();
+        let read = self.state.read(keys, values);
+        self.spent += start.elapsed();
+        read
+    }
+}
+
 /// One side of the comparison: runs encoded batches over its own state.
 trait Engine {
     /// Runs one batch; how many calls succeeded.
     fn run(&mut self, calls: &[u8]) -> usize;
+
+    /// Time spent in the state so far.
+    fn state_time(&self) -> Duration;
 
     fn run_all(&mut self, commands: Vec<Command<String>>) {
         for chunk in commands.chunks(limits::BATCH_COMMANDS_MAX) {
@@ -168,7 +200,7 @@ trait Engine {
 /// The release component in the sandbox.
 struct Wasm {
     runtime: Runtime,
-    state: MemoryState,
+    state: Timed,
 }
 
 impl Engine for Wasm {
@@ -185,13 +217,17 @@ impl Engine for Wasm {
             Executed::Failed(f) => panic!("batch failed: {f}"),
         }
     }
+
+    fn state_time(&self) -> Duration {
+        self.state.spent
+    }
 }
 
 /// The same rules compiled for this machine, with the same prefetch rounds
 /// over the same state.
 #[derive(Default)]
 struct Native {
-    state: MemoryState,
+    state: Timed,
 }
 
 impl Engine for Native {
@@ -205,9 +241,7 @@ impl Engine for Native {
         loop {
             let answer = guest_statemachine::prefetch(&header, calls, values.as_bytes());
             let prefetch = codec::prefetch(&answer).expect("decodes");
-            for key in &prefetch.keys {
-                values.push(self.state.get(key)).expect("encodes");
-            }
+            self.state.read(&prefetch.keys, &mut values).expect("reads");
             if prefetch.complete {
                 break;
             }
@@ -218,6 +252,10 @@ impl Engine for Native {
         self.state.apply(output.writes.iter().copied());
         output.outcomes.iter().filter(|o| o.is_ok()).count()
     }
+
+    fn state_time(&self) -> Duration {
+        self.state.spent
+    }
 }
 
 fn new_wasm(accounts: u64) -> Wasm {
@@ -226,7 +264,7 @@ fn new_wasm(accounts: u64) -> Wasm {
     let runtime = Runtime::new(&engine, version).expect("instantiates");
     let mut wasm = Wasm {
         runtime,
-        state: MemoryState::default(),
+        state: Timed::default(),
     };
     wasm.prepare(accounts);
     wasm
@@ -273,11 +311,13 @@ fn bench_case<E: Engine>(c: &mut Criterion, name: &str, engine: &mut E, accounts
     group.finish();
 }
 
-/// Transfers per second over `rounds` batches of `batch` (generation and
-/// encoding excluded: they are the edge's work).
-fn rate<E: Engine>(engine: &mut E, load: &mut Load, batch: usize, rounds: usize) -> f64 {
+/// Transfers per second over `rounds` batches of `batch`: by the rules
+/// alone, and with the state's reads and writes (generation and encoding
+/// excluded: they are the edge's work).
+fn rate<E: Engine>(engine: &mut E, load: &mut Load, batch: usize, rounds: usize) -> (f64, f64) {
     let mut busy = Duration::ZERO;
     let mut moved = 0;
+    let in_state = engine.state_time();
     for _ in 0..rounds {
         let calls = transfers(load, batch);
         let start = Instant::now();
@@ -285,7 +325,9 @@ fn rate<E: Engine>(engine: &mut E, load: &mut Load, batch: usize, rounds: usize)
         busy += start.elapsed();
     }
     assert_eq!(moved, batch * rounds, "every transfer is funded and valid");
-    (batch * rounds) as f64 / busy.as_secs_f64()
+    let rules = busy - (engine.state_time() - in_state);
+    let n = (batch * rounds) as f64;
+    (n / rules.as_secs_f64(), n / busy.as_secs_f64())
 }
 
 fn main() {
@@ -307,9 +349,15 @@ fn main() {
         }
     }
     c.final_summary();
-    println!("\n| accounts | batch | wasm transfers/s | native transfers/s | wasm/native time |");
-    println!("| ---: | ---: | ---: | ---: | ---: |");
-    for (accounts, batch, w, n) in table {
-        println!("| {accounts} | {batch} | {w:.0} | {n:.0} | {:.2}x |", n / w);
+    println!(
+        "\n| accounts | batch | rules: wasm/s | rules: native/s | wasm/native time \
+         | with state: wasm/s | with state: native/s |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (accounts, batch, (w, ws), (n, ns)) in table {
+        println!(
+            "| {accounts} | {batch} | {w:.0} | {n:.0} | {:.2}x | {ws:.0} | {ns:.0} |",
+            n / w
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::keys::{self, Key};
 use crate::records::Phase;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 use rustc_hash::FxBuildHasher;
 use wallet_core::Call;
 use wallet_core::codec::KeysWriter;
@@ -45,8 +46,8 @@ impl<'a> Plan<'a> {
     }
 
     fn add(&mut self, key: Key<'a>) {
-        if !self.index.contains_key(&key) {
-            self.index.insert(key, self.keys.len());
+        if let Entry::Vacant(slot) = self.index.entry(key) {
+            slot.insert(self.keys.len());
             self.keys.push(key);
         }
     }

@@ -252,7 +252,7 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    fn set_balance(&mut self, id: &str, balance: Balance) {
+    fn set_balance(&mut self, id: &'a str, balance: Balance) {
         self.state
             .account_mut(id)
             .expect("the account was read in this step")

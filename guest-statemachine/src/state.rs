@@ -6,6 +6,7 @@ use crate::keys::{Key, Side, Slot};
 use crate::plan::Plan;
 use crate::records::{Account, Phase, Receipt};
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::ops::Range;
 use wallet_core::Txid;
 use wallet_core::codec;
@@ -23,8 +24,17 @@ enum Body<'a> {
     Made(Range<usize>),
 }
 
+/// How many of the last keys looked up [`State`] remembers.
+const RECENT: usize = 4;
+
 pub struct State<'a> {
     plan: Plan<'a>,
+    /// The last keys looked up, and where they are: a rule reads the keys
+    /// of its call several times (check, then change), and this spares it
+    /// a lookup in the plan's index each time.
+    recent: [Cell<Option<(Key<'a>, usize)>>; RECENT],
+    /// Where the next key looked up is remembered.
+    next_recent: Cell<usize>,
     values: Vec<Value<'a>>,
     dirty: Vec<bool>,
     /// Positions of changed values, in the order first changed.
@@ -55,11 +65,29 @@ impl<'a> State<'a> {
         let count = values.len();
         State {
             plan,
+            recent: Default::default(),
+            next_recent: Cell::new(0),
             values,
             dirty: alloc::vec![false; count],
             written: Vec::new(),
             arena: Vec::new(),
         }
+    }
+
+    /// Where `key`'s value is.
+    fn position(&self, key: Key<'a>) -> usize {
+        for entry in &self.recent {
+            if let Some((known, at)) = entry.get()
+                && known == key
+            {
+                return at;
+            }
+        }
+        let at = self.plan.position(&key);
+        let next = self.next_recent.get();
+        self.recent[next].set(Some((key, at)));
+        self.next_recent.set((next + 1) % RECENT);
+        at
     }
 
     fn touch(&mut self, at: usize) {
@@ -69,16 +97,16 @@ impl<'a> State<'a> {
         }
     }
 
-    pub fn account(&self, id: &str) -> Option<&Account<'a>> {
-        match &self.values[self.plan.position(&Key::Account(id))] {
+    pub fn account(&self, id: &'a str) -> Option<&Account<'a>> {
+        match &self.values[self.position(Key::Account(id))] {
             Value::Account(account) => Some(account),
             _ => None,
         }
     }
 
     /// The account, to change; `None` if it does not exist.
-    pub fn account_mut(&mut self, id: &str) -> Option<&mut Account<'a>> {
-        let at = self.plan.position(&Key::Account(id));
+    pub fn account_mut(&mut self, id: &'a str) -> Option<&mut Account<'a>> {
+        let at = self.position(Key::Account(id));
         if matches!(self.values[at], Value::Absent) {
             return None;
         }
@@ -89,15 +117,15 @@ impl<'a> State<'a> {
         }
     }
 
-    pub fn put_account(&mut self, id: &str, account: Account<'a>) {
-        let at = self.plan.position(&Key::Account(id));
+    pub fn put_account(&mut self, id: &'a str, account: Account<'a>) {
+        let at = self.position(Key::Account(id));
         self.values[at] = Value::Account(account);
         self.touch(at);
     }
 
     /// A receipt's outcome byte and body.
     pub fn receipt(&self, id: Txid, slot: Slot) -> Option<(u8, &[u8])> {
-        match &self.values[self.plan.position(&Key::Receipt(id, slot))] {
+        match &self.values[self.position(Key::Receipt(id, slot))] {
             Value::Receipt { outcome, body } => Some((*outcome, self.body(body))),
             _ => None,
         }
@@ -111,7 +139,7 @@ impl<'a> State<'a> {
     }
 
     pub fn put_receipt(&mut self, id: Txid, slot: Slot, outcome: u8, body: &[u8]) {
-        let at = self.plan.position(&Key::Receipt(id, slot));
+        let at = self.position(Key::Receipt(id, slot));
         let start = self.arena.len();
         self.arena.extend_from_slice(body);
         self.values[at] = Value::Receipt {
@@ -122,14 +150,14 @@ impl<'a> State<'a> {
     }
 
     pub fn phase(&self, id: Txid, side: Side) -> Option<Phase<'a>> {
-        match &self.values[self.plan.position(&Key::Phase(id, side))] {
+        match &self.values[self.position(Key::Phase(id, side))] {
             Value::Phase(phase) => Some(*phase),
             _ => None,
         }
     }
 
     pub fn put_phase(&mut self, id: Txid, side: Side, phase: Phase<'a>) {
-        let at = self.plan.position(&Key::Phase(id, side));
+        let at = self.position(Key::Phase(id, side));
         self.values[at] = Value::Phase(phase);
         self.touch(at);
     }

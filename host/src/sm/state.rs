@@ -1,7 +1,7 @@
 //! Where the guest's state is read from while a batch is prefetched.
 
 use crate::Result;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use wallet_core::codec::ValuesWriter;
 
 /// The guest's committed state, as prefetch reads it. The runtime only
@@ -13,19 +13,30 @@ pub trait StateSource {
     fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()>;
 }
 
-/// State in a hash map: for tests, benchmarks and replays.
+/// State in a hash map: for tests, benchmarks and replays. Hashed with
+/// foldhash (fast, and seeded per map, so chosen account ids cannot force
+/// collisions); a value that changes is rewritten in place, so a batch that
+/// moves money between existing accounts allocates only for new keys.
 #[derive(Default, Clone, Debug)]
 pub struct MemoryState {
-    entries: HashMap<Vec<u8>, Vec<u8>>,
+    entries: HashMap<Box<[u8]>, Vec<u8>>,
 }
 
 impl MemoryState {
     pub fn apply<'a>(&mut self, writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>) {
         for (key, value) in writes {
-            match value {
-                Some(value) => self.entries.insert(key.to_vec(), value.to_vec()),
-                None => self.entries.remove(key),
-            };
+            match (value, self.entries.get_mut(key)) {
+                (Some(value), Some(old)) => {
+                    old.clear();
+                    old.extend_from_slice(value);
+                }
+                (Some(value), None) => {
+                    self.entries.insert(key.into(), value.to_vec());
+                }
+                (None, _) => {
+                    self.entries.remove(key);
+                }
+            }
         }
     }
 
