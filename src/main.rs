@@ -70,8 +70,9 @@ struct ServeArgs {
     /// RocksDB block cache, shared by the state and the read models.
     #[arg(long, default_value_t = 256)]
     block_cache_mb: u64,
-    /// State written between two flushes (also bounds replay after a crash).
-    #[arg(long, default_value_t = 32)]
+    /// State written between two flushes. It bounds the replay after a
+    /// crash: about 40,000 transfers per 8 MB, replayed at the apply rate.
+    #[arg(long, default_value_t = 8)]
     flush_mb: u64,
     /// Size of the Raft log's and event log's segment files.
     #[arg(long, default_value_t = 64)]
