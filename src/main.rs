@@ -118,6 +118,13 @@ impl ServeArgs {
     }
 }
 
+/// mimalloc rather than the C library's malloc: the request path allocates
+/// small, short-lived buffers from many threads, which mimalloc serves with
+/// less CPU (8 to 18% more transfers/s in `wallet bench`), for about a
+/// fifth more resident memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rocksdb_cache(bytes: usize) -> wallet_host::rocks::Cache {
     wallet_host::rocks::Cache::new_lru_cache(bytes)
 }
