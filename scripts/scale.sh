@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory and restart time at scale: a long run, not part of the tests.
 #
-#   ACCOUNTS=10000000 LOAD=60 scripts/scale.sh [SERVE_FLAGS...]
+#   ACCOUNTS=1000000 LOAD=60 scripts/scale.sh [SERVE_FLAGS...]
 #
 # Starts a server with a fresh data directory, creates and funds ACCOUNTS
 # accounts through the API (two requests each: the slow part, about 4
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-accounts=${ACCOUNTS:-10000000}
+accounts=${ACCOUNTS:-1000000}
 load=${LOAD:-60}
 . "$root/scripts/prerequisites.sh"
 . "$root/scripts/server.sh"
@@ -33,18 +33,9 @@ now_ms() { date +%s%3N; }
 # restart: starts the server again on the same data directory and sets
 # `elapsed` to the milliseconds from spawn to the first acknowledged write.
 restart() {
-    local started
+    local started body
     started=$(now_ms)
-    "$wallet" serve --data-dir "$work/data" --listen 127.0.0.1:0 "${flags[@]}" \
-        >"$work/stdout" 2>>"$work/stderr" &
-    server=$!
-    url=
-    while [ -z "$url" ]; do
-        kill -0 $server 2>/dev/null || { tail -5 "$work/stderr" >&2; exit 1; }
-        url=$(sed -n 's/^listening on //p' "$work/stdout")
-        sleep 0.005
-    done
-    local body
+    serve "${flags[@]}"
     body='{"account_id":"bench-0","amount":"1","currency":"USD","transaction_id":"'$(cat /proc/sys/kernel/random/uuid)'"}'
     until [ "$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$url/v1/wallet/deposit" \
         -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$body")" = 200 ]; do
