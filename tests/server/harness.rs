@@ -42,7 +42,9 @@ impl Server {
         Server::try_start_with(data_dir, &[])
     }
 
-    /// Starts with `args`, which replace the test defaults they name.
+    /// Starts with `args`, which replace the test defaults they name. The
+    /// data directory is given relative to the server's working directory,
+    /// as the README's `./wallet-data` is.
     pub fn try_start_with(data_dir: &Path, args: &[&str]) -> Result<Server, StartFailure> {
         let stderr_path = data_dir.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
@@ -50,9 +52,14 @@ impl Server {
             .iter()
             .filter(|(flag, _)| !args.contains(flag))
             .flat_map(|(flag, value)| [*flag, *value]);
+        let (parent, name) = (
+            data_dir.parent().expect("a data directory inside another"),
+            data_dir.file_name().expect("a named data directory"),
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_wallet"))
+            .current_dir(parent)
             .args(["serve", "--data-dir"])
-            .arg(data_dir)
+            .arg(Path::new(".").join(name))
             .args(defaults)
             .args(args)
             .env("WALLET_ADMIN_TOKEN", ADMIN)

@@ -18,6 +18,9 @@ pub fn new_engine(cache_dir: Option<&Path>) -> Result<Engine> {
         )
         .consume_fuel(true);
     if let Some(dir) = cache_dir {
+        // wasmtime refuses a relative cache directory, and the default data
+        // directory (`./wallet-data`) is one.
+        let dir = std::path::absolute(dir).map_err(|e| Error::Engine(e.into()))?;
         let mut cache = CacheConfig::new();
         cache.with_directory(dir);
         config.cache(Some(Cache::new(cache).map_err(Error::Engine)?));
