@@ -96,6 +96,16 @@ async fn readme_tour() {
     assert_eq!(api.cents("alice").await, 7350);
 }
 
+/// A supervisor may stop the server the moment it prints its address:
+/// SIGTERM then is a graceful stop (exit 0), never the default action.
+#[test]
+fn sigterm_right_after_the_address_stops_gracefully() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for _ in 0..40 {
+        Server::start(&dir.path().join("data")).stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_moves_money_once_and_a_different_body_conflicts() {
     let dir = tempfile::tempdir().expect("tempdir");

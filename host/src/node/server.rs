@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 /// How long requests in flight may take to finish once the node stopped.
@@ -47,6 +48,7 @@ fn check_transport(options: &ServeOptions) -> Result<()> {
 
 pub async fn serve(options: ServeOptions) -> Result<()> {
     check_transport(&options)?;
+    let signals = StopSignals::register();
     std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::DataDir {
         path: options.data_dir.clone(),
         source,
@@ -88,7 +90,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         let node = node.clone();
         async move {
             tokio::select! {
-                () = stop_signal() => {}
+                () = signals.recv() => {}
                 why = node.stopped() => {
                     tracing::error!(reason = %why, "the node stopped; exiting");
                     stopped_tx.send_replace(Some(why));
@@ -131,19 +133,43 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     }
 }
 
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(error) => {
-            tracing::warn!(%error, "no SIGTERM handler; Ctrl-C only");
-            let _ = ctrl_c.await;
-            return;
+/// SIGTERM and SIGINT, taken over when `serve` begins: registered only
+/// once the server was already answering, a signal sent right after the
+/// address is printed would kill the process instead of stopping it.
+struct StopSignals {
+    term: Option<Signal>,
+    interrupt: Option<Signal>,
+}
+
+impl StopSignals {
+    fn register() -> Self {
+        let register = |kind, name| {
+            signal(kind)
+                .inspect_err(|error| tracing::warn!(%error, "no {name} handler"))
+                .ok()
+        };
+        StopSignals {
+            term: register(SignalKind::terminate(), "SIGTERM"),
+            interrupt: register(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
     }
-    tracing::info!("stop signal: finishing requests in flight");
+
+    /// The first stop signal.
+    async fn recv(mut self) {
+        tokio::select! {
+            () = next(&mut self.term) => {}
+            () = next(&mut self.interrupt) => {}
+        }
+        tracing::info!("stop signal: finishing requests in flight");
+    }
+}
+
+/// The signal's next delivery; never, without a handler.
+async fn next(signal: &mut Option<Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
