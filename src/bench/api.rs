@@ -25,7 +25,7 @@ pub struct Api {
     client: Client,
     pub transfer: Url,
     pub transfers: Url,
-    pub accounts: Url,
+    pub openings: Url,
     pub deposit: Url,
 }
 
@@ -54,7 +54,7 @@ impl Api {
             client,
             transfer: endpoint("v1/wallet/balance_transfer")?,
             transfers: endpoint("v1/wallet/balance_transfers")?,
-            accounts: endpoint("v1/wallet/accounts")?,
+            openings: endpoint("v1/wallet/account_openings")?,
             deposit: endpoint("v1/wallet/deposit")?,
         })
     }

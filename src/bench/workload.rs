@@ -89,12 +89,19 @@ impl Plan {
         format!("{}-{i}", self.prefix)
     }
 
-    /// The funding deposit for each account, as a decimal string.
+    /// What each account is funded with, as a decimal string.
     pub fn funding_amount(&self) -> String {
-        format_minor(
-            FUNDING_MAJOR_UNITS * 10u64.pow(self.minor_digits),
-            self.minor_digits,
-        )
+        format_minor(self.funding_minor(), self.minor_digits)
+    }
+
+    /// The deposit into account 0 that funds every account (account 0
+    /// then passes each other account its share), as a decimal string.
+    pub fn pool_amount(&self) -> String {
+        format_minor(self.funding_minor() * self.accounts, self.minor_digits)
+    }
+
+    fn funding_minor(&self) -> u64 {
+        FUNDING_MAJOR_UNITS * 10u64.pow(self.minor_digits)
     }
 
     /// One random transfer: distinct accounts, 1 to 100 minor units, and an
@@ -111,13 +118,24 @@ impl Plan {
         }
     }
 
-    /// The deposit's transaction id for account `i`, derived from the
-    /// prefix, currency and index rather than drawn at random: running setup
-    /// twice then replays the same ids, which the server deduplicates, so a
-    /// repeated setup never funds an account twice.
-    pub fn deposit_id(&self, i: u64) -> String {
-        let name = format!("bench-deposit\0{}\0{}", self.prefix, self.currency);
-        let mut rng = SplitMix64::new(fnv1a(name.as_bytes()) ^ mix(i));
+    /// The transaction id of the transfer that funds account `i` (from
+    /// account 0), derived from the prefix, currency and index rather than
+    /// drawn at random: running setup twice then replays the same ids,
+    /// which the server deduplicates, so a repeated setup never funds an
+    /// account twice.
+    pub fn funding_id(&self, i: u64) -> String {
+        self.setup_id("bench-funding", i)
+    }
+
+    /// The transaction id of the pool deposit, which depends on how many
+    /// accounts it funds (a setup for more accounts deposits again).
+    pub fn pool_deposit_id(&self) -> String {
+        self.setup_id("bench-pool", self.accounts)
+    }
+
+    fn setup_id(&self, what: &str, n: u64) -> String {
+        let name = format!("{what}\0{}\0{}", self.prefix, self.currency);
+        let mut rng = SplitMix64::new(fnv1a(name.as_bytes()) ^ mix(n));
         uuid_from(rng.next_u64(), rng.next_u64())
     }
 }
@@ -228,10 +246,16 @@ pub struct BatchBody<'a> {
     pub transfers: Vec<TransferBody<'a>>,
 }
 
-/// The body of `POST /v1/wallet/accounts`.
+/// One account of `POST /v1/wallet/account_openings`.
 #[derive(Debug, Serialize)]
-pub struct NewAccountBody<'a> {
-    pub account_id: &'a str,
+pub struct NewAccountBody {
+    pub account_id: String,
+}
+
+/// The body of `POST /v1/wallet/account_openings`.
+#[derive(Debug, Serialize)]
+pub struct OpeningsBody {
+    pub accounts: Vec<NewAccountBody>,
 }
 
 /// The body of `POST /v1/wallet/deposit`.
@@ -275,6 +299,7 @@ mod tests {
         let plan = Plan::from_args(&a).expect("defaults are valid");
         assert_eq!(plan.transfers_per_request(), 1);
         assert_eq!(plan.funding_amount(), "1000000.00");
+        assert_eq!(plan.pool_amount(), "100000000000.00");
     }
 
     #[test]
@@ -399,13 +424,17 @@ mod tests {
     }
 
     #[test]
-    fn deposit_ids_are_stable_per_account_and_prefix() {
+    fn setup_ids_are_stable_per_account_and_prefix() {
         let plan = Plan::from_args(&args(&[])).expect("valid");
         let other = Plan::from_args(&args(&["--prefix", "other"])).expect("valid");
-        assert_eq!(plan.deposit_id(5), plan.deposit_id(5));
-        assert_ne!(plan.deposit_id(5), plan.deposit_id(6));
-        assert_ne!(plan.deposit_id(5), other.deposit_id(5));
-        let parsed = Uuid::parse_str(&plan.deposit_id(0)).expect("a UUID");
+        let more = Plan::from_args(&args(&["--accounts", "200000"])).expect("valid");
+        assert_eq!(plan.funding_id(5), plan.funding_id(5));
+        assert_ne!(plan.funding_id(5), plan.funding_id(6));
+        assert_ne!(plan.funding_id(5), other.funding_id(5));
+        assert_eq!(plan.funding_id(5), more.funding_id(5));
+        assert_ne!(plan.pool_deposit_id(), more.pool_deposit_id());
+        assert_ne!(plan.pool_deposit_id(), plan.funding_id(plan.accounts));
+        let parsed = Uuid::parse_str(&plan.funding_id(0)).expect("a UUID");
         assert_eq!(parsed.get_version_num(), 4);
     }
 

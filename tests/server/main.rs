@@ -27,6 +27,21 @@ async fn readme_tour() {
     let api = Api::new(&server);
     api.open("alice", "alice").await;
     api.open("bob", "bob").await;
+    let openings =
+        json!({"accounts": [{"account_id": "carol", "owner": "carol"}, {"account_id": "bob"}]});
+    let (status, body) = api
+        .post(Some(ADMIN), "/v1/wallet/account_openings", openings)
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"results": [
+                {"account_id": "carol", "status": "opened"},
+                {"account_id": "bob", "status": "failed", "reason": "account_exists"},
+            ]})
+        )
+    );
     api.deposit("alice", "100.00").await;
 
     let tx = "0b7e1f5a-2c1d-4d1e-9f00-000000000001";
@@ -422,4 +437,45 @@ async fn tokens_and_roles_are_enforced() {
         StatusCode::OK
     );
     assert_eq!(api.cents("bob").await, 1000, "nothing moved");
+}
+
+/// `wallet bench` opens and funds its accounts in batches, can run its
+/// setup again without funding anyone twice, and its load is refused
+/// nothing (an account left unfunded would refuse transfers out of it).
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_sets_up_every_account_once_and_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"));
+    let api = Api::new(&server);
+    let bench = |batch: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_wallet"))
+            .args(["bench", "--target", &server.url, "--accounts", "9000"])
+            .args([
+                "--clients",
+                "2",
+                "--duration",
+                "1",
+                "--batch",
+                batch,
+                "--json",
+            ])
+            .env("WALLET_TOKEN", ADMIN)
+            .output()
+            .expect("wallet bench runs");
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("a JSON report")
+    };
+    for batch in ["0", "50"] {
+        let report = bench(batch);
+        assert!(report["transfers_ok"].as_u64() > Some(0), "{report}");
+        assert_eq!(report["rejected"], 0, "{report}");
+        assert_eq!(report["errors"], 0, "{report}");
+    }
+    api.caught_up().await;
+    let funded = 100_000_000;
+    let mut total = 0;
+    for i in 0..9000 {
+        total += api.cents(&format!("bench-{i}")).await;
+    }
+    assert_eq!(total, 9000 * funded, "setup funded each account once");
 }

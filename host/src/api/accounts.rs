@@ -4,10 +4,10 @@ use super::AppState;
 use super::auth::{Caller, Who, check_read};
 use super::errors::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::input::{self, AccountRequest, KindRequest};
+use super::input::{self, AccountRequest, KindRequest, OpeningsRequest};
 use super::money::{format_minor, parse_currency};
 use super::position::{Wanted, reflect, stamp};
-use super::transfers::{one_call, refusal_status, submit};
+use super::transfers::{check_batch_size, one_call, refusal_status, submit};
 use super::views::{AccountJson, EventJson, now_rfc3339};
 use crate::service::{AccountView, Positions, Reply, WalletService};
 use axum::Json;
@@ -15,6 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use wallet_core::Call;
+use wallet_core::codec::Calls;
 use wallet_core::{AccountKind, Command, OpenAccount, Reason, amount};
 
 /// Default and largest `limit` of a history page.
@@ -39,23 +41,27 @@ fn account_kind(body: &AccountRequest) -> Result<AccountKind, ApiError> {
     }
 }
 
+/// The command a request asks for, once its fields are checked.
+fn opening(body: &AccountRequest) -> Result<OpenAccount<&str>, ApiError> {
+    input::account_id("account_id", &body.account_id)?;
+    if let Some(owner) = &body.owner {
+        input::owner("owner", owner)?;
+    }
+    Ok(OpenAccount {
+        account: body.account_id.as_str(),
+        owner: body.owner.as_deref(),
+        kind: account_kind(body)?,
+    })
+}
+
 /// `POST /v1/wallet/accounts`: 201 with the new, empty account.
 pub async fn create<S: WalletService>(
     State(state): State<AppState<S>>,
     Caller(who): Caller,
     ApiJson(body): ApiJson<AccountRequest>,
 ) -> Result<Response, ApiError> {
-    input::account_id("account_id", &body.account_id)?;
-    if let Some(owner) = &body.owner {
-        input::owner("owner", owner)?;
-    }
-    let kind = account_kind(&body)?;
-    let id = &body.account_id;
-    let open = OpenAccount {
-        account: id.as_str(),
-        owner: body.owner.as_deref(),
-        kind,
-    };
+    let open = opening(&body)?;
+    let (id, kind) = (&body.account_id, open.kind);
     let submitted = submit(&*state.service, one_call(&who, Command::OpenAccount(open))?).await?;
     let positions = Positions(vec![submitted.position]);
     let response = match &submitted.replies[0] {
@@ -92,6 +98,66 @@ pub async fn create<S: WalletService>(
         }
     };
     Ok(stamp(response, &positions))
+}
+
+/// The answer about one account of a batch.
+#[derive(Debug, Serialize)]
+pub struct OpeningJson {
+    account_id: String,
+    /// `opened`, or `failed` with a reason (`account_exists` among them).
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OpeningsJson {
+    results: Vec<OpeningJson>,
+}
+
+/// `POST /v1/wallet/account_openings`: up to a batch of accounts opened in
+/// one submission (an import, say), one result per account in order. One
+/// malformed account refuses the whole batch (400) and opens nothing.
+pub async fn create_batch<S: WalletService>(
+    State(state): State<AppState<S>>,
+    Caller(who): Caller,
+    ApiJson(body): ApiJson<OpeningsRequest>,
+) -> Result<Response, ApiError> {
+    check_batch_size(body.accounts.len(), "accounts")?;
+    let mut calls = Calls::with_capacity(body.accounts.len() * 40);
+    let caller = who.borrowed();
+    for (i, item) in body.accounts.iter().enumerate() {
+        let open = opening(item).map_err(|e| e.context(format_args!("accounts[{i}]")))?;
+        let call = Call {
+            caller: caller.clone(),
+            command: Command::OpenAccount(open),
+        };
+        calls.push(&call).map_err(ApiError::internal)?;
+    }
+    let submitted = submit(&*state.service, calls).await?;
+    let mut results = Vec::with_capacity(body.accounts.len());
+    for (item, reply) in body.accounts.into_iter().zip(&submitted.replies) {
+        let (status, reason) = match reply {
+            Reply::Accepted => ("opened", None),
+            Reply::Rejected(reason) => ("failed", Some(reason.name())),
+            Reply::Failed(failure) => {
+                return Err(ApiError::internal(format!(
+                    "state machine failed opening {}: {failure}",
+                    item.account_id
+                )));
+            }
+        };
+        results.push(OpeningJson {
+            account_id: item.account_id,
+            status,
+            reason,
+        });
+    }
+    let positions = Positions(vec![submitted.position]);
+    Ok(stamp(
+        Json(OpeningsJson { results }).into_response(),
+        &positions,
+    ))
 }
 
 /// The account, if it exists and the caller may read it.

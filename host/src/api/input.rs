@@ -37,6 +37,13 @@ pub struct CashRequest {
     pub transaction_id: String,
 }
 
+/// `POST /v1/wallet/account_openings`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpeningsRequest {
+    pub accounts: Vec<AccountRequest>,
+}
+
 /// The `kind` of a new account.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

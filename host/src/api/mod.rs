@@ -94,6 +94,10 @@ pub fn router<S: WalletService>(
             get(transfers::get_transfer::<S>),
         )
         .route("/v1/wallet/accounts", post(accounts::create::<S>))
+        .route(
+            "/v1/wallet/account_openings",
+            post(accounts::create_batch::<S>),
+        )
         .route("/v1/wallet/accounts/{id}", get(accounts::get_account::<S>))
         .route(
             "/v1/wallet/accounts/{id}/balance",

@@ -144,6 +144,13 @@ fn paths() -> Value {
                 "422": plain("Refused by the rules (a stable reason as the error code).", "Error"),
             })),
         }},
+        "/v1/wallet/account_openings": {"post": {
+            "summary": "Admin: open up to 8190 accounts in one submission (an import, say); one result per account, in order. One malformed account refuses the whole batch (400) and nothing is submitted.",
+            "requestBody": body("OpeningsRequest"),
+            "responses": write_errors(json!({
+                "200": answer("One result per account: opened, or failed with a reason (account_exists for one that was there).", "OpeningsResponse"),
+            })),
+        }},
         "/v1/wallet/accounts/{id}": {"get": {
             "summary": "An account and its balances per currency. Clients see only their own accounts.",
             "parameters": [account_id, position_param()],
@@ -328,6 +335,14 @@ fn components() -> Value {
                 "reason": {"type": "string", "enum": outcome_reasons}}},
             "BatchResponse": {"type": "object", "required": ["results"], "properties": {
                 "results": {"type": "array", "items": reference("Outcome")}}},
+            "OpeningsRequest": {"type": "object", "additionalProperties": false, "required": ["accounts"],
+                "properties": {"accounts": {"type": "array", "minItems": 1, "maxItems": 8190, "items": reference("AccountRequest")}}},
+            "Opening": {"type": "object", "additionalProperties": false, "required": ["account_id", "status"], "properties": {
+                "account_id": account,
+                "status": {"type": "string", "enum": ["opened", "failed"]},
+                "reason": {"type": "string", "enum": reasons}}},
+            "OpeningsResponse": {"type": "object", "required": ["results"], "properties": {
+                "results": {"type": "array", "items": reference("Opening")}}},
             "CashRequest": money_request(
                 json!({"account_id": account, "transaction_id": uuid}),
                 &["account_id", "amount", "currency", "transaction_id"],

@@ -52,6 +52,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/wallet/balance_transfer", "post"),
         ("/v1/wallet/balance_transfers", "post"),
         ("/v1/wallet/accounts", "post"),
+        ("/v1/wallet/account_openings", "post"),
         ("/v1/wallet/deposit", "post"),
         ("/v1/wallet/withdraw", "post"),
         ("/v1/wallet/accounts/{id}", "get"),

@@ -187,6 +187,57 @@ async fn accounts_are_created_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn accounts_open_in_a_batch_each_with_its_own_result() {
+    let app = app().await;
+    const OPENINGS: &str = "/v1/wallet/account_openings";
+    let body = json!({"accounts": [
+        {"account_id": "frank", "owner": "frank"},
+        {"account_id": "alice"},
+        {"account_id": "gina", "kind": "credit", "credit_limit_minor": 5},
+    ]});
+    let opened = app.post(OPENINGS, Some(ADMIN), &body).await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    assert_eq!(
+        opened.json["results"],
+        json!([
+            {"account_id": "frank", "status": "opened"},
+            {"account_id": "alice", "status": "failed", "reason": "account_exists"},
+            {"account_id": "gina", "status": "opened"},
+        ])
+    );
+    assert!(opened.header("wallet-position").is_some());
+    let frank = app.get("/v1/wallet/accounts/frank", Some(ADMIN)).await;
+    assert_eq!(frank.json["owner"], "frank", "{}", frank.text);
+    let gina = app.get("/v1/wallet/accounts/gina", Some(ADMIN)).await;
+    assert_eq!(gina.json["credit_limit_minor"], 5, "{}", gina.text);
+
+    let by_client = json!({"accounts": [{"account_id": "hank"}]});
+    let refused = app
+        .post(OPENINGS, Some(&app.client("alice")), &by_client)
+        .await;
+    assert_eq!(refused.json["results"][0]["reason"], "not_allowed");
+    let one_bad = json!({"accounts": [{"account_id": "ivan"}, {"account_id": "no spaces"}]});
+    for (body, code) in [
+        (one_bad, "invalid_account_id"),
+        (json!({"accounts": []}), "batch_empty"),
+        (
+            json!({"accounts": [{"account_id": "ivan", "extra": 1}]}),
+            "invalid_body",
+        ),
+    ] {
+        let answer = app.post(OPENINGS, Some(ADMIN), &body).await;
+        assert_eq!(answer.status, 400, "{code}: {}", answer.text);
+        assert_eq!(answer.code(), code, "{}", answer.text);
+    }
+    for never in ["hank", "ivan"] {
+        let answer = app
+            .get(&format!("/v1/wallet/accounts/{never}"), Some(ADMIN))
+            .await;
+        assert_eq!(answer.status, 404, "{never}: {}", answer.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cluster_status_names_nodes_partitions_and_heads() {
     let app = app().await;
     let answer = app.get("/v1/cluster/status", Some(ADMIN)).await;
