@@ -147,22 +147,35 @@ impl Projector {
             .collect()
     }
 
-    fn write(&self, rows: Rows, cursor: Cursor) -> Result<()> {
+    /// Writes each family's rows in key order, so that each memtable
+    /// insert starts its skip-list search from where the previous one
+    /// ended rather than from the top.
+    fn write(&self, mut rows: Rows, cursor: Cursor) -> Result<()> {
         let mut batch = WriteBatch::default();
         let family = |name| cf(&self.db, name);
-        for (id, row) in &rows.accounts {
-            if let Some(row) = row {
-                batch.put_cf(family(ACCOUNTS), id, db::encode(row));
-            }
+        let mut accounts: Vec<_> = rows
+            .accounts
+            .iter()
+            .filter_map(|(id, row)| Some((id, row.as_ref()?)))
+            .collect();
+        accounts.sort_unstable_by_key(|(id, _)| *id);
+        for (id, row) in accounts {
+            batch.put_cf(family(ACCOUNTS), id, db::encode(row));
         }
-        for (id, row) in &rows.transfers {
-            if let Some(row) = row {
-                batch.put_cf(family(TRANSFERS), db::transfer_key(*id), db::encode(row));
-            }
+        let mut transfers: Vec<_> = rows
+            .transfers
+            .iter()
+            .filter_map(|(id, row)| Some((db::transfer_key(*id), row.as_ref()?)))
+            .collect();
+        transfers.sort_unstable_by_key(|(key, _)| *key);
+        for (key, row) in transfers {
+            batch.put_cf(family(TRANSFERS), key, db::encode(row));
         }
         for (currency, sum) in &rows.in_flight {
             batch.put_cf(family(META), db::in_flight_key(*currency), db::encode(sum));
         }
+        // Keys are unique: each is an account's next sequence number.
+        rows.history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, pos) in &rows.history {
             batch.put_cf(family(HISTORY), key, pos);
         }
