@@ -108,7 +108,7 @@ async fn open_batch(api: Arc<Api>, plan: Arc<Plan>, range: Range<u64>) -> anyhow
     for (item, result) in body
         .accounts
         .iter()
-        .zip(post_batch(&api, &api.openings, &body).await?)
+        .zip(post_batch(&api, &api.openings, &body, body.accounts.len()).await?)
     {
         let exists = result.reason.as_deref() == Some("account_exists");
         if result.status != "opened" && !exists {
@@ -135,7 +135,7 @@ async fn fund_batch(api: Arc<Api>, plan: Arc<Plan>, range: Range<u64>) -> anyhow
     for (item, result) in body
         .transfers
         .iter()
-        .zip(post_batch(&api, &api.transfers, &body).await?)
+        .zip(post_batch(&api, &api.transfers, &body, body.transfers.len()).await?)
     {
         ensure!(
             result.status == "success",
@@ -159,11 +159,13 @@ struct BatchResults {
     results: Vec<ItemResult>,
 }
 
-/// POSTs a batch and returns its results, one per item.
+/// POSTs a batch of `items` and returns its results, one per item (an
+/// answer with another count is an error, not a shorter check).
 async fn post_batch<T: Serialize>(
     api: &Api,
     url: &Url,
     body: &T,
+    items: usize,
 ) -> anyhow::Result<Vec<ItemResult>> {
     let (status, text) = post_retrying(api, url, body).await?;
     ensure!(
@@ -177,6 +179,11 @@ async fn post_batch<T: Serialize>(
             body_sample(&text)
         )
     })?;
+    ensure!(
+        answer.results.len() == items,
+        "POST {url}: {} results for {items} items",
+        answer.results.len()
+    );
     Ok(answer.results)
 }
 
