@@ -7,7 +7,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::input::{self, AccountRequest, KindRequest, OpeningsRequest};
 use super::money::{format_minor, parse_currency};
 use super::position::{Wanted, reflect, stamp};
-use super::transfers::{check_batch_size, one_call, refusal_status, submit};
+use super::transfers::{one_call, refusal_status, submit};
 use super::views::{AccountJson, EventJson, now_rfc3339};
 use crate::service::{AccountView, Positions, Reply, WalletService};
 use axum::Json;
@@ -123,7 +123,7 @@ pub async fn create_batch<S: WalletService>(
     Caller(who): Caller,
     ApiJson(body): ApiJson<OpeningsRequest>,
 ) -> Result<Response, ApiError> {
-    check_batch_size(body.accounts.len(), "accounts")?;
+    input::batch_size(body.accounts.len(), "accounts")?;
     let mut calls = Calls::with_capacity(body.accounts.len() * 40);
     let caller = who.borrowed();
     for (i, item) in body.accounts.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! reaches the log) is exactly what a schema can say; everything else the
 //! rules judge. Everything here is pure.
 
+use super::MAX_BATCH;
 use super::errors::ApiError;
 use super::money::{parse_amount, parse_currency};
 use serde::{Deserialize, Deserializer};
@@ -89,6 +90,20 @@ pub fn account_id(field: &str, id: &str) -> Result<(), ApiError> {
             format!("{field} must be 1 to 64 characters of A-Za-z0-9_.:-"),
         ))
     }
+}
+
+/// A batch of `count` items (`what`) is 1 to [`MAX_BATCH`] of them.
+pub fn batch_size(count: usize, what: &str) -> Result<(), ApiError> {
+    if count == 0 {
+        return Err(ApiError::bad_request("batch_empty", format!("no {what}")));
+    }
+    if count > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("{count} {what}; at most {MAX_BATCH} per batch"),
+        ));
+    }
+    Ok(())
 }
 
 /// An owner, or a token's principal: 1 to 64 characters of

@@ -2,13 +2,13 @@
 //! the status of a transfer. Every command carries its caller; whether the
 //! caller may make it is the rules' decision, answered like any other.
 
+use super::AppState;
 use super::auth::{Caller, Who, may_read};
 use super::errors::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::input::{self, BatchRequest, CashRequest, TransferRequest};
 use super::position::{Wanted, reflect, stamp};
 use super::views::TransferJson;
-use super::{AppState, MAX_BATCH};
 use crate::service::{Reply, Submitted, WalletService};
 use axum::Json;
 use axum::extract::State;
@@ -119,20 +119,6 @@ pub struct BatchJson {
     pub results: Vec<OutcomeJson>,
 }
 
-/// A batch of `count` items (`what`) is 1 to [`MAX_BATCH`] of them.
-pub(crate) fn check_batch_size(count: usize, what: &str) -> Result<(), ApiError> {
-    if count == 0 {
-        return Err(ApiError::bad_request("batch_empty", format!("no {what}")));
-    }
-    if count > MAX_BATCH {
-        return Err(ApiError::bad_request(
-            "batch_too_large",
-            format!("{count} {what}; at most {MAX_BATCH} per batch"),
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /v1/wallet/balance_transfers`: all transfers in one submission,
 /// one result per transfer in order. One malformed transfer refuses the
 /// whole batch (400); a refusal (by the rules, or of an amount its
@@ -143,7 +129,7 @@ pub async fn transfer_batch<S: WalletService>(
     ApiJson(body): ApiJson<BatchRequest>,
 ) -> Result<Response, ApiError> {
     let count = body.transfers.len();
-    check_batch_size(count, "transfers")?;
+    input::batch_size(count, "transfers")?;
     // Each item: submitted (its id), or refused here (its answer).
     let mut items: Vec<Result<Uuid, OutcomeJson>> = Vec::with_capacity(count);
     let mut calls = Calls::with_capacity(count * 80);
