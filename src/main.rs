@@ -1,10 +1,13 @@
 mod bench;
 mod client;
+mod cluster_up;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use wallet_host::cluster::ClusterSecret;
 use wallet_host::partition::PartitionOptions;
 use wallet_host::rocks::Tuning;
 use wallet_host::store::StoreOptions;
@@ -14,7 +17,8 @@ use wallet_host::store::StoreOptions;
 #[derive(Parser)]
 #[command(version, about)]
 enum Cli {
-    /// Run one node: a single-member group with its data in --data-dir.
+    /// Run one node: alone, a single-member group with its data in
+    /// --data-dir; with --peers, one member of a replicated group.
     Serve(Box<ServeArgs>),
     /// Load-generate against a running server and report transfers/s and latency.
     Bench(bench::BenchArgs),
@@ -30,6 +34,9 @@ enum Cli {
 
 #[derive(Subcommand)]
 enum ClusterCommand {
+    /// Start a local group of separate member processes on loopback; print
+    /// the endpoints and the admin token; stop them all on Ctrl-C.
+    Up(cluster_up::UpArgs),
     /// Leaders, members, applied and projected indexes, chain heads, versions.
     Status(client::Target),
 }
@@ -47,6 +54,22 @@ struct ServeArgs {
     /// This node's id in its group.
     #[arg(long, default_value_t = 1)]
     node_id: u64,
+    /// Every member of a replicated group, this node included:
+    /// `1=HOST:PORT,2=HOST:PORT,3=HOST:PORT`, the HTTP addresses members
+    /// reach each other at. A fresh group initializes itself once a
+    /// majority is up; a restarted member rejoins from its data directory.
+    #[arg(long, value_parser = parse_peers)]
+    peers: Option<Peers>,
+    /// The cluster secret every message between members is signed with:
+    /// one per line, the first signs and all verify (to rotate: add the new
+    /// one second, then move it first, then drop the old). Read again
+    /// when the file changes.
+    #[arg(long, conflicts_with = "cluster_secret")]
+    cluster_secret_file: Option<PathBuf>,
+    /// The cluster secret itself, for automation (prefer the file: it can
+    /// be rotated without a restart).
+    #[arg(long, env = "WALLET_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
     /// The admin token to create on first start instead of a random one.
     #[arg(long, env = "WALLET_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -77,10 +100,34 @@ struct ServeArgs {
     /// Size of the Raft log's and event log's segment files.
     #[arg(long, default_value_t = 64)]
     segment_mb: u64,
+    /// Log entries between two snapshots. A follower that falls further
+    /// behind than the log kept after a snapshot catches up by receiving
+    /// one.
+    #[arg(long, default_value_t = 100_000)]
+    snapshot_entries: u64,
+}
+
+/// `--peers`, parsed.
+#[derive(Clone)]
+struct Peers(BTreeMap<u64, String>);
+
+fn parse_peers(text: &str) -> Result<Peers, String> {
+    wallet_host::cluster::parse_peers(text)
+        .map(Peers)
+        .map_err(|e| e.to_string())
 }
 
 impl ServeArgs {
-    fn options(self) -> wallet_host::node::ServeOptions {
+    fn cluster_secret(&self) -> anyhow::Result<Option<ClusterSecret>> {
+        Ok(match (&self.cluster_secret_file, &self.cluster_secret) {
+            (Some(path), _) => Some(ClusterSecret::from_file(path)?),
+            (None, Some(text)) => Some(ClusterSecret::from_text(text)?),
+            (None, None) => None,
+        })
+    }
+
+    fn options(self) -> anyhow::Result<wallet_host::node::ServeOptions> {
+        let cluster_secret = self.cluster_secret()?;
         let mb = |n: u64| usize::try_from(n.saturating_mul(MIB)).unwrap_or(usize::MAX);
         let block_cache = rocksdb_cache(mb(self.block_cache_mb));
         let store = StoreOptions {
@@ -100,7 +147,7 @@ impl ServeArgs {
             write_buffers_max: 2,
             block_cache,
         };
-        wallet_host::node::ServeOptions {
+        Ok(wallet_host::node::ServeOptions {
             data_dir: self.data_dir,
             listen: self.listen,
             node_id: self.node_id,
@@ -112,9 +159,11 @@ impl ServeArgs {
                 store,
                 log_segment_bytes: mb(self.segment_mb),
                 views,
-                snapshot_every: 100_000,
+                snapshot_every: self.snapshot_entries,
             },
-        }
+            peers: self.peers.map(|p| p.0).unwrap_or_default(),
+            cluster_secret,
+        })
     }
 }
 
@@ -140,7 +189,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match Cli::parse() {
         Cli::Serve(args) => runtime.block_on(async {
-            wallet_host::node::serve(args.options()).await?;
+            wallet_host::node::serve(args.options()?).await?;
             Ok(())
         }),
         Cli::Bench(args) => {
@@ -149,6 +198,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", report.render(json)?);
             Ok(())
         }
+        Cli::Cluster(ClusterCommand::Up(args)) => runtime.block_on(cluster_up::up(args)),
         Cli::Cluster(ClusterCommand::Status(target)) => runtime.block_on(client::status(target)),
         Cli::Token(command) => runtime.block_on(client::token(command)),
         Cli::Release => {

@@ -162,6 +162,15 @@ pub enum Error {
     #[error("the node stopped: {0}")]
     Stopped(String),
 
+    #[error("cluster secret: {0}")]
+    ClusterSecret(String),
+
+    #[error("--peers: {0}")]
+    Peers(String),
+
+    #[error("peer network: {0}")]
+    PeerNetwork(String),
+
     #[error("metrics recorder: {0}")]
     Metrics(String),
 

@@ -10,6 +10,8 @@
 //! - [`raft`]: openraft wiring, one file per trait.
 //! - [`partition`]: one replica of one group: its log, store, read models
 //!   and batcher.
+//! - [`cluster`]: members talking to each other: Raft RPCs, forwarded
+//!   writes, streamed snapshots, under the cluster secret.
 //! - [`node`]: a node (its partition behind the free-space floor), and
 //!   `serve`.
 //! - [`api`]: the HTTP edge.
@@ -19,6 +21,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod cluster;
 pub mod error;
 pub mod log;
 pub mod node;

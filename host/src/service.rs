@@ -19,7 +19,7 @@ pub enum Reply {
 }
 
 /// The replies to a submission and where in the log it was applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submitted {
     pub replies: Vec<Reply>,
     pub position: Position,
@@ -27,12 +27,14 @@ pub struct Submitted {
 
 /// Why a submission did not reach the state machine. Nothing was applied,
 /// so the request is safe to retry with the same transaction ids.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum SubmitError {
     #[error("overloaded: {queued} commands queued, limit {limit}")]
     Overloaded { queued: usize, limit: usize },
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<String> },
+    #[error("no majority of the group answers: {0}")]
+    NoQuorum(String),
     #[error("the free disk space is below the floor of {floor_bytes} bytes")]
     InsufficientStorage { floor_bytes: u64 },
     #[error("shutting down")]
@@ -46,7 +48,9 @@ pub enum SubmitError {
 /// A place in the log of one partition: every write answer carries the
 /// position it was applied at, and every read answer the position it
 /// reflects (the `Wallet-Position` header, `partition:index` pairs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Position {
     pub partition: u32,
     pub index: u64,

@@ -46,6 +46,16 @@ impl Server {
     /// data directory is given relative to the server's working directory,
     /// as the README's `./wallet-data` is.
     pub fn try_start_with(data_dir: &Path, args: &[&str]) -> Result<Server, StartFailure> {
+        Server::spawn(data_dir, args, &[("WALLET_CLUSTER_SECRET", "")])
+    }
+
+    /// Starts with `args` and environment variables `env` (an empty value
+    /// removes the variable).
+    pub fn spawn(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, StartFailure> {
         let stderr_path = data_dir.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let defaults = TEST_ARGS
@@ -56,7 +66,15 @@ impl Server {
             data_dir.parent().expect("a data directory inside another"),
             data_dir.file_name().expect("a named data directory"),
         );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wallet"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wallet"));
+        for (name, value) in env {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
+        let mut child = command
             .current_dir(parent)
             .args(["serve", "--data-dir"])
             .arg(Path::new(".").join(name))
@@ -107,6 +125,11 @@ impl Server {
         None
     }
 
+    /// The process id, for signals.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// kill -9: no chance to flush or finish anything.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -140,13 +163,17 @@ pub struct Api {
 
 impl Api {
     pub fn new(server: &Server) -> Api {
+        Api::at(&server.url)
+    }
+
+    pub fn at(url: &str) -> Api {
         Api {
             client: Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
-            url: server.url.clone(),
+            url: url.to_string(),
         }
     }
 

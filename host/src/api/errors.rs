@@ -97,6 +97,12 @@ impl From<SubmitError> for ApiError {
                 format!("{error}; retry later with the same transaction_id"),
             )
             .retry(),
+            SubmitError::NoQuorum(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_quorum",
+                format!("{error}; retry later with the same transaction_id"),
+            )
+            .retry(),
             SubmitError::InsufficientStorage { .. } => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "insufficient_storage",

@@ -310,7 +310,7 @@ fn components() -> Value {
             "NotFound": error_response("No such account (account_not_found), transfer (transfer_not_found) or token (token_not_found).", false),
             "TooLarge": error_response("The body is over 4 MiB (body_too_large).", false),
             "Overloaded": error_response("Too much queued (overloaded); retry with the same transaction_id.", true),
-            "Unavailable": error_response("No leader here, shutting down, or stopped (not_leader, shutting_down, stopped); retry with the same transaction_id.", true),
+            "Unavailable": error_response("No leader or no majority, shutting down, or stopped (not_leader, no_quorum, shutting_down, stopped); retry with the same transaction_id.", true),
             "NotCaughtUp": error_response("The read models do not reflect the position asked for yet (not_caught_up); retry.", true),
             "PositionUnknown": error_response("No write was answered with that position: it is past the end of the log (position_unknown).", false),
             "InsufficientStorage": error_response("The disk is at its free-space floor (insufficient_storage); reads still serve; retry once space returns.", true),

@@ -74,7 +74,7 @@ pub fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// Makes a directory's entries (a create, rename or unlink in it) durable.
-pub(super) fn sync_dir(dir: &Path) -> Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))

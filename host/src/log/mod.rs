@@ -24,10 +24,9 @@ use std::fs::{self, File, TryLockError};
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 
-pub use atomic::{SMALL_BYTES_MAX, read_small, write_atomic};
+pub use atomic::{SMALL_BYTES_MAX, read_small, sync_dir, write_atomic};
 
 use crate::{Error, Result};
-use atomic::sync_dir;
 use segment::Segment;
 
 /// A segment's size unless a record needs more.

@@ -13,13 +13,15 @@ pub use server::{ServeOptions, serve};
 pub use space::{FreeSpace, free_bytes};
 
 use crate::Result;
-use crate::partition::{Member, Partition, PartitionOptions};
+use crate::cluster::Rpc;
+use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
     AccountView, HistoryPage, NodeStatus, Positions, ReadError, Readiness, SubmitError, Submitted,
     TransferView, WalletService,
 };
 use crate::sm::new_engine;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use wallet_core::Txid;
 use wallet_core::codec::Calls;
@@ -29,6 +31,9 @@ const PARTITION: u32 = 0;
 
 /// How long a read waits for the read models to reflect its position.
 pub const READ_WAIT_MAX: Duration = Duration::from_secs(2);
+/// How long a write forwarded to the leader may take; a little more than
+/// the leader's own wait for a commit.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -42,12 +47,14 @@ pub struct NodeConfig {
     /// Where compiled state-machine versions are kept across starts.
     pub wasm_cache_dir: PathBuf,
     pub partition: PartitionOptions,
+    pub group: Group,
 }
 
 pub struct Node {
     id: u64,
-    partition: Partition,
+    partition: Arc<Partition>,
     space: FreeSpace,
+    group: Group,
 }
 
 impl Node {
@@ -60,13 +67,57 @@ impl Node {
             advertise: config.advertise.clone(),
         };
         let dir = config.data_dir.join(format!("partition-{PARTITION}"));
-        let partition =
-            Partition::open(&dir, PARTITION, &member, &engine, &config.partition).await?;
+        let partition = Partition::open(
+            &dir,
+            PARTITION,
+            &member,
+            &config.group,
+            &engine,
+            &config.partition,
+        )
+        .await?;
         Ok(Node {
             id: config.node_id,
             partition,
             space,
+            group: config.group.clone(),
         })
+    }
+
+    /// The replica of partition `group` this node holds.
+    pub fn partition(&self, group: u32) -> Option<&Partition> {
+        (group == PARTITION).then_some(&*self.partition)
+    }
+
+    /// Submits to this node's replica, never forwarding: for writes
+    /// forwarded here by another member.
+    pub async fn submit_here(&self, group: u32, calls: Calls) -> Result<Submitted, SubmitError> {
+        let Some(partition) = self.partition(group) else {
+            return Err(SubmitError::Internal(format!("no partition {group} here")));
+        };
+        self.space.check()?;
+        partition.submit(calls).await
+    }
+
+    /// Sends a write to the leader, which answers as if it came to it.
+    async fn forward(&self, leader: &str, calls: Calls) -> Result<Submitted, SubmitError> {
+        let Some(peers) = &self.group.peers else {
+            return Err(SubmitError::NotLeader { leader: None });
+        };
+        let unavailable =
+            |why: String| SubmitError::NoQuorum(format!("forwarding to the leader: {why}"));
+        let bytes = peers
+            .call(
+                leader,
+                PARTITION,
+                Rpc::Submit,
+                calls.into_bytes(),
+                FORWARD_TIMEOUT,
+            )
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        postcard::from_bytes::<Result<Submitted, SubmitError>>(&bytes)
+            .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
     }
 
     /// Resolves when the node cannot go on (its Raft group or its projector
@@ -97,9 +148,28 @@ impl Node {
 }
 
 impl WalletService for Node {
+    /// Writes go to the leader: here if this node leads (or is alone),
+    /// forwarded otherwise; with no leader known, 503 to retry.
     async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
-        self.space.check()?;
-        self.partition.submit(calls).await
+        if self.group.members.len() > 1 {
+            match self.partition.leader() {
+                Some((id, _)) if id == self.id => {}
+                Some((leader, addr)) => {
+                    // A leader that froze or died mid-call is not waited
+                    // for: once another is known, the client retries.
+                    let mut metrics = self.partition.raft().metrics();
+                    let replaced = metrics.wait_for(|m| m.current_leader != Some(leader));
+                    return tokio::select! {
+                        answer = self.forward(&addr, calls) => answer,
+                        _ = replaced => Err(SubmitError::NoQuorum(
+                            "the leader changed while the write was forwarded".into(),
+                        )),
+                    };
+                }
+                None => return Err(SubmitError::NotLeader { leader: None }),
+            }
+        }
+        self.submit_here(PARTITION, calls).await
     }
 
     async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {

@@ -8,9 +8,11 @@
 use super::tls::{TlsListener, server_config};
 use super::{Node, NodeConfig};
 use crate::api::{self, Auth};
-use crate::partition::PartitionOptions;
+use crate::cluster::{self, ClusterSecret, Peers};
+use crate::partition::{Group, PartitionOptions};
 use crate::{Error, Result};
 use axum::serve::ListenerExt;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +36,36 @@ pub struct ServeOptions {
     pub insecure_http: bool,
     pub free_space_floor_bytes: u64,
     pub partition: PartitionOptions,
+    /// Every member of a replicated group, this node included, by id: HTTP
+    /// addresses the members reach each other at. Empty: a group of one.
+    pub peers: BTreeMap<u64, String>,
+    /// Required with `peers`.
+    pub cluster_secret: Option<ClusterSecret>,
+}
+
+/// The group this node is a member of, and how it reaches the others.
+fn group(options: &ServeOptions) -> Result<Group> {
+    if options.peers.is_empty() {
+        return Ok(Group::alone());
+    }
+    if !options.peers.contains_key(&options.node_id) {
+        return Err(Error::Peers(format!(
+            "this node's id {} is not among them",
+            options.node_id
+        )));
+    }
+    let secret = options.cluster_secret.clone().ok_or_else(|| {
+        Error::ClusterSecret(
+            "a member of a replicated group needs one: --cluster-secret-file or WALLET_CLUSTER_SECRET".into(),
+        )
+    })?;
+    secret.watch();
+    // Members serve HTTPS with certificates their own chain vouches for.
+    let roots = options.tls.as_ref().map(|(cert, _)| cert.as_path());
+    Ok(Group {
+        members: options.peers.clone(),
+        peers: Some(Peers::new(secret, roots)?),
+    })
 }
 
 /// Bearer tokens must not cross a network in clear text by accident.
@@ -57,6 +89,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         Some((cert, key)) => Some(server_config(cert, key)?),
         None => None,
     };
+    let group = group(&options)?;
     let listen_error = |source| Error::Listen {
         address: options.listen.to_string(),
         source,
@@ -71,16 +104,25 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         // Printed once: only its hash is stored.
         println!("admin token (shown once, keep it): {token}");
     }
+    let advertise = options
+        .peers
+        .get(&options.node_id)
+        .cloned()
+        .unwrap_or_else(|| address.to_string());
     let config = NodeConfig {
         data_dir: options.data_dir.clone(),
         node_id: options.node_id,
-        advertise: address.to_string(),
+        advertise,
         free_space_floor_bytes: options.free_space_floor_bytes,
         wasm_cache_dir: options.data_dir.join("wasm-cache"),
         partition: options.partition.clone(),
+        group: group.clone(),
     };
     let node = Arc::new(Node::start(&config).await?);
-    let router = api::router(node.clone(), Arc::new(auth), metrics);
+    let mut router = api::router(node.clone(), Arc::new(auth), metrics);
+    if let Some(peers) = &group.peers {
+        router = router.merge(cluster::router(node.clone(), peers.secret().clone()));
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{address}");
     tracing::info!(%address, data_dir = %options.data_dir.display(), "serving");

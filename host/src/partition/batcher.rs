@@ -11,7 +11,7 @@ use crate::store::Store;
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use wallet_core::codec::Calls;
 
@@ -19,6 +19,13 @@ use wallet_core::codec::Calls;
 pub const BATCHES_IN_FLIGHT_MAX: usize = 1;
 /// Commands waiting for a batch before new requests are refused (429).
 pub const QUEUED_COMMANDS_MAX: usize = 200_000;
+/// A leader that heard from no majority for this long refuses writes
+/// rather than queue them behind entries it may never commit.
+const QUORUM_SILENCE_MAX_MS: u64 = 1_000;
+/// How long a batch may take to commit and apply before its requests are
+/// answered 503 (the batch may still commit: a retry with the same
+/// transaction ids is answered from the first outcome).
+const COMMIT_WAIT_MAX: Duration = Duration::from_secs(5);
 
 type Answer = Result<Submitted, SubmitError>;
 
@@ -140,7 +147,24 @@ async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job
         timestamp_ms,
         calls: calls.into_bytes(),
     };
-    match raft.client_write(batch).await {
+    let silent_ms = raft
+        .metrics()
+        .borrow()
+        .millis_since_quorum_ack
+        .filter(|&ms| ms > QUORUM_SILENCE_MAX_MS);
+    let written = match silent_ms {
+        Some(ms) => Err(SubmitError::NoQuorum(format!(
+            "this leader has heard from no majority for {ms} ms"
+        ))),
+        None => match tokio::time::timeout(COMMIT_WAIT_MAX, raft.client_write(batch)).await {
+            Ok(written) => written.map_err(submit_error),
+            Err(_) => Err(SubmitError::NoQuorum(format!(
+                "the batch did not commit within {} s",
+                COMMIT_WAIT_MAX.as_secs()
+            ))),
+        },
+    };
+    match written {
         Ok(written) => {
             let BatchReply { index, replies } = written.data;
             let position = Position { partition, index };
@@ -162,7 +186,6 @@ async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job
             }
         }
         Err(error) => {
-            let error = submit_error(error);
             for (_, reply) in replies_to {
                 let _ = reply.send(Err(error.clone()));
             }

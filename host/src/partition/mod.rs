@@ -10,6 +10,7 @@ mod tests;
 
 pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
 
+use crate::cluster::Peers;
 use crate::log::LogOptions;
 use crate::raft::{LogStore, Network, Raft, Snapshots, StateMachine};
 use crate::rocks::Tuning;
@@ -47,6 +48,30 @@ pub struct Member {
     pub advertise: String,
 }
 
+/// The group a partition replica belongs to.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// Every member's id and HTTP address; empty for a group of one (this
+    /// node alone).
+    pub members: BTreeMap<u64, String>,
+    /// How members reach each other; `None` for a group of one.
+    pub peers: Option<Peers>,
+}
+
+impl Group {
+    /// A group of one: this node alone.
+    pub fn alone() -> Group {
+        Group {
+            members: BTreeMap::new(),
+            peers: None,
+        }
+    }
+}
+
+/// How often a replicated group's member checks whether it leads and the
+/// system accounts still need opening.
+const SYSTEM_ACCOUNTS_RETRY: Duration = Duration::from_millis(200);
+
 pub struct Partition {
     pub id: u32,
     raft: Raft,
@@ -54,21 +79,25 @@ pub struct Partition {
     views: Views,
     batcher: Batcher,
     version: Version,
+    snapshots: Snapshots,
     /// For injecting disk failures.
     #[cfg(test)]
     log: LogStore,
 }
 
 impl Partition {
-    /// Opens (or creates) the partition in `dir` and brings its group up;
-    /// returns once this node leads and the system accounts exist.
+    /// Opens (or creates) the partition in `dir` and brings its group up.
+    /// A group of one returns once this node leads and the system accounts
+    /// exist; a member of a replicated group returns at once, and opens the
+    /// system accounts whenever it leads and they are missing.
     pub async fn open(
         dir: &Path,
         id: u32,
         member: &Member,
+        group: &Group,
         engine: &wasmtime::Engine,
         options: &PartitionOptions,
-    ) -> Result<Partition> {
+    ) -> Result<Arc<Partition>> {
         let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
         let version = active_version(engine, &store)?;
         tracing::info!(partition = id, version = %version.hash, "state machine version");
@@ -79,26 +108,41 @@ impl Partition {
         #[cfg(test)]
         let log_handle = log.clone();
         let runtime = Runtime::new(engine, version.clone())?;
-        let snapshots = Snapshots::new(store.clone(), dir.join("snapshots"));
-        let state_machine = StateMachine::new(store.clone(), runtime, id, snapshots);
+        let snapshots_dir = dir.join("snapshots");
+        let snapshots =
+            Snapshots::open(store.clone(), snapshots_dir.clone()).map_err(|source| {
+                Error::DataDir {
+                    path: snapshots_dir,
+                    source,
+                }
+            })?;
+        let state_machine = StateMachine::new(store.clone(), runtime, id, snapshots.clone());
         let views = Views::start(dir, &options.views, store.event_log(), store.subscribe())?;
         let config = raft_config(options.snapshot_every)?;
-        let raft = Raft::new(member.node_id, config, Network, log, state_machine)
+        let network = Network::new(group.peers.clone(), id, store.event_log());
+        let raft = Raft::new(member.node_id, config, network, log, state_machine)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
-        initialize(&raft, member).await?;
+        let alone = group.members.len() <= 1;
+        initialize(&raft, member, &group.members).await?;
         let batcher = Batcher::start(raft.clone(), store.clone(), id);
-        let partition = Partition {
+        let partition = Arc::new(Partition {
             id,
             raft,
             store,
             views,
             batcher,
             version,
+            snapshots,
             #[cfg(test)]
             log: log_handle,
-        };
-        partition.open_system_accounts().await?;
+        });
+        if alone {
+            partition.open_system_accounts().await?;
+        } else {
+            let weak = Arc::downgrade(&partition);
+            tokio::spawn(open_system_accounts_when_leading(weak, member.node_id));
+        }
         Ok(partition)
     }
 
@@ -152,6 +196,18 @@ impl Partition {
         &self.version
     }
 
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// The leader's id and HTTP address, as far as this replica knows.
+    pub fn leader(&self) -> Option<(u64, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let id = metrics.current_leader?;
+        let node = metrics.membership_config.membership().get_node(&id)?;
+        Some((id, node.addr.clone()))
+    }
+
     /// Waits until the read models reflect `index`, or everything applied
     /// now when `None`.
     pub async fn read_at(
@@ -171,7 +227,14 @@ impl Partition {
             .last_log_index
             .unwrap_or(0)
             .max(applied);
-        if wanted > last {
+        // Only the leader knows where the log ends; a follower waits for
+        // a position it has not received yet like for one not projected.
+        let leads = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics.current_leader == Some(metrics.id)
+        };
+        if wanted > last && leads {
             return Err(ReadError::Beyond { wanted, last });
         }
         match self.views.wait_for(wanted, timeout).await {
@@ -225,7 +288,7 @@ fn raft_config(snapshot_every: u64) -> Result<Arc<openraft::Config>> {
         election_timeout_max: 300,
         max_payload_entries: 64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
-        max_in_snapshot_log_to_keep: 1_000,
+        max_in_snapshot_log_to_keep: snapshot_every.min(1_000),
         ..Default::default()
     };
     Ok(Arc::new(
@@ -233,25 +296,53 @@ fn raft_config(snapshot_every: u64) -> Result<Arc<openraft::Config>> {
     ))
 }
 
-async fn initialize(raft: &Raft, member: &Member) -> Result<()> {
+/// Initializes a fresh group: every member of a new replicated group does,
+/// with the same membership (which openraft allows), so whichever majority
+/// comes up first elects a leader; a restarted member rejoins from its
+/// log. A group of one waits until this node leads it.
+async fn initialize(raft: &Raft, member: &Member, members: &BTreeMap<u64, String>) -> Result<()> {
     let initialized = raft
         .is_initialized()
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
+    let alone = members.len() <= 1;
     if !initialized {
-        let members = BTreeMap::from([(
-            member.node_id,
-            openraft::BasicNode {
-                addr: member.advertise.clone(),
-            },
-        )]);
-        raft.initialize(members)
+        let nodes: BTreeMap<u64, openraft::BasicNode> = if alone {
+            BTreeMap::from([(member.node_id, member.advertise.clone())])
+        } else {
+            members.clone()
+        }
+        .into_iter()
+        .map(|(id, addr)| (id, openraft::BasicNode { addr }))
+        .collect();
+        raft.initialize(nodes)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
+    }
+    if !alone {
+        return Ok(());
     }
     raft.wait(Some(LEADER_WAIT))
         .current_leader(member.node_id, "this node leads its single-member group")
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
     Ok(())
+}
+
+/// A replicated group's member: whenever it leads, it opens the system
+/// accounts (a no-op once they exist), until that succeeded once.
+async fn open_system_accounts_when_leading(partition: std::sync::Weak<Partition>, node_id: u64) {
+    loop {
+        let Some(partition) = partition.upgrade() else {
+            return;
+        };
+        if partition.raft.metrics().borrow().current_leader == Some(node_id) {
+            match partition.open_system_accounts().await {
+                Ok(()) => return,
+                Err(error) => tracing::debug!(%error, "opening the system accounts; retrying"),
+            }
+        }
+        drop(partition);
+        tokio::time::sleep(SYSTEM_ACCOUNTS_RETRY).await;
+    }
 }

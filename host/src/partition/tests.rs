@@ -17,14 +17,14 @@ fn engine() -> wasmtime::Engine {
 
 /// Opens the partition in `dir`, waiting (boundedly) for the tasks of an
 /// earlier one to let go of its files.
-async fn open(dir: &Path) -> Partition {
+async fn open(dir: &Path) -> Arc<Partition> {
     let member = Member {
         node_id: 1,
         advertise: "127.0.0.1:0".into(),
     };
     let mut tries = 0;
     loop {
-        match Partition::open(dir, 0, &member, &engine(), &options()).await {
+        match Partition::open(dir, 0, &member, &Group::alone(), &engine(), &options()).await {
             Ok(partition) => return partition,
             Err(error) if tries < 100 => {
                 tries += 1;

@@ -17,13 +17,25 @@ pub trait Durable: Send + Sync + 'static {
     /// Makes everything applied so far durable; returns the applied index
     /// that now is.
     fn flush(&self) -> crate::Result<u64>;
+
+    /// The applied index, durable or not.
+    fn applied(&self) -> u64;
 }
 
 impl Durable for crate::store::Store {
     fn flush(&self) -> crate::Result<u64> {
         crate::store::Store::flush(self)
     }
+
+    fn applied(&self) -> u64 {
+        self.applied_index()
+    }
 }
+
+/// How long a purge waits for the state to reach the purge point: openraft
+/// purges right after it hands a received snapshot to the state machine,
+/// not after the install finished.
+const PURGE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The Raft log on the segment log, and the write-ahead log of the state.
 /// `append` writes the entries and returns; a flusher thread makes them
@@ -325,6 +337,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// Marks the entries up to `log_id` as purged, once the state they
     /// were applied to is durable.
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let started = std::time::Instant::now();
+        while self.durable.applied() < log_id.index && started.elapsed() < PURGE_WAIT_MAX {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let durable = Arc::clone(&self.durable);
         let flushed = tokio::task::spawn_blocking(move || durable.flush())
             .await
@@ -350,6 +366,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         } else if !inner.log.is_empty() {
             inner.log.mark_purged(log_id.index).map_err(write_err)?;
         }
+        tracing::info!(upto = log_id.index, "raft log purged (kept as the archive)");
         Ok(())
     }
 }

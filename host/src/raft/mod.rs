@@ -15,8 +15,8 @@ mod type_config;
 #[cfg(test)]
 pub(crate) use log_store::Fail;
 pub use log_store::{Durable, LogStore};
-pub use network::Network;
-pub use snapshot::Snapshots;
+pub use network::{Answer, Network};
+pub use snapshot::{CHECKPOINT_DIR, Manifest, SnapshotFiles, Snapshots, remove_incoming};
 pub use state_machine::StateMachine;
 pub use type_config::{BatchReply, CommandBatch, NodeId, TypeConfig};
 

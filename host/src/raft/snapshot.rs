@@ -1,110 +1,204 @@
 use super::{NodeId, TypeConfig, any_error};
+use crate::log::{read_small, sync_dir, write_atomic};
 use crate::store::Store;
 use openraft::storage::{RaftSnapshotBuilder, Snapshot};
-use openraft::{LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership};
+use openraft::{BasicNode, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership};
 use serde::{Deserialize, Serialize};
-use std::io::Cursor;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
-/// Checkpoints kept on disk; older ones are removed.
+/// Snapshots kept on disk; older ones are removed.
 const SNAPSHOTS_KEPT_MAX: usize = 2;
+/// A snapshot's description, inside its directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The RocksDB checkpoint, inside a snapshot's directory.
+pub const CHECKPOINT_DIR: &str = "db";
+/// Where a snapshot is built before it gets its name.
+const BUILDING_DIR: &str = "building";
+/// Where received snapshots are written before they are installed.
+const INCOMING_PREFIX: &str = "incoming-";
 
-/// What a snapshot says about its checkpoint.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Manifest {
-    applied: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, openraft::BasicNode>,
-    chain_head: String,
-    checkpoint: PathBuf,
+/// What a snapshot holds: the log id its state is at, the membership, and
+/// where its event chain stands. Nothing in it is a local path, so it
+/// travels to other members as is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub meta: SnapshotMeta<NodeId, BasicNode>,
+    pub chain_head: String,
+    /// The last event-log record the state reflects.
+    pub events_last: u64,
 }
 
-/// The newest snapshot's meta and manifest.
-type Current = Option<(SnapshotMeta<NodeId, openraft::BasicNode>, Vec<u8>)>;
+/// A snapshot's directory: `db/` (a RocksDB checkpoint) and
+/// `manifest.json`; openraft's snapshot data.
+#[derive(Debug)]
+pub struct SnapshotFiles {
+    pub dir: PathBuf,
+}
+
+impl SnapshotFiles {
+    pub fn manifest(&self) -> std::io::Result<Manifest> {
+        let path = self.dir.join(MANIFEST_FILE);
+        let bytes = read_small(&path).map_err(store_err)?.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string())
+        })?;
+        serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    }
+}
+
+/// The name of the snapshot at `log_id`: the log id itself, so that two
+/// snapshots of the same state have the same name on every member and a
+/// newer one sorts after an older one.
+pub fn snapshot_id(log_id: Option<&LogId<NodeId>>) -> String {
+    let (term, index) = log_id.map_or((0, 0), |id| (id.leader_id.term, id.index));
+    format!("{term:020}-{index:020}")
+}
 
 /// Snapshots are RocksDB checkpoints (hard links, so cheap) under
-/// `<partition>/snapshots/`, each with the applied log id and chain head it
-/// holds, read back from the checkpoint itself so they always agree.
+/// `<partition>/snapshots/<term>-<index>/`, each with a manifest read back
+/// from the checkpoint itself, so they always agree. The newest complete
+/// one is the current snapshot, also after a restart.
 #[derive(Clone)]
 pub struct Snapshots {
     store: Arc<Store>,
     dir: PathBuf,
-    current: Arc<Mutex<Current>>,
 }
 
 fn io_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::write_snapshot(None, any_error(&e)).into()
 }
 
+fn store_err(e: crate::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
 impl Snapshots {
-    pub fn new(store: Arc<Store>, dir: PathBuf) -> Self {
-        Snapshots {
-            store,
-            dir,
-            current: Arc::default(),
+    /// Snapshots in `dir`; what a previous run left half-built or
+    /// received and not installed is removed.
+    pub fn open(store: Arc<Store>, dir: PathBuf) -> std::io::Result<Self> {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries {
+                let path = entry?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name == BUILDING_DIR || name.starts_with(INCOMING_PREFIX) {
+                    std::fs::remove_dir_all(&path)?;
+                }
+            }
         }
+        Ok(Snapshots { store, dir })
+    }
+
+    /// Complete snapshots, oldest first.
+    fn complete(&self) -> std::io::Result<Vec<PathBuf>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.bytes().next().is_some_and(|b| b.is_ascii_digit())
+                    && p.join(MANIFEST_FILE).exists()
+            })
+            .collect();
+        dirs.sort();
+        Ok(dirs)
     }
 
     pub fn current(&self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(current.as_ref().map(|(meta, manifest)| Snapshot {
-            meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(manifest.clone())),
+        let Some(dir) = self.complete().map_err(io_err)?.pop() else {
+            return Ok(None);
+        };
+        let files = SnapshotFiles { dir };
+        let manifest = files.manifest().map_err(io_err)?;
+        Ok(Some(Snapshot {
+            meta: manifest.meta,
+            snapshot: Box::new(files),
         }))
     }
 
+    /// A fresh directory to receive the snapshot `id` into.
+    pub fn incoming(&self, id: &str) -> std::io::Result<PathBuf> {
+        let dir = self.dir.join(format!("{INCOMING_PREFIX}{id}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(dir.join(CHECKPOINT_DIR))?;
+        Ok(dir)
+    }
+
     fn prune(&self) -> std::io::Result<()> {
-        let mut names: Vec<_> = std::fs::read_dir(&self.dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        names.sort();
-        let excess = names.len().saturating_sub(SNAPSHOTS_KEPT_MAX);
-        for old in &names[..excess] {
+        let complete = self.complete()?;
+        let excess = complete.len().saturating_sub(SNAPSHOTS_KEPT_MAX);
+        for old in &complete[..excess] {
             std::fs::remove_dir_all(old)?;
         }
         Ok(())
+    }
+
+    pub(crate) fn build(&self) -> std::io::Result<SnapshotFiles> {
+        std::fs::create_dir_all(&self.dir)?;
+        let building = self.dir.join(BUILDING_DIR);
+        if building.exists() {
+            std::fs::remove_dir_all(&building)?;
+        }
+        std::fs::create_dir(&building)?;
+        let meta = self
+            .store
+            .checkpoint(&building.join(CHECKPOINT_DIR))
+            .map_err(store_err)?;
+        let applied: Option<LogId<NodeId>> = match &meta.applied {
+            Some(bytes) => Some(serde_json::from_slice(bytes).map_err(std::io::Error::other)?),
+            None => None,
+        };
+        let membership: StoredMembership<NodeId, BasicNode> = match &meta.membership {
+            Some(bytes) => serde_json::from_slice(bytes).map_err(std::io::Error::other)?,
+            None => StoredMembership::default(),
+        };
+        let id = snapshot_id(applied.as_ref());
+        let manifest = Manifest {
+            meta: SnapshotMeta {
+                last_log_id: applied,
+                last_membership: membership,
+                snapshot_id: id.clone(),
+            },
+            chain_head: hex::encode(meta.chain_head),
+            events_last: meta.events_last,
+        };
+        let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
+        write_atomic(&building.join(MANIFEST_FILE), &bytes).map_err(store_err)?;
+        let dir = self.dir.join(&id);
+        if dir.exists() {
+            // The same state, snapshotted before.
+            std::fs::remove_dir_all(&building)?;
+        } else {
+            std::fs::rename(&building, &dir)?;
+            sync_dir(&self.dir).map_err(store_err)?;
+        }
+        self.prune()?;
+        Ok(SnapshotFiles { dir })
+    }
+}
+
+/// Removes a received snapshot's leftovers once it is installed.
+pub fn remove_incoming(dir: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(dir) {
+        tracing::warn!(%error, dir = %dir.display(), "removing an installed snapshot's files");
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for Snapshots {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        std::fs::create_dir_all(&self.dir).map_err(io_err)?;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let checkpoint = self.dir.join(format!("{stamp:016}"));
-        let meta =
-            tokio::task::block_in_place(|| self.store.checkpoint(&checkpoint)).map_err(io_err)?;
-        let applied: Option<LogId<NodeId>> = match meta.applied {
-            Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(io_err)?),
-            None => None,
-        };
-        let membership: StoredMembership<NodeId, openraft::BasicNode> = match meta.membership {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(io_err)?,
-            None => StoredMembership::default(),
-        };
-        let manifest = Manifest {
-            applied,
-            membership: membership.clone(),
-            chain_head: hex::encode(meta.chain_head),
-            checkpoint,
-        };
-        let bytes = serde_json::to_vec(&manifest).map_err(io_err)?;
-        let snapshot_meta = SnapshotMeta {
-            last_log_id: applied,
-            last_membership: membership,
-            snapshot_id: format!("{stamp:016}"),
-        };
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((snapshot_meta.clone(), bytes.clone()));
-        self.prune().map_err(io_err)?;
-        tracing::info!(snapshot = %snapshot_meta.snapshot_id, ?applied, "snapshot built");
+        let files = tokio::task::block_in_place(|| self.build()).map_err(io_err)?;
+        let manifest = files.manifest().map_err(io_err)?;
+        tracing::info!(snapshot = %manifest.meta.snapshot_id, events = manifest.events_last, "snapshot built");
         Ok(Snapshot {
-            meta: snapshot_meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            meta: manifest.meta,
+            snapshot: Box::new(files),
         })
     }
 }

@@ -1,5 +1,6 @@
-use super::snapshot::Snapshots;
+use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming};
 use super::{BatchReply, CommandBatch, NodeId, TypeConfig, any_error};
+use crate::cluster::transfer::for_each_staged_event;
 use crate::service::Reply;
 use crate::sm::{BatchHeader, Executed, Runtime};
 use crate::store::{RecordHeader, Store};
@@ -7,7 +8,6 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
-use std::io::Cursor;
 use std::sync::Arc;
 use wallet_core::codec;
 
@@ -167,20 +167,49 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.snapshots.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    /// A directory to receive a snapshot's files into (the network
+    /// streams them there itself: `crate::cluster::transfer`).
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<SnapshotFiles>> {
+        let dir = self
+            .snapshots
+            .incoming("received")
+            .map_err(|e| StorageIOError::write_snapshot(None, any_error(&e)))?;
+        Ok(Box::new(SnapshotFiles { dir }))
     }
 
+    /// Installs a received snapshot: first the event records it carries
+    /// (each checked against any this replica already holds), then its
+    /// checkpoint in place of the state; then snapshots the installed
+    /// state, so it is this replica's current snapshot too (a leader
+    /// sending an older one would send the purged gap again and again).
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotFiles>,
     ) -> StorageResult<()> {
-        // A single-member group never receives a snapshot; shipping one to a
-        // lagging follower comes with replication.
-        let error =
-            std::io::Error::other("installing a snapshot from a leader is not supported yet");
-        Err(StorageIOError::write_snapshot(Some(meta.signature()), any_error(&error)).into())
+        let installed = tokio::task::block_in_place(|| {
+            let events = self.store.event_log();
+            for_each_staged_event(&snapshot.dir, |seq, record| events.append(seq, record))?;
+            let installed = self.store.install(&snapshot.dir.join(CHECKPOINT_DIR))?;
+            self.snapshots
+                .build()
+                .map_err(|e| crate::Error::StoreFailed(format!("snapshotting the installed state: {e}")))?;
+            Ok::<_, crate::Error>(installed)
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, snapshot = %meta.snapshot_id, "installing a snapshot failed");
+            StorageIOError::write_snapshot(Some(meta.signature()), any_error(&e))
+        })?;
+        remove_incoming(&snapshot.dir);
+        metrics::gauge!("applied_index").set(installed.applied_index as f64);
+        metrics::counter!("snapshots_installed").increment(1);
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            applied = installed.applied_index,
+            events = installed.events_last,
+            "snapshot installed"
+        );
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {

@@ -1,6 +1,5 @@
 use crate::service::Reply;
 use serde::{Deserialize, Serialize};
-use std::io::Cursor;
 
 pub type NodeId = u64;
 
@@ -30,6 +29,6 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = super::SnapshotFiles,
         AsyncRuntime = openraft::TokioRuntime,
 );

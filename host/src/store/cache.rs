@@ -23,6 +23,11 @@ pub(super) struct StateCache {
 }
 
 impl StateCache {
+    /// Forgets everything (the state it mirrored was replaced).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// A cache of at most `bytes` (keys, values and overhead).
     pub fn new(bytes: usize) -> Self {
         let items = bytes / 128;

@@ -46,6 +46,44 @@ pub struct Meta {
     pub active_version: Option<VersionHash>,
 }
 
+/// Where the replaced database waits, during an install, to be removed.
+const OLD_DB_DIR: &str = "db.old";
+
+fn install_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::StoreFailed(format!("installing a snapshot at {}: {e}", path.display()))
+}
+
+/// Moves the checkpoint `from` into place as the store's database: the
+/// current one aside first, then the checkpoint in, then the directory
+/// synced. [`finish_install`] completes an install a crash interrupted.
+pub(super) fn move_in(store_dir: &Path, from: &Path) -> Result<()> {
+    let current = store_dir.join(DB_DIR);
+    let old = store_dir.join(OLD_DB_DIR);
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(install_err(&old))?;
+    }
+    std::fs::rename(&current, &old).map_err(install_err(&current))?;
+    std::fs::rename(from, &current).map_err(install_err(from))?;
+    crate::log::sync_dir(store_dir)
+}
+
+/// Completes or undoes an install: with no database in place, the old one
+/// goes back (the install did not happen; the leader sends the snapshot
+/// again); with one in place, the old one is removed.
+pub(super) fn finish_install(store_dir: &Path) -> Result<()> {
+    let current = store_dir.join(DB_DIR);
+    let old = store_dir.join(OLD_DB_DIR);
+    if !old.exists() {
+        return Ok(());
+    }
+    if current.exists() {
+        std::fs::remove_dir_all(&old).map_err(install_err(&old))
+    } else {
+        std::fs::rename(&old, &current).map_err(install_err(&old))?;
+        crate::log::sync_dir(store_dir)
+    }
+}
+
 pub(super) fn open(path: &Path, tuning: &Tuning) -> Result<DB> {
     rocks::open(path, &FAMILIES, tuning)
 }
@@ -90,7 +128,7 @@ pub(super) fn read_meta(db: &DB) -> Result<Meta> {
 
 /// The meta of a store that may be in use by a running node; `None` where
 /// there is no database.
-pub(super) fn read_meta_read_only(path: &Path) -> Result<Option<Meta>> {
+pub(crate) fn read_meta_read_only(path: &Path) -> Result<Option<Meta>> {
     rocks::read_only_value(path, &FAMILIES, META, META_KEY)?
         .map(|bytes| decode_meta(&bytes))
         .transpose()

@@ -40,7 +40,7 @@ use cache::StateCache;
 use db::{FAMILIES, GUEST, META, VERSIONS};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{DB, WriteBatch};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -73,7 +73,8 @@ const FLUSH_WAIT_MAX: Duration = Duration::from_secs(120);
 /// The store of one partition replica. Commits come from one thread (the
 /// state machine's); flushes, checkpoints and reads may come from others.
 pub struct Store {
-    db: Arc<DB>,
+    dir: PathBuf,
+    tuning: Tuning,
     events: Arc<EventLog>,
     writer: Mutex<Writer>,
     flush_bytes: usize,
@@ -82,6 +83,9 @@ pub struct Store {
 
 /// What only a commit (or a flush) touches.
 struct Writer {
+    /// Under the writer so that installing a snapshot can replace it;
+    /// `None` only if an install failed to open the database.
+    db: Option<Arc<DB>>,
     /// Equal to the meta record in RocksDB.
     meta: Meta,
     cache: StateCache,
@@ -97,6 +101,7 @@ impl Store {
     /// event log that lacks committed records or disagrees with the
     /// committed chain head.
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store> {
+        db::finish_install(dir)?;
         let db = db::open(&dir.join(DB_DIR), &options.tuning)?;
         let meta = db::read_meta(&db)?;
         let log_options = LogOptions {
@@ -109,9 +114,11 @@ impl Store {
             events_last: meta.events_last,
         });
         Ok(Store {
-            db: Arc::new(db),
+            dir: dir.to_path_buf(),
+            tuning: options.tuning.clone(),
             events: Arc::new(events),
             writer: Mutex::new(Writer {
+                db: Some(Arc::new(db)),
                 meta,
                 cache: StateCache::new(options.cache_bytes),
                 unflushed: 0,
@@ -183,7 +190,8 @@ impl Store {
         meta.timestamp_ms = header.timestamp_ms;
 
         let mut batch = WriteBatch::default();
-        let guest = cf(&self.db, GUEST);
+        let db = w.db()?;
+        let guest = cf(db, GUEST);
         // In key order, each memtable insert starts its skip-list search
         // from where the previous one ended (a stable sort: the last write
         // of a key still wins).
@@ -221,10 +229,10 @@ impl Store {
 
     /// Adds the meta to `batch` and writes it.
     fn write(&self, w: &mut Writer, mut batch: WriteBatch, meta: Meta) -> Result<()> {
-        batch.put_cf(cf(&self.db, META), db::meta_key(), db::encode_meta(&meta));
+        let db = w.db()?;
+        batch.put_cf(cf(db, META), db::meta_key(), db::encode_meta(&meta));
         let bytes = batch.size_in_bytes();
-        self.db
-            .write_opt(batch, &rocks::write_options())
+        db.write_opt(batch, &rocks::write_options())
             .map_err(rocks("committing a batch"))?;
         w.meta = meta;
         w.unflushed += bytes;
@@ -255,7 +263,7 @@ impl Store {
     /// applied index the flush covers.
     fn start_flush(&self, w: &mut Writer) -> Result<u64> {
         self.events.sync()?;
-        rocks::flush_all(&self.db, &FAMILIES, false)?;
+        rocks::flush_all(w.db()?, &FAMILIES, false)?;
         w.unflushed = 0;
         Ok(w.meta.applied_index)
     }
@@ -264,24 +272,26 @@ impl Store {
     /// in the event log); returns the applied index that is now durable.
     /// Batches may go on committing while the flush is written.
     pub fn flush(&self) -> Result<u64> {
-        let index = self.start_flush(&mut self.writer())?;
-        self.wait_for_flushes()?;
+        let (index, db) = {
+            let mut w = self.writer();
+            (self.start_flush(&mut w)?, Arc::clone(w.db()?))
+        };
+        Self::wait_for_flushes(&db)?;
         Ok(index)
     }
 
     /// Waits until no memtable is left waiting to be flushed.
-    fn wait_for_flushes(&self) -> Result<()> {
+    fn wait_for_flushes(db: &DB) -> Result<()> {
         let started = Instant::now();
         loop {
             let mut pending = 0;
             for name in FAMILIES {
-                let family = cf(&self.db, name);
+                let family = cf(db, name);
                 for property in [
                     "rocksdb.num-immutable-mem-table",
                     "rocksdb.background-errors",
                 ] {
-                    let value = self
-                        .db
+                    let value = db
                         .property_int_value_cf(family, property)
                         .map_err(rocks("reading flush progress"))?
                         .unwrap_or(0);
@@ -313,15 +323,55 @@ impl Store {
         // Most of the memtables first, while batches go on; then the rest
         // under the writer, with the event log synced before it.
         self.flush()?;
-        let w = self.writer();
-        self.events.sync()?;
-        let checkpoint = Checkpoint::new(&*self.db).map_err(rocks("checkpoint"))?;
-        checkpoint
-            .create_checkpoint(dir)
-            .map_err(rocks("creating a checkpoint"))?;
-        drop(w);
+        {
+            let w = self.writer();
+            self.events.sync()?;
+            let checkpoint = Checkpoint::new(&**w.db()?).map_err(rocks("checkpoint"))?;
+            checkpoint
+                .create_checkpoint(dir)
+                .map_err(rocks("creating a checkpoint"))?;
+        }
         let meta = db::read_meta_read_only(dir)?;
         Ok(meta.unwrap_or_default())
+    }
+
+    /// Replaces the state with a snapshot's checkpoint (a RocksDB directory
+    /// on the same filesystem, moved into place), whose records the event
+    /// log must already hold. Returns the meta it is at.
+    pub fn install(&self, checkpoint: &Path) -> Result<Meta> {
+        let mut w = self.writer();
+        let meta = db::read_meta_read_only(checkpoint)?.unwrap_or_default();
+        self.events.check_against(&meta)?;
+        // The durable state is never ahead of the event log.
+        self.events.sync()?;
+        // RocksDB locks a database by its path within the process: the old
+        // one closes (once a flush still holding it lets go) before the
+        // new one opens at the same path.
+        let old = w.db.take();
+        if let Some(old) = old {
+            close(old);
+        }
+        let path = self.dir.join(DB_DIR);
+        let opened =
+            db::move_in(&self.dir, checkpoint).and_then(|()| db::open(&path, &self.tuning));
+        let db = match opened {
+            Ok(db) => db,
+            Err(error) => {
+                // Whatever is in place (the old state, if the move failed).
+                db::finish_install(&self.dir)?;
+                w.db = db::open(&path, &self.tuning).ok().map(Arc::new);
+                return Err(error);
+            }
+        };
+        let installed = db::read_meta(&db)?;
+        w.db = Some(Arc::new(db));
+        w.meta = installed.clone();
+        w.cache.clear();
+        w.unflushed = 0;
+        db::finish_install(&self.dir)?;
+        drop(w);
+        self.publish();
+        Ok(installed)
     }
 
     /// Stores a state-machine component under its hash, which must be the
@@ -334,19 +384,14 @@ impl Store {
                 why: format!("version {hash} offered with bytes hashing to {actual}"),
             });
         }
-        self.db
-            .put_cf_opt(
-                cf(&self.db, VERSIONS),
-                hash.0,
-                bytes,
-                &rocks::write_options(),
-            )
+        let db = Arc::clone(self.writer().db()?);
+        db.put_cf_opt(cf(&db, VERSIONS), hash.0, bytes, &rocks::write_options())
             .map_err(rocks("storing a version"))
     }
 
     pub fn version(&self, hash: VersionHash) -> Result<Option<Vec<u8>>> {
-        self.db
-            .get_cf(cf(&self.db, VERSIONS), hash.0)
+        let db = Arc::clone(self.writer().db()?);
+        db.get_cf(cf(&db, VERSIONS), hash.0)
             .map_err(rocks("reading a version"))
     }
 
@@ -358,6 +403,25 @@ impl Store {
         meta.active_version = Some(hash);
         self.write(w, WriteBatch::default(), meta)
     }
+}
+
+impl Writer {
+    fn db(&self) -> Result<&Arc<DB>> {
+        self.db.as_ref().ok_or_else(|| {
+            Error::StoreFailed(
+                "the state database did not reopen after a failed snapshot install".into(),
+            )
+        })
+    }
+}
+
+/// Closes a database once no one else holds it.
+fn close(db: Arc<DB>) {
+    let started = Instant::now();
+    while Arc::strong_count(&db) > 1 && started.elapsed() < FLUSH_WAIT_MAX {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(db);
 }
 
 /// The guest's committed state, read through the hot-state cache and, for
@@ -377,8 +441,8 @@ impl StateSource for GuestState<'_> {
             .filter(|(_, hit)| !**hit)
             .map(|(k, _)| *k)
             .collect();
-        let guest = cf(&store.db, GUEST);
-        let fetched = store.db.batched_multi_get_cf(guest, &misses, false);
+        let db = Arc::clone(w.db()?);
+        let fetched = db.batched_multi_get_cf(cf(&db, GUEST), &misses, false);
         let mut fetched = fetched.into_iter();
         let encode = |e: wallet_core::codec::EncodeError| Error::StateRead(e.to_string());
         for (key, hit) in keys.iter().zip(hits) {

@@ -80,6 +80,7 @@ pub async fn node(dir: &std::path::Path) -> Node {
         free_space_floor_bytes: 0,
         wasm_cache_dir: crate::test_support::wasm_cache_dir(),
         partition: crate::test_support::options(),
+        group: crate::partition::Group::alone(),
     };
     Node::start(&config).await.expect("the node starts")
 }

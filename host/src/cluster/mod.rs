@@ -1,0 +1,73 @@
+//! Members of a replicated group talking to each other: Raft's RPCs,
+//! writes forwarded to the leader, and snapshots streamed to lagging
+//! followers, all over the members' HTTP port under `/v1/raft/{group}/`.
+//!
+//! Bodies are postcard; every request and every answer carries an
+//! HMAC-SHA256 under the cluster secret (`Wallet-Cluster-Mac`), so nothing
+//! outside the cluster can join or inject messages. The group id is in
+//! every path: partitions will run many groups over one connection per peer.
+//!
+//! - `secret`: the keys, their rotation and the MACs.
+//! - `peers`: `--peers` and the pooled HTTP client members call each other
+//!   with.
+//! - `routes`: the handlers that answer them.
+//! - `transfer`: a snapshot's stream format.
+
+mod peers;
+mod routes;
+mod secret;
+pub(crate) mod transfer;
+
+pub use peers::{CallError, Peers, parse_peers};
+pub use routes::router;
+pub use secret::{ClusterSecret, SECRET_MIN_BYTES, StreamMac};
+
+/// The header that carries a message's MAC, in hex.
+pub const MAC_HEADER: &str = "wallet-cluster-mac";
+
+/// The RPCs members call each other with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rpc {
+    Append,
+    Vote,
+    Snapshot,
+    /// Which event records a follower holds, before a snapshot is sent.
+    Holds,
+    /// A write forwarded to the leader.
+    Submit,
+}
+
+impl Rpc {
+    fn name(self) -> &'static str {
+        match self {
+            Rpc::Append => "append",
+            Rpc::Vote => "vote",
+            Rpc::Snapshot => "snapshot",
+            Rpc::Holds => "holds",
+            Rpc::Submit => "submit",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Rpc> {
+        [
+            Rpc::Append,
+            Rpc::Vote,
+            Rpc::Snapshot,
+            Rpc::Holds,
+            Rpc::Submit,
+        ]
+        .into_iter()
+        .find(|rpc| rpc.name() == name)
+    }
+
+    /// The path, which is also what a request's MAC covers besides the body.
+    pub fn path(self, group: u32) -> String {
+        format!("/v1/raft/{group}/{}", self.name())
+    }
+}
+
+/// What an answer's MAC covers besides its body: the request's path, so an
+/// answer cannot be replayed to another request.
+fn answer_label(path: &str) -> Vec<u8> {
+    [b"answer ".as_slice(), path.as_bytes()].concat()
+}
