@@ -103,7 +103,7 @@ impl FromStr for Positions {
 }
 
 /// Why a read could not be answered at the position it asked for.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ReadError {
     #[error("the read models reflect index {reflected}, not yet {wanted}; retry")]
     NotCaughtUp { wanted: u64, reflected: u64 },
@@ -111,6 +111,8 @@ pub enum ReadError {
     Beyond { wanted: u64, last: u64 },
     #[error("this node has no partition {0}")]
     UnknownPartition(u32),
+    #[error("no read index from a leader with a majority: {0}; retry")]
+    NoQuorum(String),
 }
 
 /// One currency of an account, in minor units.
@@ -204,6 +206,10 @@ pub trait WalletService: Send + Sync + 'static {
         &self,
         wanted: Option<Positions>,
     ) -> impl Future<Output = Result<Positions, ReadError>> + Send;
+
+    /// The positions every write acknowledged so far is at, confirmed by
+    /// the leader with a majority (a linearizable read waits for them).
+    fn read_index(&self) -> impl Future<Output = Result<Positions, ReadError>> + Send;
 
     fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>>;
 

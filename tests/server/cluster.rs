@@ -398,6 +398,59 @@ async fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     check(&cluster, &outcomes).await;
 }
 
+/// A GET with `Wallet-Read: linearizable`.
+async fn linearizable(api: &Api, path: &str) -> (StatusCode, Value) {
+    let answer = api
+        .client
+        .get(format!("{}{path}", api.url))
+        .bearer_auth(ADMIN)
+        .header("wallet-read", "linearizable")
+        .send()
+        .await
+        .expect("an answer");
+    let status = answer.status();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_member_reads_its_clients_writes_and_linearizable_reads_see_every_write() {
+    let mut cluster = Cluster::start(&[]);
+    let leader = cluster.leader().await;
+    open_and_fund(&cluster.api(leader)).await;
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    for round in 0..20 {
+        // Written through one follower, read back on the other.
+        let (writer, reader) = (
+            cluster.api(followers[round % 2]),
+            cluster.api(followers[1 - round % 2]),
+        );
+        let id = Uuid::new_v4().to_string();
+        let (status, body) = writer.transfer("acct-1", "acct-2", "0.01", &id).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = linearizable(&reader, &format!("/v1/wallet/transfers/{id}")).await;
+        assert_eq!(
+            (status, &body["status"]),
+            (StatusCode::OK, &json!("success")),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        cluster.api(followers[0]).cents("acct-2").await,
+        FUNDS_CENTS + 20,
+        "a plain read after a linearizable one reflects it too"
+    );
+    // Without a majority there is no read index: 503, never a stale answer.
+    cluster.kill9(leader);
+    cluster.kill9(followers[1]);
+    let (status, _) = linearizable(&cluster.api(followers[0]), "/v1/wallet/accounts/acct-1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _) = cluster
+        .api(followers[0])
+        .get(Some(ADMIN), "/v1/wallet/accounts/acct-1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "plain reads keep serving");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_majority_writes_get_503_then_resume_by_themselves() {
     let mut cluster = Cluster::start(&[]);

@@ -145,6 +145,12 @@ impl From<ReadError> for ApiError {
             ReadError::UnknownPartition(_) => {
                 ApiError::bad_request("invalid_position", error.to_string())
             }
+            ReadError::NoQuorum(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_quorum",
+                error.to_string(),
+            )
+            .retry(),
         }
     }
 }

@@ -72,6 +72,10 @@ fn position_param() -> Value {
     json!({"$ref": "#/components/parameters/WalletPosition"})
 }
 
+fn read_param() -> Value {
+    json!({"$ref": "#/components/parameters/WalletRead"})
+}
+
 /// The answers every write may give besides its own.
 fn write_errors(mut responses: Value) -> Value {
     for (status, name) in [
@@ -153,7 +157,7 @@ fn paths() -> Value {
         }},
         "/v1/wallet/accounts/{id}": {"get": {
             "summary": "An account and its balances per currency. Clients see only their own accounts.",
-            "parameters": [account_id, position_param()],
+            "parameters": [account_id, position_param(), read_param()],
             "responses": read_errors(json!({"200": answer("The account.", "Account")})),
         }},
         "/v1/wallet/accounts/{id}/balance": {"get": {
@@ -161,7 +165,7 @@ fn paths() -> Value {
             "parameters": [
                 account_id,
                 {"name": "currency", "in": "query", "required": true, "schema": reference("Currency")},
-                position_param(),
+                position_param(), read_param(),
             ],
             "responses": read_errors(json!({"200": answer("The balance.", "Balance")})),
         }},
@@ -171,13 +175,13 @@ fn paths() -> Value {
                 account_id,
                 {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                 {"name": "after", "in": "query", "required": false, "description": "The `next` of the previous page.", "schema": {"type": "integer", "format": "int64", "minimum": 0}},
-                position_param(),
+                position_param(), read_param(),
             ],
             "responses": read_errors(json!({"200": answer("A page of events.", "History")})),
         }},
         "/v1/wallet/transfers/{transaction_id}": {"get": {
             "summary": "A transfer's status and its events.",
-            "parameters": [path_param("transaction_id", "UUID", UUID_PATTERN), position_param()],
+            "parameters": [path_param("transaction_id", "UUID", UUID_PATTERN), position_param(), read_param()],
             "responses": read_errors(json!({"200": answer("The transfer.", "Transfer")})),
         }},
         "/v1/cluster/status": {"get": {
@@ -296,10 +300,16 @@ fn components() -> Value {
             "WalletPosition": {"name": "Wallet-Position", "in": "header", "required": false,
                 "description": "A position a write answered with: the read waits (bounded) until it reflects it, else 503 not_caught_up.",
                 "schema": {"type": "string", "pattern": POSITION_PATTERN}},
+            "WalletRead": {"name": "Wallet-Read", "in": "header", "required": false,
+                "description": "linearizable: the read reflects every write acknowledged before it began, anywhere in the group (the leader confirms its read index with a majority; 503 no_quorum without one).",
+                "schema": {"type": "string", "enum": ["linearizable"]}},
         },
         "headers": {
             "WalletPosition": {"description": "partition:index: where a write was applied, or what a read reflects.",
                 "schema": {"type": "string", "pattern": POSITION_PATTERN}},
+            "WalletRead": {"name": "Wallet-Read", "in": "header", "required": false,
+                "description": "linearizable: the read reflects every write acknowledged before it began, anywhere in the group (the leader confirms its read index with a majority; 503 no_quorum without one).",
+                "schema": {"type": "string", "enum": ["linearizable"]}},
         },
         "responses": {
             "BadRequest": error_response("Malformed input: the request breaks this document's schema; nothing was submitted.", false),

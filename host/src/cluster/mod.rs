@@ -35,6 +35,8 @@ pub enum Rpc {
     Holds,
     /// A write forwarded to the leader.
     Submit,
+    /// The leader's read index, for a linearizable read on a follower.
+    ReadIndex,
 }
 
 impl Rpc {
@@ -45,6 +47,7 @@ impl Rpc {
             Rpc::Snapshot => "snapshot",
             Rpc::Holds => "holds",
             Rpc::Submit => "submit",
+            Rpc::ReadIndex => "read_index",
         }
     }
 
@@ -55,6 +58,7 @@ impl Rpc {
             Rpc::Snapshot,
             Rpc::Holds,
             Rpc::Submit,
+            Rpc::ReadIndex,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

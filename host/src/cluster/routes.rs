@@ -118,6 +118,7 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             let answer = members.node.submit_here(group, calls).await;
             signed(secret, &path, &answer)
         }
+        Rpc::ReadIndex => signed(secret, &path, &here.read_index().await),
         Rpc::Snapshot => unreachable!("snapshots have their own route"),
     };
     Ok(response)

@@ -16,8 +16,8 @@ use crate::Result;
 use crate::cluster::Rpc;
 use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
-    AccountView, HistoryPage, NodeStatus, Positions, ReadError, Readiness, SubmitError, Submitted,
-    TransferView, WalletService,
+    AccountView, HistoryPage, NodeStatus, Position, Positions, ReadError, Readiness, SubmitError,
+    Submitted, TransferView, WalletService,
 };
 use crate::sm::new_engine;
 use std::path::PathBuf;
@@ -188,6 +188,37 @@ impl WalletService for Node {
         };
         let position = self.partition.read_at(index, READ_WAIT_MAX).await?;
         Ok(Positions(vec![position]))
+    }
+
+    /// Asks the leader (this node, or over the network) for its read index.
+    async fn read_index(&self) -> Result<Positions, ReadError> {
+        let index = match self.partition.leader() {
+            Some((id, _)) if id == self.id => self.partition.read_index().await?,
+            Some((_, addr)) => {
+                let Some(peers) = &self.group.peers else {
+                    return Err(ReadError::NoQuorum("no peers configured".into()));
+                };
+                let unavailable =
+                    |why: String| ReadError::NoQuorum(format!("asking the leader: {why}"));
+                let bytes = peers
+                    .call(
+                        &addr,
+                        PARTITION,
+                        Rpc::ReadIndex,
+                        Vec::new(),
+                        FORWARD_TIMEOUT,
+                    )
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?;
+                postcard::from_bytes::<Result<u64, ReadError>>(&bytes)
+                    .map_err(|e| unavailable(format!("undecodable answer: {e}")))??
+            }
+            None => return Err(ReadError::NoQuorum("no leader is known".into())),
+        };
+        Ok(Positions(vec![Position {
+            partition: PARTITION,
+            index,
+        }]))
     }
 
     fn account(&self, account_id: &str) -> Result<Option<AccountView>> {

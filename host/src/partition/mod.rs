@@ -68,6 +68,9 @@ impl Group {
     }
 }
 
+/// How long confirming leadership for a linearizable read may take.
+const READ_INDEX_WAIT: Duration = Duration::from_secs(2);
+
 /// How often a replicated group's member checks whether it leads and the
 /// system accounts still need opening.
 const SYSTEM_ACCOUNTS_RETRY: Duration = Duration::from_millis(200);
@@ -246,6 +249,20 @@ impl Partition {
                 wanted,
                 reflected: not.reflected,
             }),
+        }
+    }
+
+    /// The index every write acknowledged so far is at, once this node has
+    /// confirmed with a majority that it still leads.
+    pub async fn read_index(&self) -> Result<u64, ReadError> {
+        let unavailable = |why: String| ReadError::NoQuorum(why);
+        match tokio::time::timeout(READ_INDEX_WAIT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(index)) => Ok(index.map_or(0, |id| id.index)),
+            Ok(Err(error)) => Err(unavailable(error.to_string())),
+            Err(_) => Err(unavailable(format!(
+                "no majority confirmed this leader within {} s",
+                READ_INDEX_WAIT.as_secs()
+            ))),
         }
     }
 

@@ -76,6 +76,10 @@ impl WalletService for Probe {
         self.node.read_at(wanted).await
     }
 
+    async fn read_index(&self) -> Result<Positions, ReadError> {
+        self.node.read_index().await
+    }
+
     fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>> {
         self.node.account(account_id)
     }

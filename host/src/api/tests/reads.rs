@@ -303,3 +303,29 @@ async fn reads_wait_for_the_position_they_are_given() {
         assert_eq!(answer.code(), "invalid_position");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn linearizable_reads_reflect_every_acknowledged_write() {
+    let app = app().await;
+    let body = transfer("alice", "bob", "2.00", "USD", &txid(330));
+    let write = app
+        .post("/v1/wallet/balance_transfer", Some(ADMIN), &body)
+        .await;
+    assert_eq!(write.status, 200, "{}", write.text);
+    let read = |mode: &'static str| {
+        app.send(
+            app.http
+                .get(format!("{}/v1/wallet/accounts/bob", app.base))
+                .header("wallet-read", mode),
+            Some(ADMIN),
+        )
+    };
+    let answer = read("linearizable").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["balances"]["USD"]["available"], "2.00");
+    for bad in ["stale", ""] {
+        let answer = read(bad).await;
+        assert_eq!(answer.status, 400, "{bad:?}: {}", answer.text);
+        assert_eq!(answer.code(), "invalid_read");
+    }
+}
