@@ -60,6 +60,10 @@ struct ServeArgs {
     /// majority is up; a restarted member rejoins from its data directory.
     #[arg(long, value_parser = parse_peers)]
     peers: Option<Peers>,
+    /// A new member of a running group: wait to be added by its leader
+    /// (`POST /v1/cluster/members`) instead of initializing a group.
+    #[arg(long, requires = "peers")]
+    join: bool,
     /// The cluster secret every message between members is signed with:
     /// one per line, the first signs and all verify (to rotate: add the new
     /// one second, then move it first, then drop the old). Read again
@@ -163,6 +167,7 @@ impl ServeArgs {
             },
             peers: self.peers.map(|p| p.0).unwrap_or_default(),
             cluster_secret,
+            join: self.join,
         })
     }
 }

@@ -226,6 +226,29 @@ pub trait WalletService: Send + Sync + 'static {
     fn status(&self) -> NodeStatus;
 
     fn readiness(&self) -> Readiness;
+
+    /// Adds a member: a learner until it has caught up, then a voter.
+    /// Returns the voters after the change.
+    fn add_member(
+        &self,
+        node_id: u64,
+        address: String,
+    ) -> impl Future<Output = Result<Vec<u64>, MembershipError>> + Send;
+
+    /// Removes a member; returns the voters after the change.
+    fn remove_member(
+        &self,
+        node_id: u64,
+    ) -> impl Future<Output = Result<Vec<u64>, MembershipError>> + Send;
+}
+
+/// Why a membership change was not made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    #[error("membership changes go to the leader ({leader:?})")]
+    NotLeader { leader: Option<String> },
+    #[error("{0}")]
+    Refused(String),
 }
 
 #[cfg(test)]

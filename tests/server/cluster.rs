@@ -187,10 +187,13 @@ async fn retry(api: &Api, path: &str, body: &Value) -> StatusCode {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match api.try_post(Some(ADMIN), path, body.clone()).await {
-            Ok((status, _))
+            Ok((status, answer))
                 if status != StatusCode::SERVICE_UNAVAILABLE
                     && status != StatusCode::TOO_MANY_REQUESTS =>
             {
+                if !status.is_success() {
+                    eprintln!("{path} {body}: {status} {answer}");
+                }
                 return status;
             }
             _ => {}
@@ -449,6 +452,50 @@ async fn any_member_reads_its_clients_writes_and_linearizable_reads_see_every_wr
         .get(Some(ADMIN), "/v1/wallet/accounts/acct-1")
         .await;
     assert_eq!(status, StatusCode::OK, "plain reads keep serving");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_is_added_while_the_group_serves_and_another_removed() {
+    let mut cluster = Cluster::start(&[]);
+    let leader = cluster.leader().await;
+    let api = cluster.api(leader);
+    open_and_fund(&api).await;
+    // A fourth member, started to join.
+    let port = free_ports(1)[0];
+    cluster.ports.push(port);
+    cluster.args.push("--join".into());
+    cluster.nodes.push(None);
+    cluster.start_node(3);
+    let apis = Arc::new(vec![cluster.api(leader)]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = tokio::spawn(transfer_until(apis, 11, stop.clone()));
+    let body = json!({"node_id": 4, "address": format!("127.0.0.1:{port}")});
+    let (status, answer) = api.post(Some(ADMIN), "/v1/cluster/members", body).await;
+    assert_eq!(
+        (status, &answer["members"]),
+        (StatusCode::OK, &json!([1, 2, 3, 4])),
+        "{answer}"
+    );
+    // One of the first three goes, while transfers go on.
+    let gone = (leader + 1) % 3;
+    let path = format!("/v1/cluster/members/{}", gone + 1);
+    let answer = api
+        .client
+        .delete(format!("{}{path}", api.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), StatusCode::OK);
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = client.await.expect("the client");
+    cluster.kill9(gone);
+    check(&cluster, &outcomes).await;
+    let (_, status) = cluster.api(3).get(Some(ADMIN), "/v1/cluster/status").await;
+    assert_eq!(
+        status["partitions"][0]["members"].as_array().map(Vec::len),
+        Some(3)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,13 +1,15 @@
 //! The state of the replica group, liveness and readiness.
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Admin, Caller};
+use super::errors::ApiError;
+use super::extract::{ApiJson, ApiPath};
 use crate::service::{Readiness, WalletService};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 #[derive(Debug, Serialize)]
@@ -53,6 +55,41 @@ pub async fn status<S: WalletService>(
             active_version: status.active_version,
         }],
     })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRequest {
+    node_id: u64,
+    /// HOST:PORT the members reach it at.
+    address: String,
+}
+
+/// `POST /v1/cluster/members` (admin, on the leader): adds a member, which
+/// must have been started with `--join`; answers once it has caught up and
+/// votes.
+pub async fn add_member<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiJson(body): ApiJson<MemberRequest>,
+) -> Result<Json<Value>, ApiError> {
+    crate::cluster::parse_peers(&format!("{}={}", body.node_id, body.address))
+        .map_err(|e| ApiError::bad_request("invalid_member", e.to_string()))?;
+    let voters = state.service.add_member(body.node_id, body.address).await?;
+    Ok(Json(json!({"members": voters})))
+}
+
+/// `DELETE /v1/cluster/members/{id}` (admin, on the leader).
+pub async fn remove_member<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiPath(id): ApiPath,
+) -> Result<Json<Value>, ApiError> {
+    let node_id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_member", format!("{id:?} is not a node id")))?;
+    let voters = state.service.remove_member(node_id).await?;
+    Ok(Json(json!({"members": voters})))
 }
 
 /// `GET /healthz`: the process is up and serving HTTP.

@@ -1,7 +1,7 @@
 //! Every failure the edge answers with, as `{"error": "<code>", "message":
 //! "..."}` and the right status and headers.
 
-use crate::service::{ReadError, SubmitError};
+use crate::service::{MembershipError, ReadError, SubmitError};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -151,6 +151,24 @@ impl From<ReadError> for ApiError {
                 error.to_string(),
             )
             .retry(),
+        }
+    }
+}
+
+impl From<MembershipError> for ApiError {
+    fn from(error: MembershipError) -> Self {
+        match error {
+            MembershipError::NotLeader { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_leader",
+                error.to_string(),
+            )
+            .retry(),
+            MembershipError::Refused(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "membership_refused",
+                error.to_string(),
+            ),
         }
     }
 }

@@ -108,6 +108,11 @@ pub fn router<S: WalletService>(
             get(accounts::get_history::<S>),
         )
         .route("/v1/cluster/status", get(cluster::status::<S>))
+        .route("/v1/cluster/members", post(cluster::add_member::<S>))
+        .route(
+            "/v1/cluster/members/{id}",
+            delete(cluster::remove_member::<S>),
+        )
         .route(
             "/v1/admin/tokens",
             post(admin::create_token::<S>).get(admin::list_tokens::<S>),

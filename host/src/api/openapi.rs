@@ -188,6 +188,27 @@ fn paths() -> Value {
             "summary": "This node, its replica group, leaders, applied and projected indexes, chain head, active version.",
             "responses": {"200": plain("Status.", "ClusterStatus"), "401": error("Unauthorized")},
         }},
+        "/v1/cluster/members": {"post": {
+            "summary": "Admin, on the leader: add a member started with --join. Answers once it has caught up as a learner and became a voter.",
+            "requestBody": body("MemberRequest"),
+            "responses": {
+                "200": plain("The voters now.", "Members"),
+                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "413": error("TooLarge"),
+                "422": plain("Refused (membership_refused): a node alone, or a change Raft refuses.", "Error"),
+                "500": error("Internal"), "503": error("Unavailable"),
+            }
+        }},
+        "/v1/cluster/members/{id}": {"delete": {
+            "summary": "Admin, on the leader: remove a member.",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}}],
+            "responses": {
+                "200": plain("The voters now.", "Members"),
+                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "422": plain("Refused (membership_refused): not a voter, the last one, or a node alone.", "Error"),
+                "500": error("Internal"), "503": error("Unavailable"),
+            }
+        }},
         "/v1/admin/tokens": {
             "post": {
                 "summary": "Admin: create a token. Its secret is shown only in this answer.",
@@ -293,7 +314,7 @@ fn components() -> Value {
     };
     let mut credit_fields = account_fields(json!(["credit"]));
     credit_fields["credit_limit_minor"] = credit_limit.clone();
-    json!({
+    let mut components = json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
             "description": "Roles: admin (everything), client (moves money out of accounts it owns, reads them), auditor (reads everything, writes nothing)."}},
         "parameters": {
@@ -423,7 +444,16 @@ fn components() -> Value {
                 "status": {"type": "string", "enum": ["ready", "not_ready"]},
                 "reason": {"type": "string"}}},
         }
-    })
+    });
+    // Kept apart: one more schema inside the macro above passes its
+    // recursion limit.
+    components["schemas"]["MemberRequest"] = json!({"type": "object", "additionalProperties": false,
+        "required": ["node_id", "address"], "properties": {
+            "node_id": {"type": "integer", "format": "int64", "minimum": 1},
+            "address": {"type": "string", "description": "HOST:PORT the members reach it at.", "example": "10.0.0.4:8080"}}});
+    components["schemas"]["Members"] = json!({"type": "object", "required": ["members"], "properties": {
+        "members": {"type": "array", "items": {"type": "integer", "format": "int64"}}}});
+    components
 }
 
 pub async fn document() -> Json<Value> {

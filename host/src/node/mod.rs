@@ -16,8 +16,8 @@ use crate::Result;
 use crate::cluster::Rpc;
 use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
-    AccountView, HistoryPage, NodeStatus, Position, Positions, ReadError, Readiness, SubmitError,
-    Submitted, TransferView, WalletService,
+    AccountView, HistoryPage, MembershipError, NodeStatus, Position, Positions, ReadError,
+    Readiness, SubmitError, Submitted, TransferView, WalletService,
 };
 use crate::sm::new_engine;
 use std::path::PathBuf;
@@ -97,6 +97,17 @@ impl Node {
         };
         self.space.check()?;
         partition.submit(calls).await
+    }
+
+    /// Membership changes need the members' network.
+    fn replicated(&self) -> Result<(), MembershipError> {
+        match self.group.peers {
+            Some(_) => Ok(()),
+            None => Err(MembershipError::Refused(
+                "this node runs alone (no --peers): it has no cluster network to add members over"
+                    .into(),
+            )),
+        }
     }
 
     /// Sends a write to the leader, which answers as if it came to it.
@@ -219,6 +230,16 @@ impl WalletService for Node {
             partition: PARTITION,
             index,
         }]))
+    }
+
+    async fn add_member(&self, node_id: u64, address: String) -> Result<Vec<u64>, MembershipError> {
+        self.replicated()?;
+        self.partition.add_member(node_id, address).await
+    }
+
+    async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
+        self.replicated()?;
+        self.partition.remove_member(node_id).await
     }
 
     fn account(&self, account_id: &str) -> Result<Option<AccountView>> {

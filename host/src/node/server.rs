@@ -41,6 +41,9 @@ pub struct ServeOptions {
     pub peers: BTreeMap<u64, String>,
     /// Required with `peers`.
     pub cluster_secret: Option<ClusterSecret>,
+    /// Join a running group (added by its leader) instead of initializing
+    /// a new one.
+    pub join: bool,
 }
 
 /// The group this node is a member of, and how it reaches the others.
@@ -65,6 +68,7 @@ fn group(options: &ServeOptions) -> Result<Group> {
     Ok(Group {
         members: options.peers.clone(),
         peers: Some(Peers::new(secret, roots)?),
+        join: options.join,
     })
 }
 

@@ -14,11 +14,12 @@ use crate::cluster::Peers;
 use crate::log::LogOptions;
 use crate::raft::{LogStore, Network, Raft, Snapshots, StateMachine};
 use crate::rocks::Tuning;
-use crate::service::{Position, ReadError, Reply, SubmitError, Submitted};
+use crate::service::{MembershipError, Position, ReadError, Reply, SubmitError, Submitted};
 use crate::sm::{Runtime, Version};
 use crate::store::{Store, StoreOptions};
 use crate::views::Views;
 use crate::{Error, Result};
+use openraft::error::ClientWriteError;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -56,6 +57,9 @@ pub struct Group {
     pub members: BTreeMap<u64, String>,
     /// How members reach each other; `None` for a group of one.
     pub peers: Option<Peers>,
+    /// A new member of a running group: it waits to be added by the
+    /// leader rather than initialize a group of its own.
+    pub join: bool,
 }
 
 impl Group {
@@ -64,7 +68,21 @@ impl Group {
         Group {
             members: BTreeMap::new(),
             peers: None,
+            join: false,
         }
+    }
+}
+
+fn membership_error(
+    error: openraft::error::RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>,
+) -> MembershipError {
+    match error {
+        openraft::error::RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+            MembershipError::NotLeader {
+                leader: forward.leader_node.map(|n| n.addr),
+            }
+        }
+        other => MembershipError::Refused(other.to_string()),
     }
 }
 
@@ -127,7 +145,9 @@ impl Partition {
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         let alone = group.members.len() <= 1;
-        initialize(&raft, member, &group.members).await?;
+        if !group.join {
+            initialize(&raft, member, &group.members).await?;
+        }
         let batcher = Batcher::start(raft.clone(), store.clone(), id);
         let partition = Arc::new(Partition {
             id,
@@ -264,6 +284,61 @@ impl Partition {
                 READ_INDEX_WAIT.as_secs()
             ))),
         }
+    }
+
+    /// Adds `node_id` as a learner, waits until it has caught up, then
+    /// makes it a voter.
+    pub async fn add_member(
+        &self,
+        node_id: u64,
+        address: String,
+    ) -> Result<Vec<u64>, MembershipError> {
+        let node = openraft::BasicNode { addr: address };
+        self.raft
+            .add_learner(node_id, node, true)
+            .await
+            .map_err(membership_error)?;
+        let mut voters = self.voters();
+        voters.insert(node_id);
+        self.change_voters(voters).await
+    }
+
+    pub async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
+        let mut voters = self.voters();
+        if !voters.remove(&node_id) {
+            return Err(MembershipError::Refused(format!(
+                "node {node_id} is not a voter"
+            )));
+        }
+        if voters.is_empty() {
+            return Err(MembershipError::Refused(
+                "the last member cannot be removed".into(),
+            ));
+        }
+        self.change_voters(voters).await
+    }
+
+    fn voters(&self) -> std::collections::BTreeSet<u64> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.membership_config.membership().voter_ids().collect()
+    }
+
+    async fn change_voters(
+        &self,
+        voters: std::collections::BTreeSet<u64>,
+    ) -> Result<Vec<u64>, MembershipError> {
+        let written = self
+            .raft
+            .change_membership(voters, false)
+            .await
+            .map_err(membership_error)?;
+        let voters = match written.membership {
+            Some(membership) => membership.voter_ids().collect(),
+            None => self.voters().into_iter().collect(),
+        };
+        tracing::info!(?voters, "membership changed");
+        Ok(voters)
     }
 
     /// Stops Raft (after the edge stopped taking requests), then makes

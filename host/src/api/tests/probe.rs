@@ -4,8 +4,8 @@
 
 use crate::node::Node;
 use crate::service::{
-    AccountView, HistoryPage, NodeStatus, Positions, ReadError, Readiness, Reply, SubmitError,
-    Submitted, TransferView, WalletService,
+    AccountView, HistoryPage, MembershipError, NodeStatus, Positions, ReadError, Readiness, Reply,
+    SubmitError, Submitted, TransferView, WalletService,
 };
 use crate::sm::BatchFailure;
 use std::sync::Mutex;
@@ -78,6 +78,14 @@ impl WalletService for Probe {
 
     async fn read_index(&self) -> Result<Positions, ReadError> {
         self.node.read_index().await
+    }
+
+    async fn add_member(&self, node_id: u64, address: String) -> Result<Vec<u64>, MembershipError> {
+        self.node.add_member(node_id, address).await
+    }
+
+    async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
+        self.node.remove_member(node_id).await
     }
 
     fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>> {

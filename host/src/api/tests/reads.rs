@@ -329,3 +329,22 @@ async fn linearizable_reads_reflect_every_acknowledged_write() {
         assert_eq!(answer.code(), "invalid_read");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_alone_refuses_membership_changes_and_bad_members_are_400() {
+    let app = app().await;
+    let add = json!({"node_id": 2, "address": "127.0.0.1:9"});
+    let answer = app.post("/v1/cluster/members", Some(ADMIN), &add).await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(answer.code(), "membership_refused");
+    for bad in [
+        json!({"node_id": 0, "address": "127.0.0.1:9"}),
+        json!({"node_id": 2, "address": "no-port"}),
+        json!({"node_id": 2}),
+    ] {
+        let answer = app.post("/v1/cluster/members", Some(ADMIN), &bad).await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
+    }
+    let client = app.post("/v1/cluster/members", None, &add).await;
+    assert_eq!(client.status, 401);
+}
