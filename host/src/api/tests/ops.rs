@@ -60,6 +60,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/wallet/accounts/{id}/history", "get"),
         ("/v1/wallet/transfers/{transaction_id}", "get"),
         ("/v1/cluster/status", "get"),
+        ("/v1/cluster/members", "post"),
+        ("/v1/cluster/members/{id}", "delete"),
         ("/v1/admin/tokens", "post"),
         ("/v1/admin/tokens", "get"),
         ("/v1/admin/tokens/{id}", "delete"),
