@@ -450,7 +450,8 @@ fn components() -> Value {
     components["schemas"]["MemberRequest"] = json!({"type": "object", "additionalProperties": false,
         "required": ["node_id", "address"], "properties": {
             "node_id": {"type": "integer", "format": "int64", "minimum": 1},
-            "address": {"type": "string", "description": "HOST:PORT the members reach it at.", "example": "10.0.0.4:8080"}}});
+            "address": {"type": "string", "description": "HOST:PORT the members reach it at.", "example": "10.0.0.4:8080",
+                "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"}}});
     components["schemas"]["Members"] = json!({"type": "object", "required": ["members"], "properties": {
         "members": {"type": "array", "items": {"type": "integer", "format": "int64"}}}});
     components

@@ -24,10 +24,7 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>> {
             .filter(|&id| id > 0)
             .ok_or_else(|| Error::Peers(format!("{id:?} is not a node id (1 or more)")))?;
         let address = address.trim();
-        let port = address
-            .rsplit_once(':')
-            .map(|(_, port)| port.parse::<u16>());
-        if !matches!(port, Some(Ok(p)) if p > 0) || address.starts_with(':') {
+        if !is_address(address) {
             return Err(Error::Peers(format!("{address:?} is not HOST:PORT")));
         }
         if peers.insert(id, address.to_string()).is_some() {
@@ -38,6 +35,33 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>> {
         return Err(Error::Peers("no members listed".into()));
     }
     Ok(peers)
+}
+
+/// `HOST:PORT`: a name or IPv4 address (letters, digits, dots, dashes) or
+/// an IPv6 address in brackets, and a port from 1 to 65535 without leading
+/// zeros (what the OpenAPI document's pattern says too).
+fn is_address(address: &str) -> bool {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            !v6.is_empty()
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        }
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        }
+    };
+    let port_ok = !port.starts_with('0')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
+    host_ok && port_ok
 }
 
 /// Why a call to a peer got no answer.
@@ -191,6 +215,10 @@ mod tests {
             "1=a:1,1=b:2",
             "1=a:0",
             "1=:80",
+            "1=a:080",
+            "1=a:65536",
+            "1=a_b:80",
+            "1=[]:80",
             "1",
         ] {
             assert!(parse_peers(bad).is_err(), "{bad:?} was accepted");

@@ -23,6 +23,7 @@ use openraft::error::ClientWriteError;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wallet_core::codec::Calls;
 use wallet_core::{AccountKind, Call, Caller, Command, OpenAccount, Reason, account};
@@ -89,10 +90,6 @@ fn membership_error(
 /// How long confirming leadership for a linearizable read may take.
 const READ_INDEX_WAIT: Duration = Duration::from_secs(2);
 
-/// How often a replicated group's member checks whether it leads and the
-/// system accounts still need opening.
-const SYSTEM_ACCOUNTS_RETRY: Duration = Duration::from_millis(200);
-
 pub struct Partition {
     pub id: u32,
     raft: Raft,
@@ -101,6 +98,9 @@ pub struct Partition {
     batcher: Batcher,
     version: Version,
     snapshots: Snapshots,
+    /// Whether this replica opened the system accounts (or found them
+    /// there: opening is a no-op then) since it started.
+    system_accounts_open: AtomicBool,
     /// For injecting disk failures.
     #[cfg(test)]
     log: LogStore,
@@ -110,7 +110,7 @@ impl Partition {
     /// Opens (or creates) the partition in `dir` and brings its group up.
     /// A group of one returns once this node leads and the system accounts
     /// exist; a member of a replicated group returns at once, and opens the
-    /// system accounts whenever it leads and they are missing.
+    /// system accounts before the first write it takes as the leader.
     pub async fn open(
         dir: &Path,
         id: u32,
@@ -157,14 +157,12 @@ impl Partition {
             batcher,
             version,
             snapshots,
+            system_accounts_open: AtomicBool::new(false),
             #[cfg(test)]
             log: log_handle,
         });
         if alone {
             partition.open_system_accounts().await?;
-        } else {
-            let weak = Arc::downgrade(&partition);
-            tokio::spawn(open_system_accounts_when_leading(weak, member.node_id));
         }
         Ok(partition)
     }
@@ -187,6 +185,7 @@ impl Partition {
                 .map_err(|e| Error::Raft(e.to_string()))?;
         }
         let submitted = self
+            .batcher
             .submit(calls)
             .await
             .map_err(|e| Error::Raft(format!("opening the system accounts: {e}")))?;
@@ -196,10 +195,19 @@ impl Partition {
                 other => return Err(Error::Raft(format!("opening a system account: {other:?}"))),
             }
         }
+        self.system_accounts_open.store(true, Ordering::Release);
         Ok(())
     }
 
+    /// Submits through the batcher; on a leader that has not yet, opens
+    /// the system accounts first, so that no write of a new group finds
+    /// them missing.
     pub async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+        if !self.system_accounts_open.load(Ordering::Acquire) {
+            self.open_system_accounts()
+                .await
+                .map_err(|e| SubmitError::NoQuorum(e.to_string()))?;
+        }
         self.batcher.submit(calls).await
     }
 
@@ -419,22 +427,4 @@ async fn initialize(raft: &Raft, member: &Member, members: &BTreeMap<u64, String
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
     Ok(())
-}
-
-/// A replicated group's member: whenever it leads, it opens the system
-/// accounts (a no-op once they exist), until that succeeded once.
-async fn open_system_accounts_when_leading(partition: std::sync::Weak<Partition>, node_id: u64) {
-    loop {
-        let Some(partition) = partition.upgrade() else {
-            return;
-        };
-        if partition.raft.metrics().borrow().current_leader == Some(node_id) {
-            match partition.open_system_accounts().await {
-                Ok(()) => return,
-                Err(error) => tracing::debug!(%error, "opening the system accounts; retrying"),
-            }
-        }
-        drop(partition);
-        tokio::time::sleep(SYSTEM_ACCOUNTS_RETRY).await;
-    }
 }
