@@ -121,6 +121,12 @@ pub enum Error {
         made: String,
     },
 
+    #[error(
+        "this replica was fenced: its event chain differed from its group's at record {seq} (the verdict is in {}); it stays out of the group: remove it from the group, move its data directory aside, and add it again with --join to copy the group's state",
+        path.display()
+    )]
+    Diverged { path: std::path::PathBuf, seq: u64 },
+
     #[error("event log starts at record {first}, not at genesis (record 1); it cannot be verified")]
     EventLogNotFromGenesis { first: u64 },
 

@@ -41,6 +41,8 @@ pub enum SubmitError {
     ShuttingDown,
     #[error("the node stopped: {0}")]
     Stopped(String),
+    #[error("this replica diverged from its group and is fenced: {0}")]
+    Diverged(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -113,6 +115,8 @@ pub enum ReadError {
     UnknownPartition(u32),
     #[error("no read index from a leader with a majority: {0}; retry")]
     NoQuorum(String),
+    #[error("this replica diverged from its group and is fenced: {0}; read from another member")]
+    Diverged(String),
 }
 
 /// One currency of an account, in minor units.
@@ -184,6 +188,9 @@ pub struct NodeStatus {
     pub chain_head: String,
     /// Hex SHA-256 of the active state-machine version.
     pub active_version: String,
+    /// Set when this replica was fenced for holding another event chain
+    /// than its group's.
+    pub diverged: Option<crate::partition::Divergence>,
 }
 
 /// Whether this node accepts writes, and if not, why.

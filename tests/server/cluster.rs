@@ -1,8 +1,9 @@
 //! Three `wallet serve` processes as one replicated group on loopback:
 //! leaders killed under load, a follower caught up by snapshot, a lost
-//! majority, a frozen leader, and messages from outside the cluster.
+//! majority, a frozen leader, messages from outside the cluster, and a
+//! replica whose event chain diverges.
 
-use crate::harness::{ADMIN, Api, Server};
+use crate::harness::{ADMIN, Api, Server, StartFailure};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -64,6 +65,11 @@ impl Cluster {
     }
 
     fn start_node(&mut self, i: usize) {
+        let server = self.try_start_node(i).expect("a member starts");
+        self.nodes[i] = Some(server);
+    }
+
+    fn try_start_node(&self, i: usize) -> Result<Server, StartFailure> {
         let listen = format!("127.0.0.1:{}", self.ports[i]);
         let id = (i + 1).to_string();
         let peers = self.peers();
@@ -80,9 +86,7 @@ impl Cluster {
             secret,
         ];
         args.extend(self.args.iter().map(String::as_str));
-        let server = Server::spawn(&self.data(i), &args, &[("WALLET_CLUSTER_SECRET", "")])
-            .expect("a member starts");
-        self.nodes[i] = Some(server);
+        Server::spawn(&self.data(i), &args, &[("WALLET_CLUSTER_SECRET", "")])
     }
 
     fn api(&self, i: usize) -> Api {
@@ -638,4 +642,107 @@ async fn strangers_are_refused_and_a_rotated_secret_takes_effect_without_restart
     open_and_fund(&cluster.api((leader + 1) % 3)).await;
     let statuses = cluster.quiesce().await;
     assert!(statuses[0]["applied_index"].as_u64() > Some(16));
+}
+
+impl Cluster {
+    /// Makes member `i` alter the next event record it makes (test builds
+    /// only; see host/src/raft/fault.rs).
+    fn alter_next_record(&self, i: usize) {
+        let path = self
+            .data(i)
+            .join("partition-0/state/fault-alter-next-record");
+        std::fs::write(path, "").expect("the fault file");
+    }
+
+    /// Waits until member `i` says it diverged; its status.
+    async fn fenced(&self, i: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = self.api(i).get(Some(ADMIN), "/v1/cluster/status").await;
+            let partition = &body["partitions"][0];
+            if partition["diverged"].is_object() {
+                return partition.clone();
+            }
+            assert!(Instant::now() < deadline, "member {} was not fenced", i + 1);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Transfers through `api`, each retried until answered.
+async fn some_transfers(api: &Api, n: usize) {
+    for _ in 0..n {
+        let body = json!({"from_account": "acct-1", "to_account": "acct-2", "amount": "0.10",
+                          "currency": "USD", "transaction_id": Uuid::new_v4().to_string()});
+        assert_eq!(
+            retry(api, "/v1/wallet/balance_transfer", &body).await,
+            StatusCode::OK
+        );
+    }
+}
+
+/// A fenced member refuses reads and writes, says why, and does not start
+/// again; the other two serve and agree.
+async fn check_fenced(cluster: &mut Cluster, fenced: usize) {
+    let status = cluster.fenced(fenced).await;
+    let verdict = &status["diverged"];
+    assert_ne!(verdict["held"], verdict["majority"], "{status}");
+    let api = cluster.api(fenced);
+    let (code, body) = api.get(Some(ADMIN), "/v1/wallet/accounts/acct-1").await;
+    assert_eq!(
+        (code, &body["error"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &json!("diverged")),
+        "{body}"
+    );
+    let id = Uuid::new_v4().to_string();
+    let (code, body) = api
+        .try_transfer("acct-1", "acct-2", "1.00", &id)
+        .await
+        .expect("an answer");
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let metrics = api
+        .client
+        .get(format!("{}/metrics", api.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("replica_diverged 1"), "{metrics}");
+
+    let others: Vec<usize> = (0..3).filter(|&i| i != fenced).collect();
+    some_transfers(&cluster.api(others[0]), 20).await;
+    cluster.kill9(fenced);
+    let statuses = cluster.quiesce().await;
+    assert_eq!(statuses[0]["chain_head"], statuses[1]["chain_head"]);
+    let leader = cluster.leader().await;
+    assert_ne!(leader, fenced);
+
+    let refused = cluster.try_start_node(fenced);
+    let failure = refused.err().expect("a fenced member does not start again");
+    assert!(failure.stderr.contains("fenced"), "{}", failure.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_that_diverges_is_fenced_and_the_others_keep_serving() {
+    let mut cluster = Cluster::start(&[]);
+    let leader = cluster.leader().await;
+    open_and_fund(&cluster.api(leader)).await;
+    let follower = (leader + 1) % 3;
+    cluster.alter_next_record(follower);
+    some_transfers(&cluster.api(leader), 5).await;
+    check_fenced(&mut cluster, follower).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_that_diverges_steps_down_fenced_and_the_others_keep_serving() {
+    let mut cluster = Cluster::start(&[]);
+    let leader = cluster.leader().await;
+    open_and_fund(&cluster.api(leader)).await;
+    cluster.alter_next_record(leader);
+    let other = cluster.api((leader + 1) % 3);
+    some_transfers(&other, 5).await;
+    check_fenced(&mut cluster, leader).await;
 }

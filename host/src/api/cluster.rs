@@ -24,6 +24,10 @@ pub struct PartitionJson {
     pub in_flight: std::collections::BTreeMap<String, i64>,
     pub chain_head: String,
     pub active_version: String,
+    /// Present when this replica was fenced: the event record where its
+    /// chain head differed from the majority's, and both heads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<crate::partition::Divergence>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +57,7 @@ pub async fn status<S: WalletService>(
             in_flight: status.in_flight,
             chain_head: status.chain_head,
             active_version: status.active_version,
+            diverged: status.diverged,
         }],
     })
 }

@@ -123,6 +123,12 @@ impl From<SubmitError> for ApiError {
                 format!("{error}; retry with the same transaction_id"),
             )
             .retry(),
+            SubmitError::Diverged(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "diverged",
+                format!("{error}; retry on another member with the same transaction_id"),
+            )
+            .retry(),
             SubmitError::Internal(why) => ApiError::internal(why),
         }
     }
@@ -148,6 +154,12 @@ impl From<ReadError> for ApiError {
             ReadError::NoQuorum(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no_quorum",
+                error.to_string(),
+            )
+            .retry(),
+            ReadError::Diverged(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "diverged",
                 error.to_string(),
             )
             .retry(),

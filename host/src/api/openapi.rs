@@ -341,8 +341,8 @@ fn components() -> Value {
             "NotFound": error_response("No such account (account_not_found), transfer (transfer_not_found) or token (token_not_found).", false),
             "TooLarge": error_response("The body is over 4 MiB (body_too_large).", false),
             "Overloaded": error_response("Too much queued (overloaded); retry with the same transaction_id.", true),
-            "Unavailable": error_response("No leader or no majority, shutting down, or stopped (not_leader, no_quorum, shutting_down, stopped); retry with the same transaction_id.", true),
-            "NotCaughtUp": error_response("The read models do not reflect the position asked for yet (not_caught_up); retry.", true),
+            "Unavailable": error_response("No leader or no majority, shutting down, stopped, or this member is fenced (not_leader, no_quorum, shutting_down, stopped, diverged); retry with the same transaction_id.", true),
+            "NotCaughtUp": error_response("The read models do not reflect the position asked for yet (not_caught_up), no majority confirmed a linearizable read (no_quorum), or this member is fenced (diverged); retry, or read from another member.", true),
             "PositionUnknown": error_response("No write was answered with that position: it is past the end of the log (position_unknown).", false),
             "InsufficientStorage": error_response("The disk is at its free-space floor (insufficient_storage); reads still serve; retry once space returns.", true),
             "Internal": error_response("Internal error (internal); safe to retry with the same transaction_id.", false),
@@ -452,6 +452,10 @@ fn components() -> Value {
             "node_id": {"type": "integer", "format": "int64", "minimum": 1},
             "address": {"type": "string", "description": "HOST:PORT the members reach it at.", "example": "10.0.0.4:8080",
                 "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"}}});
+    components["schemas"]["Partition"]["properties"]["diverged"] = json!({"type": "object",
+        "required": ["seq", "held", "majority"],
+        "description": "Present when this replica was fenced: its event chain head differed from the majority's at record seq.",
+        "properties": {"seq": {"type": "integer"}, "held": {"type": "string"}, "majority": {"type": "string"}}});
     components["schemas"]["Members"] = json!({"type": "object", "required": ["members"], "properties": {
         "members": {"type": "array", "items": {"type": "integer", "format": "int64"}}}});
     components

@@ -37,6 +37,8 @@ pub enum Rpc {
     Submit,
     /// The leader's read index, for a linearizable read on a follower.
     ReadIndex,
+    /// Event-chain heads, compared by the leader to find a diverged replica.
+    Heads,
 }
 
 impl Rpc {
@@ -48,6 +50,7 @@ impl Rpc {
             Rpc::Holds => "holds",
             Rpc::Submit => "submit",
             Rpc::ReadIndex => "read_index",
+            Rpc::Heads => "heads",
         }
     }
 
@@ -59,6 +62,7 @@ impl Rpc {
             Rpc::Holds,
             Rpc::Submit,
             Rpc::ReadIndex,
+            Rpc::Heads,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

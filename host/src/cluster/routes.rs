@@ -119,6 +119,7 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             signed(secret, &path, &answer)
         }
         Rpc::ReadIndex => signed(secret, &path, &here.read_index().await),
+        Rpc::Heads => signed(secret, &path, &here.answer_heads(decode(body)?)),
         Rpc::Snapshot => unreachable!("snapshots have their own route"),
     };
     Ok(response)

@@ -95,6 +95,9 @@ impl Node {
         let Some(partition) = self.partition(group) else {
             return Err(SubmitError::Internal(format!("no partition {group} here")));
         };
+        if let Some(verdict) = partition.diverged() {
+            return Err(SubmitError::Diverged(describe(&verdict)));
+        }
         self.space.check()?;
         partition.submit(calls).await
     }
@@ -136,13 +139,19 @@ impl Node {
     pub async fn stopped(&self) -> String {
         let mut metrics = self.partition.raft().metrics();
         let raft = async {
-            match metrics.wait_for(|m| m.running_state.is_err()).await {
+            let why = match metrics.wait_for(|m| m.running_state.is_err()).await {
                 Ok(m) => match &m.running_state {
                     Err(fatal) => format!("raft stopped: {fatal}"),
                     Ok(()) => "raft stopped".into(),
                 },
                 Err(_) => "raft stopped".into(),
+            };
+            // A fenced replica stopped its Raft on purpose; it stays up to
+            // say why.
+            if self.partition.diverged().is_some() {
+                std::future::pending::<()>().await;
             }
+            why
         };
         let projector = self.partition.views().stopped();
         tokio::select! {
@@ -162,6 +171,9 @@ impl WalletService for Node {
     /// Writes go to the leader: here if this node leads (or is alone),
     /// forwarded otherwise; with no leader known, 503 to retry.
     async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+        if let Some(verdict) = self.partition.diverged() {
+            return Err(SubmitError::Diverged(describe(&verdict)));
+        }
         if self.group.members.len() > 1 {
             match self.partition.leader() {
                 Some((id, _)) if id == self.id => {}
@@ -184,6 +196,9 @@ impl WalletService for Node {
     }
 
     async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {
+        if let Some(verdict) = self.partition.diverged() {
+            return Err(ReadError::Diverged(describe(&verdict)));
+        }
         let index = match wanted {
             None => None,
             Some(positions) => {
@@ -203,6 +218,9 @@ impl WalletService for Node {
 
     /// Asks the leader (this node, or over the network) for its read index.
     async fn read_index(&self) -> Result<Positions, ReadError> {
+        if let Some(verdict) = self.partition.diverged() {
+            return Err(ReadError::Diverged(describe(&verdict)));
+        }
         let index = match self.partition.leader() {
             Some((id, _)) if id == self.id => self.partition.read_index().await?,
             Some((_, addr)) => {
@@ -274,10 +292,14 @@ impl WalletService for Node {
             in_flight: self.partition.views().in_flight().unwrap_or_default(),
             chain_head: hex::encode(meta.chain_head),
             active_version: self.partition.version().hash.to_string(),
+            diverged: self.partition.diverged(),
         }
     }
 
     fn readiness(&self) -> Readiness {
+        if let Some(verdict) = self.partition.diverged() {
+            return Readiness::NotReady(format!("diverged: {}", describe(&verdict)));
+        }
         let metrics = self.partition.raft().metrics().borrow().clone();
         if let Err(fatal) = &metrics.running_state {
             return Readiness::NotReady(format!("stopped: {fatal}"));
@@ -293,4 +315,11 @@ impl WalletService for Node {
         }
         Readiness::Ready
     }
+}
+
+fn describe(verdict: &crate::partition::Divergence) -> String {
+    format!(
+        "at event record {} it holds head {}, the majority {}",
+        verdict.seq, verdict.held, verdict.majority
+    )
 }

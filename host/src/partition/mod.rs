@@ -3,12 +3,15 @@
 //! batcher in front of it.
 //!
 //! - `batcher`: group commit in front of Raft.
+//! - `divergence`: replicas comparing event-chain heads, and fencing.
 
 mod batcher;
+mod divergence;
 #[cfg(test)]
 mod tests;
 
 pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
+pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
 
 use crate::cluster::Peers;
 use crate::log::LogOptions;
@@ -21,9 +24,9 @@ use crate::views::Views;
 use crate::{Error, Result};
 use openraft::error::ClientWriteError;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wallet_core::codec::Calls;
 use wallet_core::{AccountKind, Call, Caller, Command, OpenAccount, Reason, account};
@@ -92,6 +95,7 @@ const READ_INDEX_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Partition {
     pub id: u32,
+    dir: PathBuf,
     raft: Raft,
     store: Arc<Store>,
     views: Views,
@@ -101,6 +105,8 @@ pub struct Partition {
     /// Whether this replica opened the system accounts (or found them
     /// there: opening is a no-op then) since it started.
     system_accounts_open: AtomicBool,
+    /// Set when this replica's chain was found to differ from its group's.
+    fenced: Mutex<Option<Divergence>>,
     /// For injecting disk failures.
     #[cfg(test)]
     log: LogStore,
@@ -119,6 +125,7 @@ impl Partition {
         engine: &wasmtime::Engine,
         options: &PartitionOptions,
     ) -> Result<Arc<Partition>> {
+        divergence::refuse_if_diverged(dir)?;
         let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
         let version = active_version(engine, &store)?;
         tracing::info!(partition = id, version = %version.hash, "state machine version");
@@ -151,6 +158,7 @@ impl Partition {
         let batcher = Batcher::start(raft.clone(), store.clone(), id);
         let partition = Arc::new(Partition {
             id,
+            dir: dir.to_path_buf(),
             raft,
             store,
             views,
@@ -158,11 +166,15 @@ impl Partition {
             version,
             snapshots,
             system_accounts_open: AtomicBool::new(false),
+            fenced: Mutex::new(None),
             #[cfg(test)]
             log: log_handle,
         });
         if alone {
             partition.open_system_accounts().await?;
+        }
+        if let Some(peers) = &group.peers {
+            tokio::spawn(divergence::watch(Arc::downgrade(&partition), peers.clone()));
         }
         Ok(partition)
     }

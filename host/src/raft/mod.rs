@@ -6,6 +6,8 @@
 // here return it too rather than convert back and forth.
 #![allow(clippy::result_large_err)]
 
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod log_store;
 mod network;
 mod snapshot;

@@ -93,6 +93,8 @@ impl StateMachine {
                 (vec![Reply::Failed(failure.clone()); count], None)
             }
         };
+        #[cfg(feature = "fault-injection")]
+        super::fault::alter_record(&self.store, &mut record);
         self.store.commit_batch(encode(&log_id), &record, answer)?;
         metrics::histogram!("batch_commands").record(replies.len() as f64);
         Ok(BatchReply {

@@ -135,6 +135,12 @@ impl Store {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The store's directory, where a test places its faults.
+    #[cfg(feature = "fault-injection")]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// What was last committed.
     pub fn meta(&self) -> Meta {
         self.writer().meta.clone()
