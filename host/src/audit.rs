@@ -4,7 +4,7 @@
 //! the event log is exactly what the log's commands produce.
 
 use crate::log::{LogOptions, SegmentLog};
-use crate::raft::TypeConfig;
+use crate::raft::{Request, TypeConfig};
 use crate::sm::{BatchHeader, Executed, MemoryState, Runtime, Version};
 use crate::store::{RecordHeader, chain_next, encode_record};
 use crate::{Error, Result};
@@ -46,7 +46,8 @@ pub fn replay(
                 offset: 0,
                 why: format!("entry {index}: {e}"),
             })?;
-        let EntryPayload::Normal(batch) = entry.payload else {
+        // Token changes make no event record.
+        let EntryPayload::Normal(Request::Batch(batch)) = entry.payload else {
             continue;
         };
         // As the state machine does: time never goes backwards.

@@ -16,6 +16,7 @@
 //!   `serve`.
 //! - [`api`]: the HTTP edge.
 //! - [`service`]: the seam between the edge and a node.
+//! - [`tokens`]: bearer tokens, in the replicated state.
 //! - [`audit`]: replaying a stopped partition's log from genesis.
 //! - `rocks`: how both databases open RocksDB.
 
@@ -31,6 +32,7 @@ pub mod rocks;
 pub mod service;
 pub mod sm;
 pub mod store;
+pub mod tokens;
 pub mod views;
 
 #[cfg(test)]

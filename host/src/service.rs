@@ -2,12 +2,16 @@
 //! write path and of the read models. The edge never sees Raft or RocksDB.
 
 use crate::sm::BatchFailure;
+use crate::tokens::{TokenChange, TokenInfo, TokenOutcome};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
 use wallet_core::codec::Calls;
 use wallet_core::{AccountKind, Event, Reason, Txid};
+
+/// Whoever a request is from.
+pub type Who = wallet_core::Caller<String>;
 
 /// What became of one submitted command.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +233,19 @@ pub trait WalletService: Send + Sync + 'static {
     ) -> crate::Result<Option<HistoryPage>>;
 
     fn transfer(&self, id: Txid) -> crate::Result<Option<TransferView>>;
+
+    /// Who `token` is from, if the group knows it and it has not expired.
+    fn authenticate(&self, token: &str) -> Option<Who>;
+
+    /// Every token, oldest first.
+    fn tokens(&self) -> Vec<TokenInfo>;
+
+    /// Creates or revokes a token through the log (on the leader); what it
+    /// did, and where in the log.
+    fn change_tokens(
+        &self,
+        change: TokenChange,
+    ) -> impl Future<Output = Result<(TokenOutcome, Positions), SubmitError>> + Send;
 
     fn status(&self) -> NodeStatus;
 

@@ -50,7 +50,8 @@ impl Server {
     }
 
     /// Starts with `args` and environment variables `env` (an empty value
-    /// removes the variable).
+    /// removes the variable; `WALLET_ADMIN_TOKEN` is `ADMIN` unless `env`
+    /// says otherwise).
     pub fn spawn(
         data_dir: &Path,
         args: &[&str],
@@ -67,6 +68,7 @@ impl Server {
             data_dir.file_name().expect("a named data directory"),
         );
         let mut command = Command::new(env!("CARGO_BIN_EXE_wallet"));
+        command.env("WALLET_ADMIN_TOKEN", ADMIN);
         for (name, value) in env {
             if value.is_empty() {
                 command.env_remove(name);
@@ -80,7 +82,6 @@ impl Server {
             .arg(Path::new(".").join(name))
             .args(defaults)
             .args(args)
-            .env("WALLET_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(stderr)

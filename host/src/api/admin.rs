@@ -1,19 +1,24 @@
 //! Token administration: create (the secret is shown once), list (never a
-//! secret), revoke, each for admins only.
+//! secret), revoke, each for admins only. Creating and revoking are log
+//! entries (`crate::tokens`), taken by the leader; the answer carries their
+//! `Wallet-Position`.
 
 use super::AppState;
-use super::auth::{Admin, NewToken, RevokeRefused, RoleName, TokenInfo, now_ms};
+use super::auth::Admin;
 use super::errors::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::input::{self, present};
+use super::position::stamp;
 use super::views::rfc3339_ms;
 use crate::service::WalletService;
+use crate::tokens::{
+    RoleName, StoredToken, TokenChange, TokenInfo, TokenOutcome, TokenRefused, new_secret, now_ms,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// The longest a token may live: ten years.
 pub const TOKEN_LIFETIME_MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
@@ -77,15 +82,16 @@ pub async fn create_token<S: WalletService>(
             ));
         }
     };
-    let new = NewToken {
-        role: body.role,
-        principal: body.owner,
-        expires_ms,
+    let token = new_secret();
+    let stored = StoredToken::new(&token, body.role, body.owner, expires_ms);
+    let (outcome, positions) = state
+        .service
+        .change_tokens(TokenChange::Create(stored))
+        .await?;
+    let info = match outcome {
+        TokenOutcome::Created(info) => info,
+        other => return Err(unexpected(&other)),
     };
-    let auth = Arc::clone(&state.auth);
-    let (token, info) = tokio::task::spawn_blocking(move || auth.create_token(new))
-        .await
-        .map_err(ApiError::internal)??;
     #[derive(Serialize)]
     struct Created {
         token: String,
@@ -96,7 +102,14 @@ pub async fn create_token<S: WalletService>(
         token,
         info: info.into(),
     };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(stamp(
+        (StatusCode::CREATED, Json(body)).into_response(),
+        &positions,
+    ))
+}
+
+fn unexpected(outcome: &TokenOutcome) -> ApiError {
+    ApiError::internal(format!("a token change applied as {outcome:?}; retry"))
 }
 
 #[derive(Debug, Serialize)]
@@ -109,7 +122,12 @@ pub async fn list_tokens<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
 ) -> Json<TokenList> {
-    let tokens = state.auth.list().into_iter().map(TokenJson::from).collect();
+    let tokens = state
+        .service
+        .tokens()
+        .into_iter()
+        .map(TokenJson::from)
+        .collect();
     Json(TokenList { tokens })
 }
 
@@ -118,28 +136,32 @@ pub async fn revoke_token<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
     ApiPath(id): ApiPath,
-) -> Result<Json<TokenJson>, ApiError> {
+) -> Result<Response, ApiError> {
     if id.len() != 16 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(ApiError::bad_request(
             "invalid_token_id",
             "a token id is 16 lower-case hex digits",
         ));
     }
-    let auth = Arc::clone(&state.auth);
-    let wanted = id.clone();
-    let revoked = tokio::task::spawn_blocking(move || auth.revoke(&wanted))
-        .await
-        .map_err(ApiError::internal)??;
-    match revoked {
-        Ok(info) => Ok(Json(info.into())),
-        Err(RevokeRefused::Unknown) => Err(ApiError::not_found(
+    let change = TokenChange::Revoke {
+        id: id.clone(),
+        at_ms: now_ms(),
+    };
+    let (outcome, positions) = state.service.change_tokens(change).await?;
+    match outcome {
+        TokenOutcome::Revoked(info) => Ok(stamp(
+            Json(TokenJson::from(info)).into_response(),
+            &positions,
+        )),
+        TokenOutcome::Refused(TokenRefused::Unknown) => Err(ApiError::not_found(
             "token_not_found",
             format!("no token {id}"),
         )),
-        Err(RevokeRefused::LastAdmin) => Err(ApiError::new(
+        TokenOutcome::Refused(TokenRefused::LastAdmin) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "last_admin_token",
             "this is the last admin token; create another admin token first",
         )),
+        other => Err(unexpected(&other)),
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - `money`: decimal strings <-> integer minor units, per ISO 4217 exponent.
 //! - `input`: account ids, transaction ids, and the request bodies.
-//! - `auth`: bearer tokens (who calls), and the token file.
+//! - `auth`: who calls: bearer tokens, looked up in the group's tokens.
 //! - `position`: the `Wallet-Position` header (read-your-writes).
 //! - `errors`: the JSON error body and every status code mapping.
 //! - `extract`: JSON, query and path extractors whose failures are 400 JSON.
@@ -38,7 +38,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
 pub use self::metrics::install_recorder;
-pub use auth::{ADMIN_TOKEN_ENV, Auth, FIRST_ADMIN, RoleName, TOKENS_FILE};
+/// The admin token to seed a new group with, instead of a random one.
+pub const ADMIN_TOKEN_ENV: &str = "WALLET_ADMIN_TOKEN";
 pub use money::{format_minor, parse_amount, parse_currency};
 pub use position::WALLET_POSITION;
 
@@ -52,7 +53,6 @@ pub const MAX_BATCH: usize = wallet_core::limits::BATCH_COMMANDS_MAX;
 /// What every handler sees.
 pub(crate) struct AppState<S> {
     pub service: Arc<S>,
-    pub auth: Arc<Auth>,
     pub metrics: PrometheusHandle,
 }
 
@@ -60,7 +60,6 @@ impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
         AppState {
             service: Arc::clone(&self.service),
-            auth: Arc::clone(&self.auth),
             metrics: self.metrics.clone(),
         }
     }
@@ -68,16 +67,8 @@ impl<S> Clone for AppState<S> {
 
 /// Every route of the API (docs/DESIGN.md §4), with the body limit and the
 /// request metrics middleware. Mount it as is.
-pub fn router<S: WalletService>(
-    service: Arc<S>,
-    auth: Arc<Auth>,
-    metrics: PrometheusHandle,
-) -> Router {
-    let state = AppState {
-        service,
-        auth,
-        metrics,
-    };
+pub fn router<S: WalletService>(service: Arc<S>, metrics: PrometheusHandle) -> Router {
+    let state = AppState { service, metrics };
     Router::new()
         .route(
             "/v1/wallet/balance_transfer",

@@ -211,12 +211,12 @@ fn paths() -> Value {
         }},
         "/v1/admin/tokens": {
             "post": {
-                "summary": "Admin: create a token. Its secret is shown only in this answer.",
+                "summary": "Admin: create a token. Its secret is shown only in this answer. Any member takes it once it applied the answer's Wallet-Position.",
                 "requestBody": body("TokenRequest"),
                 "responses": {
-                    "201": plain("Created.", "TokenCreated"),
+                    "201": answer("Created.", "TokenCreated"),
                     "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-                    "413": error("TooLarge"), "500": error("Internal"),
+                    "413": error("TooLarge"), "500": error("Internal"), "503": error("Unavailable"),
                 }
             },
             "get": {
@@ -231,11 +231,11 @@ fn paths() -> Value {
             "summary": "Admin: revoke a token.",
             "parameters": [path_param("id", "Token id", TOKEN_ID_PATTERN)],
             "responses": {
-                "200": plain("Revoked.", "Token"),
+                "200": answer("Revoked.", "Token"),
                 "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
                 "404": error("NotFound"),
                 "409": plain("The last admin token (last_admin_token): create another first.", "Error"),
-                "500": error("Internal"),
+                "500": error("Internal"), "503": error("Unavailable"),
             }
         }},
         "/metrics": {"get": {

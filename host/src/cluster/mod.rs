@@ -39,6 +39,8 @@ pub enum Rpc {
     ReadIndex,
     /// Event-chain heads, compared by the leader to find a diverged replica.
     Heads,
+    /// A token change forwarded to the leader.
+    Tokens,
 }
 
 impl Rpc {
@@ -51,6 +53,7 @@ impl Rpc {
             Rpc::Submit => "submit",
             Rpc::ReadIndex => "read_index",
             Rpc::Heads => "heads",
+            Rpc::Tokens => "tokens",
         }
     }
 
@@ -63,6 +66,7 @@ impl Rpc {
             Rpc::Submit,
             Rpc::ReadIndex,
             Rpc::Heads,
+            Rpc::Tokens,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

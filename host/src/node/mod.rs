@@ -1,14 +1,17 @@
 //! One wallet node: a partition replica behind the free-space floor, seen
 //! by the HTTP edge as a `WalletService`.
 //!
+//! - `seed`: the group's first tokens.
 //! - `space`: the free-space floor.
 //! - `server`: `wallet serve`.
 //! - `tls`: HTTPS for the edge.
 
+mod seed;
 mod server;
 mod space;
 mod tls;
 
+pub use seed::LEGACY_TOKENS_FILE;
 pub use server::{ServeOptions, serve};
 pub use space::{FreeSpace, free_bytes};
 
@@ -17,9 +20,11 @@ use crate::cluster::Rpc;
 use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
     AccountView, HistoryPage, MembershipError, NodeStatus, Position, Positions, ReadError,
-    Readiness, SubmitError, Submitted, TransferView, WalletService,
+    Readiness, SubmitError, Submitted, TransferView, WalletService, Who,
 };
 use crate::sm::new_engine;
+use crate::tokens::{TokenChange, TokenInfo, TokenOutcome, now_ms};
+use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +53,16 @@ pub struct NodeConfig {
     pub wasm_cache_dir: PathBuf,
     pub partition: PartitionOptions,
     pub group: Group,
+    /// The admin token to seed a new group with (else a random one, printed
+    /// once).
+    pub admin_token: Option<String>,
+}
+
+/// Where a write goes.
+enum Route {
+    Here,
+    /// The leader's id and address.
+    Leader(u64, String),
 }
 
 pub struct Node {
@@ -61,6 +76,7 @@ impl Node {
     /// Opens (or creates) the node's data and brings its partition up.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
         let space = FreeSpace::watch(config.data_dir.clone(), config.free_space_floor_bytes);
+        let seed = seed::Seed::new(&config.data_dir, config.admin_token.clone())?;
         let engine = new_engine(Some(&config.wasm_cache_dir))?;
         let member = Member {
             node_id: config.node_id,
@@ -76,6 +92,13 @@ impl Node {
             &config.partition,
         )
         .await?;
+        // A group of one leads already: its tokens are there before it
+        // serves. A member of a replicated group seeds once it leads.
+        if config.group.members.len() <= 1 {
+            seed.plant(Arc::clone(&partition)).await;
+        } else {
+            tokio::spawn(seed.plant(Arc::clone(&partition)));
+        }
         Ok(Node {
             id: config.node_id,
             partition,
@@ -113,24 +136,64 @@ impl Node {
         }
     }
 
-    /// Sends a write to the leader, which answers as if it came to it.
-    async fn forward(&self, leader: &str, calls: Calls) -> Result<Submitted, SubmitError> {
+    /// Changes the tokens through this node's replica, never forwarding:
+    /// for changes forwarded here by another member.
+    pub async fn change_tokens_here(
+        &self,
+        group: u32,
+        change: TokenChange,
+    ) -> Result<(TokenOutcome, Position), SubmitError> {
+        let Some(partition) = self.partition(group) else {
+            return Err(SubmitError::Internal(format!("no partition {group} here")));
+        };
+        if let Some(verdict) = partition.diverged() {
+            return Err(SubmitError::Diverged(describe(&verdict)));
+        }
+        self.space.check()?;
+        partition.change_tokens(change).await
+    }
+
+    /// Where a write goes: here when this node leads (or is alone), else
+    /// to the leader; with no leader known, nowhere yet.
+    fn route(&self) -> Result<Route, SubmitError> {
+        if let Some(verdict) = self.partition.diverged() {
+            return Err(SubmitError::Diverged(describe(&verdict)));
+        }
+        if self.group.members.len() <= 1 {
+            return Ok(Route::Here);
+        }
+        match self.partition.leader() {
+            Some((id, _)) if id == self.id => Ok(Route::Here),
+            Some((id, addr)) => Ok(Route::Leader(id, addr)),
+            None => Err(SubmitError::NotLeader { leader: None }),
+        }
+    }
+
+    /// Sends a write to the leader, which answers as if it came to it. A
+    /// leader that froze or died mid-call is not waited for: once another
+    /// is known, the client retries.
+    async fn forward<T: DeserializeOwned>(
+        &self,
+        leader: u64,
+        addr: &str,
+        rpc: Rpc,
+        body: Vec<u8>,
+    ) -> Result<T, SubmitError> {
         let Some(peers) = &self.group.peers else {
             return Err(SubmitError::NotLeader { leader: None });
         };
         let unavailable =
             |why: String| SubmitError::NoQuorum(format!("forwarding to the leader: {why}"));
-        let bytes = peers
-            .call(
-                leader,
-                PARTITION,
-                Rpc::Submit,
-                calls.into_bytes(),
-                FORWARD_TIMEOUT,
-            )
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        postcard::from_bytes::<Result<Submitted, SubmitError>>(&bytes)
+        let mut metrics = self.partition.raft().metrics();
+        let replaced = metrics.wait_for(|m| m.current_leader != Some(leader));
+        let call = peers.call(addr, PARTITION, rpc, body, FORWARD_TIMEOUT);
+        let bytes = tokio::select! {
+            answer = call => answer.map_err(|e| unavailable(e.to_string()))?,
+            _ = replaced => return Err(SubmitError::NoQuorum(
+                "the leader changed while the write was forwarded".into(),
+            )),
+        };
+        postcard::from_bytes::<Result<T, SubmitError>>(&bytes)
             .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
     }
 
@@ -171,28 +234,35 @@ impl WalletService for Node {
     /// Writes go to the leader: here if this node leads (or is alone),
     /// forwarded otherwise; with no leader known, 503 to retry.
     async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
-        if let Some(verdict) = self.partition.diverged() {
-            return Err(SubmitError::Diverged(describe(&verdict)));
-        }
-        if self.group.members.len() > 1 {
-            match self.partition.leader() {
-                Some((id, _)) if id == self.id => {}
-                Some((leader, addr)) => {
-                    // A leader that froze or died mid-call is not waited
-                    // for: once another is known, the client retries.
-                    let mut metrics = self.partition.raft().metrics();
-                    let replaced = metrics.wait_for(|m| m.current_leader != Some(leader));
-                    return tokio::select! {
-                        answer = self.forward(&addr, calls) => answer,
-                        _ = replaced => Err(SubmitError::NoQuorum(
-                            "the leader changed while the write was forwarded".into(),
-                        )),
-                    };
-                }
-                None => return Err(SubmitError::NotLeader { leader: None }),
+        match self.route()? {
+            Route::Here => self.submit_here(PARTITION, calls).await,
+            Route::Leader(id, addr) => {
+                self.forward(id, &addr, Rpc::Submit, calls.into_bytes())
+                    .await
             }
         }
-        self.submit_here(PARTITION, calls).await
+    }
+
+    fn authenticate(&self, token: &str) -> Option<Who> {
+        self.partition.store().authenticate(token, now_ms())
+    }
+
+    fn tokens(&self) -> Vec<TokenInfo> {
+        self.partition.store().tokens()
+    }
+
+    async fn change_tokens(
+        &self,
+        change: TokenChange,
+    ) -> Result<(TokenOutcome, Positions), SubmitError> {
+        let (outcome, position) = match self.route()? {
+            Route::Here => self.change_tokens_here(PARTITION, change).await?,
+            Route::Leader(id, addr) => {
+                let body = postcard::to_allocvec(&change).expect("token changes serialize");
+                self.forward(id, &addr, Rpc::Tokens, body).await?
+            }
+        };
+        Ok((outcome, Positions(vec![position])))
     }
 
     async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {

@@ -7,7 +7,7 @@
 
 use super::tls::{TlsListener, server_config};
 use super::{Node, NodeConfig};
-use crate::api::{self, Auth};
+use crate::api;
 use crate::cluster::{self, ClusterSecret, Peers};
 use crate::partition::{Group, PartitionOptions};
 use crate::{Error, Result};
@@ -103,11 +103,6 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .map_err(listen_error)?;
     let address = listener.local_addr().map_err(listen_error)?;
     let metrics = api::install_recorder().map_err(|e| Error::Metrics(e.to_string()))?;
-    let (auth, new_admin_token) = Auth::open_with(&options.data_dir, options.admin_token.clone())?;
-    if let Some(token) = new_admin_token {
-        // Printed once: only its hash is stored.
-        println!("admin token (shown once, keep it): {token}");
-    }
     let advertise = options
         .peers
         .get(&options.node_id)
@@ -121,9 +116,10 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         wasm_cache_dir: options.data_dir.join("wasm-cache"),
         partition: options.partition.clone(),
         group: group.clone(),
+        admin_token: options.admin_token.clone(),
     };
     let node = Arc::new(Node::start(&config).await?);
-    let mut router = api::router(node.clone(), Arc::new(auth), metrics);
+    let mut router = api::router(node.clone(), metrics);
     if let Some(peers) = &group.peers {
         router = router.merge(cluster::router(node.clone(), peers.secret().clone()));
     }

@@ -4,7 +4,7 @@
 //! request goes out at once. Each request gets its own replies back, with
 //! the position its batch was applied at.
 
-use crate::raft::{BatchReply, CommandBatch, Raft};
+use crate::raft::{BatchReply, CommandBatch, Raft, Request};
 use crate::service::{Position, Reply, SubmitError, Submitted};
 use crate::sm::limits;
 use crate::store::Store;
@@ -147,26 +147,9 @@ async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job
         timestamp_ms,
         calls: calls.into_bytes(),
     };
-    let silent_ms = raft
-        .metrics()
-        .borrow()
-        .millis_since_quorum_ack
-        .filter(|&ms| ms > QUORUM_SILENCE_MAX_MS);
-    let written = match silent_ms {
-        Some(ms) => Err(SubmitError::NoQuorum(format!(
-            "this leader has heard from no majority for {ms} ms"
-        ))),
-        None => match tokio::time::timeout(COMMIT_WAIT_MAX, raft.client_write(batch)).await {
-            Ok(written) => written.map_err(submit_error),
-            Err(_) => Err(SubmitError::NoQuorum(format!(
-                "the batch did not commit within {} s",
-                COMMIT_WAIT_MAX.as_secs()
-            ))),
-        },
-    };
-    match written {
+    match write(raft, Request::Batch(batch)).await {
         Ok(written) => {
-            let BatchReply { index, replies } = written.data;
+            let BatchReply { index, replies, .. } = written;
             let position = Position { partition, index };
             let mut replies = replies.into_iter();
             for (count, reply) in replies_to {
@@ -190,6 +173,29 @@ async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job
                 let _ = reply.send(Err(error.clone()));
             }
         }
+    }
+}
+
+/// Proposes one entry as the leader and waits for it to be applied; refused
+/// at once when this leader has heard from no majority for a while, and
+/// given up (it may still commit) after a bounded wait.
+pub(super) async fn write(raft: &Raft, request: Request) -> Result<BatchReply, SubmitError> {
+    let silent_ms = raft
+        .metrics()
+        .borrow()
+        .millis_since_quorum_ack
+        .filter(|&ms| ms > QUORUM_SILENCE_MAX_MS);
+    if let Some(ms) = silent_ms {
+        return Err(SubmitError::NoQuorum(format!(
+            "this leader has heard from no majority for {ms} ms"
+        )));
+    }
+    match tokio::time::timeout(COMMIT_WAIT_MAX, raft.client_write(request)).await {
+        Ok(written) => written.map(|w| w.data).map_err(submit_error),
+        Err(_) => Err(SubmitError::NoQuorum(format!(
+            "the entry did not commit within {} s",
+            COMMIT_WAIT_MAX.as_secs()
+        ))),
     }
 }
 

@@ -15,11 +15,12 @@ pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
 
 use crate::cluster::Peers;
 use crate::log::LogOptions;
-use crate::raft::{LogStore, Network, Raft, Snapshots, StateMachine};
+use crate::raft::{LogStore, Network, Raft, Request, Snapshots, StateMachine};
 use crate::rocks::Tuning;
 use crate::service::{MembershipError, Position, ReadError, Reply, SubmitError, Submitted};
 use crate::sm::{Runtime, Version};
 use crate::store::{Store, StoreOptions};
+use crate::tokens::{StoredToken, TokenChange, TokenOutcome};
 use crate::views::Views;
 use crate::{Error, Result};
 use openraft::error::ClientWriteError;
@@ -221,6 +222,37 @@ impl Partition {
                 .map_err(|e| SubmitError::NoQuorum(e.to_string()))?;
         }
         self.batcher.submit(calls).await
+    }
+
+    /// Proposes a change to the tokens (this replica must lead); answers
+    /// once it is applied here.
+    pub async fn change_tokens(
+        &self,
+        change: TokenChange,
+    ) -> Result<(TokenOutcome, Position), SubmitError> {
+        let reply = batcher::write(&self.raft, Request::Tokens(change)).await?;
+        let outcome = reply.tokens.ok_or_else(|| {
+            SubmitError::Internal("a token change applied without an outcome".into())
+        })?;
+        let position = Position {
+            partition: self.id,
+            index: reply.index,
+        };
+        Ok((outcome, position))
+    }
+
+    /// Seeds the group's first tokens, as its leader, unless it has some;
+    /// whether `seed` was taken.
+    pub async fn seed_tokens(&self, seed: Vec<StoredToken>) -> Result<bool, SubmitError> {
+        if self.store.has_tokens() {
+            return Ok(false);
+        }
+        match self.change_tokens(TokenChange::Seed(seed)).await?.0 {
+            TokenOutcome::Seeded(taken) => Ok(taken),
+            other => Err(SubmitError::Internal(format!(
+                "a seed applied as {other:?}"
+            ))),
+        }
     }
 
     pub fn views(&self) -> &Views {

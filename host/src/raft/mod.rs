@@ -20,7 +20,7 @@ pub use log_store::{Durable, LogStore};
 pub use network::{Answer, Network};
 pub use snapshot::{CHECKPOINT_DIR, Manifest, SnapshotFiles, Snapshots, remove_incoming};
 pub use state_machine::StateMachine;
-pub use type_config::{BatchReply, CommandBatch, NodeId, TypeConfig};
+pub use type_config::{BatchReply, CommandBatch, NodeId, Request, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig>;
 

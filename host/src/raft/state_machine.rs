@@ -1,5 +1,5 @@
 use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming};
-use super::{BatchReply, CommandBatch, NodeId, TypeConfig, any_error};
+use super::{BatchReply, CommandBatch, NodeId, Request, TypeConfig, any_error};
 use crate::cluster::transfer::for_each_staged_event;
 use crate::service::Reply;
 use crate::sm::{BatchHeader, Executed, Runtime};
@@ -100,21 +100,36 @@ impl StateMachine {
         Ok(BatchReply {
             index: log_id.index,
             replies,
+            tokens: None,
         })
     }
 
     fn apply_all(&mut self, entries: Vec<Entry<TypeConfig>>) -> crate::Result<Vec<BatchReply>> {
         let mut replies = Vec::with_capacity(entries.len());
+        let mut tokens_changed = false;
         for entry in entries {
             let index = entry.log_id.index;
             match &entry.payload {
-                EntryPayload::Normal(batch) => replies.push(self.apply_batch(entry.log_id, batch)?),
+                EntryPayload::Normal(Request::Batch(batch)) => {
+                    replies.push(self.apply_batch(entry.log_id, batch)?);
+                }
+                EntryPayload::Normal(Request::Tokens(change)) => {
+                    tokens_changed = true;
+                    let outcome = self
+                        .store
+                        .commit_tokens(encode(&entry.log_id), index, change)?;
+                    replies.push(BatchReply {
+                        index,
+                        replies: Vec::new(),
+                        tokens: Some(outcome),
+                    });
+                }
                 EntryPayload::Blank => {
                     self.store
                         .commit_marker(encode(&entry.log_id), index, None)?;
                     replies.push(BatchReply {
                         index,
-                        replies: Vec::new(),
+                        ..BatchReply::default()
                     });
                 }
                 EntryPayload::Membership(m) => {
@@ -124,13 +139,20 @@ impl StateMachine {
                         .commit_marker(encode(&entry.log_id), index, encoded)?;
                     replies.push(BatchReply {
                         index,
-                        replies: Vec::new(),
+                        ..BatchReply::default()
                     });
                 }
             }
         }
         self.store.publish();
-        self.store.flush_if_due()?;
+        if tokens_changed {
+            // Made durable at once: a member restarted after a crash knows
+            // every token it had applied before it replays a single entry,
+            // so a client is never refused by a member coming back.
+            self.store.flush()?;
+        } else {
+            self.store.flush_if_due()?;
+        }
         metrics::gauge!("applied_index").set(self.store.meta().applied_index as f64);
         Ok(replies)
     }

@@ -1,7 +1,15 @@
 use crate::service::Reply;
+use crate::tokens::{TokenChange, TokenOutcome};
 use serde::{Deserialize, Serialize};
 
 pub type NodeId = u64;
+
+/// What one Raft entry asks of the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Batch(CommandBatch),
+    Tokens(TokenChange),
+}
 
 /// What one Raft entry carries: the encoded calls of a batch
 /// (`wallet_core::codec`), stamped by the leader.
@@ -15,16 +23,17 @@ pub struct CommandBatch {
 }
 
 /// The replies to an entry's calls, in order (empty for entries that carry
-/// no batch), and the log index it was applied at.
+/// no batch), what a token change did, and the log index it was applied at.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchReply {
     pub index: u64,
     pub replies: Vec<Reply>,
+    pub tokens: Option<TokenOutcome>,
 }
 
 openraft::declare_raft_types!(
     pub TypeConfig:
-        D = CommandBatch,
+        D = Request,
         R = BatchReply,
         NodeId = NodeId,
         Node = openraft::BasicNode,

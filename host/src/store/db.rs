@@ -2,6 +2,7 @@
 
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::VersionHash;
+use crate::tokens::StoredToken;
 use crate::{Error, Result};
 use rocksdb::DB;
 use serde::{Deserialize, Serialize};
@@ -14,12 +15,14 @@ pub const DB_DIR: &str = "db";
 pub(super) const GUEST: &str = "guest";
 /// State-machine components by hash.
 pub(super) const VERSIONS: &str = "versions";
-/// The one `Meta` record.
+/// The one `Meta` record, and the tokens (`token/<id>`: postcard of a
+/// `StoredToken`).
 pub(super) const META: &str = "meta";
 
 pub(super) const FAMILIES: [&str; 3] = [GUEST, VERSIONS, META];
 
 const META_KEY: &[u8] = b"meta";
+const TOKEN_PREFIX: &[u8] = b"token/";
 /// The first byte of the meta value. Format 1 was written by the release
 /// that ran `wallet:statemachine@1.0.0`.
 const META_FORMAT: u8 = 2;
@@ -116,6 +119,32 @@ pub(super) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
 
 pub(super) fn meta_key() -> &'static [u8] {
     META_KEY
+}
+
+pub(super) fn token_key(id: &str) -> Vec<u8> {
+    [TOKEN_PREFIX, id.as_bytes()].concat()
+}
+
+pub(super) fn encode_token(token: &StoredToken) -> Vec<u8> {
+    postcard::to_allocvec(token).expect("a token serializes into memory")
+}
+
+/// Every token the state holds.
+pub(super) fn read_tokens(db: &DB) -> Result<Vec<StoredToken>> {
+    let mut tokens = Vec::new();
+    let prefix = rocksdb::IteratorMode::From(TOKEN_PREFIX, rocksdb::Direction::Forward);
+    for item in db.iterator_cf(cf(db, META), prefix) {
+        let (key, value) = item.map_err(rocks("reading the tokens"))?;
+        if !key.starts_with(TOKEN_PREFIX) {
+            break;
+        }
+        let token = postcard::from_bytes(&value).map_err(|e| Error::CorruptValue {
+            cf: META,
+            why: format!("token {}: {e}", String::from_utf8_lossy(&key)),
+        })?;
+        tokens.push(token);
+    }
+    Ok(tokens)
 }
 
 /// The committed meta; the genesis meta for a new store.

@@ -35,13 +35,14 @@ pub use events::{
 use crate::log::LogOptions;
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::{Answer, StateSource, VersionHash};
+use crate::tokens::{Registry, TokenChange, TokenInfo, TokenOutcome};
 use crate::{Error, Result};
 use cache::StateCache;
 use db::{FAMILIES, GUEST, META, VERSIONS};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{DB, WriteBatch};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wallet_core::codec::ValuesWriter;
@@ -79,6 +80,9 @@ pub struct Store {
     writer: Mutex<Writer>,
     flush_bytes: usize,
     applied: watch::Sender<Applied>,
+    /// The tokens the database holds, for every request to authenticate
+    /// against.
+    tokens: RwLock<Registry>,
 }
 
 /// What only a commit (or a flush) touches.
@@ -109,6 +113,7 @@ impl Store {
         };
         let events = EventLog::open(dir, log_options)?;
         events.check_against(&meta)?;
+        let tokens = Registry::new(db::read_tokens(&db)?);
         let (applied, _) = watch::channel(Applied {
             index: meta.applied_index,
             events_last: meta.events_last,
@@ -126,6 +131,7 @@ impl Store {
             }),
             flush_bytes: options.flush_bytes,
             applied,
+            tokens: RwLock::new(tokens),
         })
     }
 
@@ -231,6 +237,57 @@ impl Store {
         meta.applied_index = index;
         meta.membership = membership.or(meta.membership);
         self.write(w, WriteBatch::default(), meta)
+    }
+
+    /// Commits an entry that changes the tokens; returns what it did.
+    pub fn commit_tokens(
+        &self,
+        log_id: Vec<u8>,
+        index: u64,
+        change: &TokenChange,
+    ) -> Result<TokenOutcome> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let (outcome, writes) = self.registry().decide(change);
+        let mut batch = WriteBatch::default();
+        let db = w.db()?;
+        for token in &writes.put {
+            batch.put_cf(
+                cf(db, META),
+                db::token_key(&token.id),
+                db::encode_token(token),
+            );
+        }
+        for id in &writes.delete {
+            batch.delete_cf(cf(db, META), db::token_key(id));
+        }
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = index;
+        self.write(w, batch, meta)?;
+        self.tokens
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply(writes);
+        Ok(outcome)
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.tokens.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Who `token` is from, if the state knows it and it has not expired.
+    pub fn authenticate(&self, token: &str, now_ms: u64) -> Option<wallet_core::Caller<String>> {
+        self.registry().authenticate(token, now_ms)
+    }
+
+    /// Every token, oldest first.
+    pub fn tokens(&self) -> Vec<TokenInfo> {
+        self.registry().list()
+    }
+
+    pub fn has_tokens(&self) -> bool {
+        !self.registry().is_empty()
     }
 
     /// Adds the meta to `batch` and writes it.
@@ -370,6 +427,8 @@ impl Store {
             }
         };
         let installed = db::read_meta(&db)?;
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) =
+            Registry::new(db::read_tokens(&db)?);
         w.db = Some(Arc::new(db));
         w.meta = installed.clone();
         w.cache.clear();

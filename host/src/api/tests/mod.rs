@@ -10,8 +10,10 @@ mod rules;
 mod transfers;
 mod validation;
 
-use super::{Auth, RoleName, install_recorder, router};
+use super::{install_recorder, router};
 use crate::node::{Node, NodeConfig};
+use crate::service::WalletService;
+use crate::tokens::{RoleName, StoredToken, TokenChange, TokenOutcome};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use probe::Probe;
 use reqwest::header::HeaderMap;
@@ -60,8 +62,8 @@ pub struct App {
     pub base: String,
     pub http: reqwest::Client,
     pub probe: Arc<Probe>,
-    pub auth: Arc<Auth>,
-    pub dir: tempfile::TempDir,
+    /// Holds the node's data directory for as long as the app lives.
+    _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -81,6 +83,7 @@ pub async fn node(dir: &std::path::Path) -> Node {
         wasm_cache_dir: crate::test_support::wasm_cache_dir(),
         partition: crate::test_support::options(),
         group: crate::partition::Group::alone(),
+        admin_token: Some(ADMIN.into()),
     };
     Node::start(&config).await.expect("the node starts")
 }
@@ -137,11 +140,8 @@ pub async fn app() -> App {
             .all(|r| *r == crate::service::Reply::Accepted)
     );
 
-    let (auth, printed) = Auth::open_with(dir.path(), Some(ADMIN.into())).expect("auth");
-    assert_eq!(printed, None);
-    let auth = Arc::new(auth);
     let probe = Arc::new(Probe::new(node));
-    let app = router(Arc::clone(&probe), Arc::clone(&auth), metrics_handle());
+    let app = router(Arc::clone(&probe), metrics_handle());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -153,24 +153,32 @@ pub async fn app() -> App {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
         probe,
-        auth,
-        dir,
+        _dir: dir,
         server,
     }
 }
 
 impl App {
-    pub fn token(&self, role: RoleName, owner: Option<&str>) -> String {
-        let new = super::auth::NewToken {
-            role,
-            principal: owner.map(String::from),
-            expires_ms: None,
-        };
-        self.auth.create_token(new).expect("token").0
+    /// A new token, through the log as an admin's request would make it.
+    pub async fn token(
+        &self,
+        role: RoleName,
+        owner: Option<&str>,
+        expires_ms: Option<u64>,
+    ) -> String {
+        let token = crate::tokens::new_secret();
+        let stored = StoredToken::new(&token, role, owner.map(String::from), expires_ms);
+        let (outcome, _) = self
+            .probe
+            .change_tokens(TokenChange::Create(stored))
+            .await
+            .expect("the token is made");
+        assert!(matches!(outcome, TokenOutcome::Created(_)), "{outcome:?}");
+        token
     }
 
-    pub fn client(&self, owner: &str) -> String {
-        self.token(RoleName::Client, Some(owner))
+    pub async fn client(&self, owner: &str) -> String {
+        self.token(RoleName::Client, Some(owner), None).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, token: Option<&str>) -> Answer {

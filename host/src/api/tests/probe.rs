@@ -5,9 +5,10 @@
 use crate::node::Node;
 use crate::service::{
     AccountView, HistoryPage, MembershipError, NodeStatus, Positions, ReadError, Readiness, Reply,
-    SubmitError, Submitted, TransferView, WalletService,
+    SubmitError, Submitted, TransferView, WalletService, Who,
 };
 use crate::sm::BatchFailure;
+use crate::tokens::{TokenChange, TokenInfo, TokenOutcome};
 use std::sync::Mutex;
 use wallet_core::Txid;
 use wallet_core::codec::Calls;
@@ -103,6 +104,21 @@ impl WalletService for Probe {
 
     fn transfer(&self, id: Txid) -> crate::Result<Option<TransferView>> {
         self.node.transfer(id)
+    }
+
+    fn authenticate(&self, token: &str) -> Option<Who> {
+        self.node.authenticate(token)
+    }
+
+    fn tokens(&self) -> Vec<TokenInfo> {
+        self.node.tokens()
+    }
+
+    async fn change_tokens(
+        &self,
+        change: TokenChange,
+    ) -> Result<(TokenOutcome, Positions), SubmitError> {
+        self.node.change_tokens(change).await
     }
 
     fn status(&self) -> NodeStatus {

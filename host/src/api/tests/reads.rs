@@ -213,7 +213,7 @@ async fn accounts_open_in_a_batch_each_with_its_own_result() {
 
     let by_client = json!({"accounts": [{"account_id": "hank"}]});
     let refused = app
-        .post(OPENINGS, Some(&app.client("alice")), &by_client)
+        .post(OPENINGS, Some(&app.client("alice").await), &by_client)
         .await;
     assert_eq!(refused.json["results"][0]["reason"], "not_allowed");
     let one_bad = json!({"accounts": [{"account_id": "ivan"}, {"account_id": "no spaces"}]});

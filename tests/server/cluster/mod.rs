@@ -3,6 +3,8 @@
 //! majority, a frozen leader, messages from outside the cluster, and a
 //! replica whose event chain diverges.
 
+mod tokens;
+
 use crate::harness::{ADMIN, Api, Server, StartFailure};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -70,6 +72,11 @@ impl Cluster {
     }
 
     fn try_start_node(&self, i: usize) -> Result<Server, StartFailure> {
+        self.try_start_node_with(i, &[])
+    }
+
+    /// Member `i`, with environment variables `env` besides the cluster's.
+    fn try_start_node_with(&self, i: usize, env: &[(&str, &str)]) -> Result<Server, StartFailure> {
         let listen = format!("127.0.0.1:{}", self.ports[i]);
         let id = (i + 1).to_string();
         let peers = self.peers();
@@ -86,7 +93,9 @@ impl Cluster {
             secret,
         ];
         args.extend(self.args.iter().map(String::as_str));
-        Server::spawn(&self.data(i), &args, &[("WALLET_CLUSTER_SECRET", "")])
+        let mut env = env.to_vec();
+        env.push(("WALLET_CLUSTER_SECRET", ""));
+        Server::spawn(&self.data(i), &args, &env)
     }
 
     fn api(&self, i: usize) -> Api {
