@@ -1,7 +1,9 @@
 # Sourced by wallet.sh and the scripts: installs the system packages a build
 # needs when they are missing, with the OS package manager, as root or
 # through sudo. Rust itself (the pinned toolchain and the wasm32-wasip2
-# target) comes from rustup, which reads rust-toolchain.toml on first use.
+# target) comes from rustup, which reads rust-toolchain.toml on first use;
+# where the pinned toolchain was there already without the target, rustup
+# does not add it, so it is added here.
 
 # as_root CMD...: runs CMD as root, through sudo when not root already.
 as_root() {
@@ -48,4 +50,10 @@ require_build_packages() {
         echo "rustup is needed: https://rustup.rs" >&2
         return 1
     }
+    # In the repository, so that rustup acts on the pinned toolchain.
+    (
+        cd "$(dirname "${BASH_SOURCE[0]}")/.."
+        rustup target list --installed | grep -qx wasm32-wasip2 ||
+            rustup target add wasm32-wasip2
+    )
 }
