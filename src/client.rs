@@ -1,8 +1,9 @@
-//! The commands that talk to a running server: `wallet cluster status` and
-//! `wallet token create/list/revoke`.
+//! The commands that talk to a running server: `wallet cluster status`,
+//! `wallet token create/list/revoke` and `wallet backup`.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -107,6 +108,40 @@ impl Target {
 fn print(value: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// `wallet backup`: the node's backup streamed into the new directory
+/// `out`, with a progress line.
+pub async fn backup(target: Target, out: PathBuf) -> anyhow::Result<()> {
+    let url = format!("{}/v1/admin/backup", target.target.trim_end_matches('/'));
+    let mut request = target.client()?.get(&url);
+    if let Some(token) = &target.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("reaching {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        bail!("{status}: {text}");
+    }
+    let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template(
+        "{spinner} {bytes} received ({binary_bytes_per_sec}, {elapsed})",
+    )?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let manifest =
+        wallet_host::backup::receive(response.bytes_stream(), &out, |n| bar.inc(n as u64))
+            .await
+            .with_context(|| format!("writing the backup to {}", out.display()))?;
+    bar.finish();
+    print(&json!({
+        "backup": out,
+        "index": manifest.meta.last_log_id.map_or(0, |id| id.index),
+        "events": manifest.events_last,
+        "chain_head": manifest.chain_head,
+    }))
 }
 
 pub async fn status(target: Target) -> anyhow::Result<()> {

@@ -28,6 +28,18 @@ enum Cli {
     /// Bearer tokens: create, list, revoke (admin).
     #[command(subcommand)]
     Token(client::TokenCommand),
+    /// Take a consistent online backup of a running node (admin): its
+    /// state, event log and command archive, into a new directory.
+    Backup {
+        #[command(flatten)]
+        target: client::Target,
+        /// The directory to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a data directory from a backup, for a single node or, given
+    /// the same --peers, for every member of a new group; then `serve` it.
+    Restore(RestoreArgs),
     /// Print the hash of the state-machine release built into this binary.
     Release,
 }
@@ -111,6 +123,79 @@ struct ServeArgs {
     snapshot_entries: u64,
 }
 
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup (`wallet backup --out`).
+    #[arg(long)]
+    from: PathBuf,
+    /// The data directory to make.
+    #[arg(long, default_value = "./wallet-data")]
+    data_dir: PathBuf,
+    /// Every member of the new group (run the restore once per member,
+    /// each into its own data directory); without it, a single node, id 1,
+    /// at --listen.
+    #[arg(long, value_parser = parse_peers)]
+    peers: Option<Peers>,
+    /// The single node's HTTP address, as it will serve.
+    #[arg(long, default_value = "127.0.0.1:8080", conflicts_with = "peers")]
+    listen: SocketAddr,
+}
+
+impl RestoreArgs {
+    fn run(self) -> anyhow::Result<()> {
+        let members = match self.peers {
+            Some(peers) => peers.0,
+            None => BTreeMap::from([(1, self.listen.to_string())]),
+        };
+        let (store, _) = store_options(8, 64, 64, rocksdb_cache(64 * MIB as usize));
+        let log = wallet_host::log::LogOptions::default();
+        let manifest =
+            wallet_host::backup::restore(&self.from, &self.data_dir, &members, &store, log)
+                .with_context(|| format!("restoring {}", self.from.display()))?;
+        let summary = serde_json::json!({
+            "data_dir": self.data_dir,
+            "index": manifest.meta.last_log_id.map_or(0, |id| id.index),
+            "events": manifest.events_last,
+            "chain_head": manifest.chain_head,
+            "members": members,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        Ok(())
+    }
+}
+
+/// The state store's options, and the read models' tuning, sharing
+/// `block_cache`.
+fn store_options(
+    flush_mb: u64,
+    state_cache_mb: u64,
+    segment_mb: u64,
+    block_cache: wallet_host::rocks::Cache,
+) -> (StoreOptions, Tuning) {
+    let store = StoreOptions {
+        flush_bytes: mb(flush_mb),
+        cache_bytes: mb(state_cache_mb),
+        segment_bytes: mb(segment_mb),
+        // Four times the flush threshold: RocksDB never fills one by
+        // itself (see `wallet_host::store`).
+        tuning: Tuning {
+            write_buffer_bytes: mb(flush_mb.saturating_mul(4)),
+            write_buffers_max: 4,
+            block_cache: block_cache.clone(),
+        },
+    };
+    let views = Tuning {
+        write_buffer_bytes: mb(64),
+        write_buffers_max: 2,
+        block_cache,
+    };
+    (store, views)
+}
+
+fn mb(n: u64) -> usize {
+    usize::try_from(n.saturating_mul(MIB)).unwrap_or(usize::MAX)
+}
+
 /// `--peers`, parsed.
 #[derive(Clone)]
 struct Peers(BTreeMap<u64, String>);
@@ -132,25 +217,13 @@ impl ServeArgs {
 
     fn options(self) -> anyhow::Result<wallet_host::node::ServeOptions> {
         let cluster_secret = self.cluster_secret()?;
-        let mb = |n: u64| usize::try_from(n.saturating_mul(MIB)).unwrap_or(usize::MAX);
         let block_cache = rocksdb_cache(mb(self.block_cache_mb));
-        let store = StoreOptions {
-            flush_bytes: mb(self.flush_mb),
-            cache_bytes: mb(self.state_cache_mb),
-            segment_bytes: mb(self.segment_mb),
-            // Four times the flush threshold: RocksDB never fills one by
-            // itself (see `wallet_host::store`).
-            tuning: Tuning {
-                write_buffer_bytes: mb(self.flush_mb.saturating_mul(4)),
-                write_buffers_max: 4,
-                block_cache: block_cache.clone(),
-            },
-        };
-        let views = Tuning {
-            write_buffer_bytes: mb(64),
-            write_buffers_max: 2,
+        let (store, views) = store_options(
+            self.flush_mb,
+            self.state_cache_mb,
+            self.segment_mb,
             block_cache,
-        };
+        );
         Ok(wallet_host::node::ServeOptions {
             data_dir: self.data_dir,
             listen: self.listen,
@@ -206,6 +279,8 @@ fn main() -> anyhow::Result<()> {
         Cli::Cluster(ClusterCommand::Up(args)) => runtime.block_on(cluster_up::up(args)),
         Cli::Cluster(ClusterCommand::Status(target)) => runtime.block_on(client::status(target)),
         Cli::Token(command) => runtime.block_on(client::token(command)),
+        Cli::Backup { target, out } => runtime.block_on(client::backup(target, out)),
+        Cli::Restore(args) => args.run(),
         Cli::Release => {
             println!("{}", wallet_host::sm::RELEASE_HASH_HEX);
             Ok(())

@@ -1,10 +1,9 @@
-//! Replaying a stopped partition's Raft log from genesis through the
+//! Replaying a stopped partition's command archive from genesis through the
 //! state-machine version its store names, in memory, to recompute the
 //! event hash chain independently of what the node wrote: equal heads mean
 //! the event log is exactly what the log's commands produce.
 
-use crate::log::{LogOptions, SegmentLog};
-use crate::raft::{Request, TypeConfig};
+use crate::raft::{Request, TypeConfig, for_each_archived};
 use crate::sm::{BatchHeader, Executed, MemoryState, Runtime, Version};
 use crate::store::{RecordHeader, chain_next, encode_record};
 use crate::{Error, Result};
@@ -20,7 +19,7 @@ pub struct Replay {
     pub chain_head: [u8; 32],
 }
 
-/// Replays every entry of the Raft log of partition `partition` in
+/// Replays every entry of the command archive of partition `partition` in
 /// `partition_dir` (a stopped node's: a running node holds the log's lock)
 /// with `version`.
 pub fn replay(
@@ -29,7 +28,6 @@ pub fn replay(
     engine: &wasmtime::Engine,
     version: Version,
 ) -> Result<Replay> {
-    let log = SegmentLog::open(&partition_dir.join("raft/entries"), LogOptions::default())?;
     let mut runtime = Runtime::new(engine, version)?;
     let mut state = MemoryState::default();
     let mut replay = Replay {
@@ -38,17 +36,17 @@ pub fn replay(
     };
     let mut timestamp_ms = 0;
     let mut record = Vec::new();
-    for item in log.range(..) {
-        let (index, bytes) = item?;
+    let raft_dir = partition_dir.join("raft");
+    for_each_archived(&raft_dir, |index, bytes| {
         let entry: Entry<TypeConfig> =
             postcard::from_bytes(bytes).map_err(|e| Error::LogCorrupt {
-                path: partition_dir.join("raft/entries"),
+                path: raft_dir.clone(),
                 offset: 0,
                 why: format!("entry {index}: {e}"),
             })?;
         // Token changes make no event record.
         let EntryPayload::Normal(Request::Batch(batch)) = entry.payload else {
-            continue;
+            return Ok(());
         };
         // As the state machine does: time never goes backwards.
         timestamp_ms = timestamp_ms.max(batch.timestamp_ms);
@@ -84,6 +82,7 @@ pub fn replay(
         );
         replay.chain_head = chain_next(&record);
         replay.batches += 1;
-    }
+        Ok(())
+    })?;
     Ok(replay)
 }

@@ -127,6 +127,11 @@ pub enum Error {
     )]
     Diverged { path: std::path::PathBuf, seq: u64 },
 
+    #[error(
+        "the command archive lacks entries {from} to {to}: this replica was installed from a snapshot without them; audit a member that holds them"
+    )]
+    ArchiveGap { from: u64, to: u64 },
+
     #[error("event log starts at record {first}, not at genesis (record 1); it cannot be verified")]
     EventLogNotFromGenesis { first: u64 },
 

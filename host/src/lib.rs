@@ -22,6 +22,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod cluster;
 pub mod error;
 pub mod log;

@@ -264,6 +264,9 @@ pub trait WalletService: Send + Sync + 'static {
         &self,
         node_id: u64,
     ) -> impl Future<Output = Result<Vec<u64>, MembershipError>> + Send;
+
+    /// A consistent backup of this replica, streamed (`crate::backup`).
+    fn backup(&self) -> impl Future<Output = crate::Result<crate::backup::BackupStream>> + Send;
 }
 
 /// Why a membership change was not made.

@@ -76,7 +76,8 @@ async fn load_until_killed(
 }
 
 /// The chain head a replay of the stopped node's log from genesis gives.
-fn replayed_head(data: &Path) -> String {
+/// The chain head a replay of the stopped node's command archive makes.
+pub(crate) fn replayed_head(data: &Path) -> String {
     let engine = new_engine(None).expect("engine");
     let version = Version::compile(&engine, release_bytes()).expect("the release compiles");
     let replay = wallet_host::audit::replay(&data.join("partition-0"), 0, &engine, version)

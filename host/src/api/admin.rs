@@ -15,8 +15,9 @@ use crate::tokens::{
     RoleName, StoredToken, TokenChange, TokenInfo, TokenOutcome, TokenRefused, new_secret, now_ms,
 };
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -164,4 +165,23 @@ pub async fn revoke_token<S: WalletService>(
         )),
         other => Err(unexpected(&other)),
     }
+}
+
+/// `GET /v1/admin/backup`: this node's state, event log and command
+/// archive as one stream (`crate::backup`; `wallet backup` writes it to a
+/// directory). 409 where this replica's archive does not reach its state.
+pub async fn backup<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+) -> Result<Response, ApiError> {
+    let stream = state.service.backup().await.map_err(|error| match error {
+        crate::Error::ArchiveGap { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "archive_incomplete",
+            error.to_string(),
+        ),
+        other => ApiError::internal(other),
+    })?;
+    let content_type = [(header::CONTENT_TYPE, "application/octet-stream")];
+    Ok((content_type, Body::from_stream(stream)).into_response())
 }

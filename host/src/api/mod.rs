@@ -109,6 +109,7 @@ pub fn router<S: WalletService>(service: Arc<S>, metrics: PrometheusHandle) -> R
             post(admin::create_token::<S>).get(admin::list_tokens::<S>),
         )
         .route("/v1/admin/tokens/{id}", delete(admin::revoke_token::<S>))
+        .route("/v1/admin/backup", get(admin::backup::<S>))
         .route("/metrics", get(metrics::render::<S>))
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz::<S>))

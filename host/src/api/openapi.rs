@@ -123,7 +123,7 @@ fn money_post(summary: &str, request: &str) -> Value {
 
 fn paths() -> Value {
     let account_id = path_param("id", "Account id", ACCOUNT_ID_PATTERN);
-    json!({
+    let mut paths = json!({
         "/v1/wallet/balance_transfer": money_post(
             "Move money between two accounts, all or nothing. A client moves money only out of accounts it owns.",
             "TransferRequest"),
@@ -258,7 +258,17 @@ fn paths() -> Value {
             "summary": "This document.", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.0.", "content": {"application/json": {"schema": {"type": "object"}}}}},
         }},
-    })
+    });
+    paths["/v1/admin/backup"] = json!({"get": {
+        "summary": "Admin: a consistent online backup of this node: its state, event log and command archive as one stream, which `wallet backup` writes to a directory and `wallet restore` starts a node or a group from.",
+        "responses": {
+            "200": {"description": "The backup stream.", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            "401": error("Unauthorized"), "403": error("Forbidden"),
+            "409": plain("This member's command archive does not reach its state (archive_incomplete): back up another member.", "Error"),
+            "500": error("Internal"),
+        }
+    }});
+    paths
 }
 
 /// A request that moves money, as one variant per group of currencies

@@ -1,4 +1,4 @@
-use super::transfer::Framed;
+use super::transfer::{Framed, Holds, Seal};
 use super::{ClusterSecret, MAC_HEADER, Rpc, answer_label};
 use crate::node::Node;
 use crate::partition::Partition;
@@ -109,7 +109,10 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             signed(secret, &path, &answer)
         }
         Rpc::Holds => {
-            let answer: Answer<u64> = Ok(here.store().event_log().last());
+            let answer: Answer<Holds> = Ok(Holds {
+                events_last: here.store().event_log().last(),
+                commands_last: here.log().archived_through(here.store().applied_index()),
+            });
             signed(secret, &path, &answer)
         }
         Rpc::Submit => {
@@ -163,7 +166,7 @@ async fn receive(
     let here = partition(&members.node, group)?;
     let mut framed = Framed::new(body.into_data_stream());
     let (head, head_bytes) = framed
-        .head(secret.stream(path.as_bytes()))
+        .head(Seal::Mac(secret.stream(path.as_bytes())))
         .await
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
     let genuine = tag(headers).is_some_and(|t| secret.verify(path.as_bytes(), &head_bytes, &t));

@@ -330,6 +330,10 @@ impl WalletService for Node {
         self.partition.remove_member(node_id).await
     }
 
+    async fn backup(&self) -> Result<crate::backup::BackupStream> {
+        crate::backup::stream(&self.partition).await
+    }
+
     fn account(&self, account_id: &str) -> Result<Option<AccountView>> {
         self.partition.views().account(account_id)
     }

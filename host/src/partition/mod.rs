@@ -108,8 +108,7 @@ pub struct Partition {
     system_accounts_open: AtomicBool,
     /// Set when this replica's chain was found to differ from its group's.
     fenced: Mutex<Option<Divergence>>,
-    /// For injecting disk failures.
-    #[cfg(test)]
+    /// The Raft log and command archive.
     log: LogStore,
 }
 
@@ -134,8 +133,6 @@ impl Partition {
             segment_bytes: options.log_segment_bytes,
         };
         let log = LogStore::open(&dir.join("raft"), log_options, store.clone())?;
-        #[cfg(test)]
-        let log_handle = log.clone();
         let runtime = Runtime::new(engine, version.clone())?;
         let snapshots_dir = dir.join("snapshots");
         let snapshots =
@@ -145,11 +142,12 @@ impl Partition {
                     source,
                 }
             })?;
-        let state_machine = StateMachine::new(store.clone(), runtime, id, snapshots.clone());
+        let state_machine =
+            StateMachine::new(store.clone(), runtime, id, snapshots.clone(), log.clone());
         let views = Views::start(dir, &options.views, store.event_log(), store.subscribe())?;
         let config = raft_config(options.snapshot_every)?;
-        let network = Network::new(group.peers.clone(), id, store.event_log());
-        let raft = Raft::new(member.node_id, config, network, log, state_machine)
+        let network = Network::new(group.peers.clone(), id, store.event_log(), log.clone());
+        let raft = Raft::new(member.node_id, config, network, log.clone(), state_machine)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         let alone = group.members.len() <= 1;
@@ -168,8 +166,7 @@ impl Partition {
             snapshots,
             system_accounts_open: AtomicBool::new(false),
             fenced: Mutex::new(None),
-            #[cfg(test)]
-            log: log_handle,
+            log,
         });
         if alone {
             partition.open_system_accounts().await?;
@@ -269,6 +266,10 @@ impl Partition {
 
     pub fn version(&self) -> &Version {
         &self.version
+    }
+
+    pub fn log(&self) -> &LogStore {
+        &self.log
     }
 
     pub fn snapshots(&self) -> &Snapshots {

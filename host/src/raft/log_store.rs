@@ -1,7 +1,12 @@
+use super::archive::HISTORY_DIR;
 use super::{TypeConfig, any_error};
 use crate::log::{LogOptions, SegmentLog, read_small, write_atomic};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{Entry, LogId, RaftLogId, StorageError, StorageIOError, Vote};
+use openraft::{
+    BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftLogId, StorageError,
+    StorageIOError, Vote,
+};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
@@ -51,9 +56,12 @@ pub struct LogStore {
     flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
 }
 
-struct Inner {
-    dir: PathBuf,
-    log: SegmentLog,
+pub(super) struct Inner {
+    pub(super) dir: PathBuf,
+    /// The live Raft log.
+    pub(super) log: SegmentLog,
+    /// The archived entries before the live log's (`super::archive`).
+    pub(super) history: SegmentLog,
     #[cfg(test)]
     fail: Option<Fail>,
 }
@@ -68,7 +76,7 @@ pub(crate) enum Fail {
 
 const VOTE_FILE: &str = "vote";
 const PURGED_FILE: &str = "purged";
-const ENTRIES_DIR: &str = "entries";
+pub(super) const ENTRIES_DIR: &str = "entries";
 
 impl LogStore {
     pub fn open(
@@ -81,9 +89,11 @@ impl LogStore {
             source,
         })?;
         let log = SegmentLog::open(&dir.join(ENTRIES_DIR), options)?;
+        let history = SegmentLog::open(&dir.join(HISTORY_DIR), options)?;
         let inner = Arc::new(Mutex::new(Inner {
             dir: dir.to_path_buf(),
             log,
+            history,
             #[cfg(test)]
             fail: None,
         }));
@@ -103,8 +113,41 @@ impl LogStore {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         lock(&self.inner)
+    }
+
+    /// Starts the empty live log of a group restored from a backup whose
+    /// state is at `last`: everything up to it counts as purged (the
+    /// history holds it), and the next entry names the new group's
+    /// `members`, under a term after the backup's. The vote records that
+    /// term, so the first election goes above it.
+    pub fn restart_as_group(
+        &self,
+        last: LogId<NodeId>,
+        members: BTreeMap<NodeId, BasicNode>,
+    ) -> crate::Result<()> {
+        let mut inner = self.lock();
+        let first = *members
+            .keys()
+            .next()
+            .ok_or_else(|| crate::Error::Raft("a group needs a member".into()))?;
+        if !inner.log.is_empty() {
+            return Err(crate::Error::Raft(format!(
+                "{} already holds a live log",
+                inner.dir.display()
+            )));
+        }
+        let term = last.leader_id.term + 1;
+        let voters = members.keys().copied().collect();
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, first), last.index + 1),
+            payload: EntryPayload::Membership(Membership::new(vec![voters], members)),
+        };
+        inner.write_json(PURGED_FILE, &Some(last))?;
+        inner.append([entry])?;
+        inner.log.sync()?;
+        inner.write_json(VOTE_FILE, &Vote::new(term, first))
     }
 
     /// Makes every later append, or sync, fail as a disk would.
@@ -224,7 +267,7 @@ impl Inner {
     }
 
     /// Writes every entry; durable at the next sync.
-    fn append(
+    pub(super) fn append(
         &mut self,
         entries: impl IntoIterator<Item = Entry<TypeConfig>>,
     ) -> crate::Result<()> {
@@ -249,21 +292,33 @@ impl Inner {
     }
 
     /// An installed snapshot can leave the log behind: the entries it
-    /// covers never arrive here. Keep the old log as an archive and start a
-    /// new one after the snapshot. (Renaming an open, locked directory is
-    /// fine on Linux: the lock and the maps follow the inode.)
-    fn archive_and_restart(&mut self) -> crate::Result<()> {
+    /// covers never arrive here. Start a new log after the snapshot; the
+    /// old one goes once the history holds all of it (the snapshot brought
+    /// the rest, `super::archive`), and is otherwise kept aside as
+    /// `archive-<ms>` for an operator. (Renaming an open, locked directory
+    /// is fine on Linux: the lock and the maps follow the inode.)
+    pub(super) fn restart_after_snapshot(&mut self) -> crate::Result<()> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
+        let covered = self.log.last_index() <= self.history.last_index();
         let entries = self.dir.join(ENTRIES_DIR);
         let archive = self.dir.join(format!("archive-{stamp}"));
-        std::fs::rename(&entries, &archive).map_err(|source| crate::Error::LogIo {
+        let io = |source| crate::Error::LogIo {
             path: entries.clone(),
             source,
-        })?;
+        };
+        std::fs::rename(&entries, &archive).map_err(io)?;
         self.log = SegmentLog::open(&entries, LogOptions::default())?;
+        if covered {
+            std::fs::remove_dir_all(&archive).map_err(io)?;
+        } else {
+            tracing::warn!(
+                kept = %archive.display(),
+                "the history does not cover the replaced log; it is kept aside"
+            );
+        }
         Ok(())
     }
 }
@@ -362,7 +417,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .last_index()
             .is_none_or(|last| last <= log_id.index);
         if behind && !inner.log.is_empty() {
-            inner.archive_and_restart().map_err(write_err)?;
+            inner.restart_after_snapshot().map_err(write_err)?;
         } else if !inner.log.is_empty() {
             inner.log.mark_purged(log_id.index).map_err(write_err)?;
         }

@@ -6,6 +6,7 @@
 // here return it too rather than convert back and forth.
 #![allow(clippy::result_large_err)]
 
+mod archive;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod log_store;
@@ -14,11 +15,14 @@ mod snapshot;
 mod state_machine;
 mod type_config;
 
+pub use archive::for_each_archived;
 #[cfg(test)]
 pub(crate) use log_store::Fail;
 pub use log_store::{Durable, LogStore};
 pub use network::{Answer, Network};
-pub use snapshot::{CHECKPOINT_DIR, Manifest, SnapshotFiles, Snapshots, remove_incoming};
+pub use snapshot::{
+    BackupDir, CHECKPOINT_DIR, MANIFEST_FILE, Manifest, SnapshotFiles, Snapshots, remove_incoming,
+};
 pub use state_machine::StateMachine;
 pub use type_config::{BatchReply, CommandBatch, NodeId, Request, TypeConfig};
 

@@ -1,5 +1,7 @@
+use super::LogStore;
 use super::{NodeId, SnapshotFiles, TypeConfig};
-use crate::cluster::{CallError, Peers, Rpc, transfer};
+use crate::cluster::transfer::{self, Holds, Sources};
+use crate::cluster::{CallError, Peers, Rpc};
 use crate::store::EventLog;
 use openraft::error::{
     Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 /// How long a snapshot may take to stream and install.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(3600);
-/// How long asking a follower which event records it holds may take.
+/// How long asking a follower which records and entries it holds may take.
 const HOLDS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a member answers an RPC with: the result, or why its Raft could
@@ -32,14 +34,16 @@ pub struct Network {
     peers: Option<Peers>,
     group: u32,
     events: Arc<EventLog>,
+    log: LogStore,
 }
 
 impl Network {
-    pub fn new(peers: Option<Peers>, group: u32, events: Arc<EventLog>) -> Self {
+    pub fn new(peers: Option<Peers>, group: u32, events: Arc<EventLog>, log: LogStore) -> Self {
         Network {
             peers,
             group,
             events,
+            log,
         }
     }
 }
@@ -52,6 +56,7 @@ pub struct Peer {
     target: NodeId,
     addr: String,
     events: Arc<EventLog>,
+    log: LogStore,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -63,6 +68,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             events: Arc::clone(&self.events),
+            log: self.log.clone(),
         }
     }
 }
@@ -119,25 +125,33 @@ impl Peer {
                 why: "this node has no peers configured".into(),
             });
         };
-        let holds: u64 = self.call(Rpc::Holds, &(), HOLDS_TIMEOUT).await?;
+        let holds: Holds = self.call(Rpc::Holds, &(), HOLDS_TIMEOUT).await?;
         let failed = |e: std::io::Error| CallError::Failed {
             addr: self.addr.clone(),
             why: format!("reading the snapshot: {e}"),
         };
-        let head = transfer::head(vote, files, holds).map_err(failed)?;
+        let manifest = files.manifest().map_err(failed)?;
+        let last = manifest.meta.last_log_id.map_or(0, |id| id.index);
+        let archived = self.log.archived_through(last);
+        let head = transfer::head(vote, files, holds, archived).map_err(failed)?;
         tracing::info!(
             target = self.target,
             snapshot = %head.manifest.meta.snapshot_id,
             events_from = head.events_from,
+            commands_from = head.commands_from,
             "sending a snapshot"
         );
+        let sources = Sources {
+            events: Arc::clone(&self.events),
+            commands: self.log.clone(),
+        };
         let bytes = transfer::send(
             peers,
             &self.addr,
             self.group,
             head,
             files.dir.clone(),
-            Arc::clone(&self.events),
+            sources,
             SNAPSHOT_TIMEOUT,
         )
         .await?;

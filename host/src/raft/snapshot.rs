@@ -19,6 +19,8 @@ pub const CHECKPOINT_DIR: &str = "db";
 const BUILDING_DIR: &str = "building";
 /// Where received snapshots are written before they are installed.
 const INCOMING_PREFIX: &str = "incoming-";
+/// Where a backup's checkpoint lives while it streams.
+const BACKUP_PREFIX: &str = "backup-";
 
 /// What a snapshot holds: the log id its state is at, the membership, and
 /// where its event chain stands. Nothing in it is a local path, so it
@@ -82,7 +84,10 @@ impl Snapshots {
             for entry in entries {
                 let path = entry?.path();
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name == BUILDING_DIR || name.starts_with(INCOMING_PREFIX) {
+                if name == BUILDING_DIR
+                    || name.starts_with(INCOMING_PREFIX)
+                    || name.starts_with(BACKUP_PREFIX)
+                {
                     std::fs::remove_dir_all(&path)?;
                 }
             }
@@ -141,15 +146,41 @@ impl Snapshots {
     }
 
     pub(crate) fn build(&self) -> std::io::Result<SnapshotFiles> {
-        std::fs::create_dir_all(&self.dir)?;
         let building = self.dir.join(BUILDING_DIR);
         if building.exists() {
             std::fs::remove_dir_all(&building)?;
         }
-        std::fs::create_dir(&building)?;
+        let id = self.checkpoint_into(&building)?.meta.snapshot_id;
+        let dir = self.dir.join(&id);
+        if dir.exists() {
+            // The same state, snapshotted before.
+            std::fs::remove_dir_all(&building)?;
+        } else {
+            std::fs::rename(&building, &dir)?;
+            sync_dir(&self.dir).map_err(store_err)?;
+        }
+        self.prune()?;
+        Ok(SnapshotFiles { dir })
+    }
+
+    /// A checkpoint for a backup, in a directory of its own that no
+    /// snapshot build or prune touches; removed when the guard drops.
+    pub fn backup(&self) -> std::io::Result<(BackupDir, Manifest)> {
+        let dir = BackupDir(
+            self.dir
+                .join(format!("{BACKUP_PREFIX}{}", uuid::Uuid::new_v4().simple())),
+        );
+        let manifest = self.checkpoint_into(&dir.0)?;
+        Ok((dir, manifest))
+    }
+
+    /// Writes a checkpoint of the state and its manifest into `dir`, which
+    /// must not exist.
+    fn checkpoint_into(&self, dir: &Path) -> std::io::Result<Manifest> {
+        std::fs::create_dir_all(dir)?;
         let meta = self
             .store
-            .checkpoint(&building.join(CHECKPOINT_DIR))
+            .checkpoint(&dir.join(CHECKPOINT_DIR))
             .map_err(store_err)?;
         let applied: Option<LogId<NodeId>> = match &meta.applied {
             Some(bytes) => Some(serde_json::from_slice(bytes).map_err(std::io::Error::other)?),
@@ -164,23 +195,30 @@ impl Snapshots {
             meta: SnapshotMeta {
                 last_log_id: applied,
                 last_membership: membership,
-                snapshot_id: id.clone(),
+                snapshot_id: id,
             },
             chain_head: hex::encode(meta.chain_head),
             events_last: meta.events_last,
         };
         let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
-        write_atomic(&building.join(MANIFEST_FILE), &bytes).map_err(store_err)?;
-        let dir = self.dir.join(&id);
-        if dir.exists() {
-            // The same state, snapshotted before.
-            std::fs::remove_dir_all(&building)?;
-        } else {
-            std::fs::rename(&building, &dir)?;
-            sync_dir(&self.dir).map_err(store_err)?;
-        }
-        self.prune()?;
-        Ok(SnapshotFiles { dir })
+        write_atomic(&dir.join(MANIFEST_FILE), &bytes).map_err(store_err)?;
+        Ok(manifest)
+    }
+}
+
+/// A backup's checkpoint directory, removed when dropped.
+#[derive(Debug)]
+pub struct BackupDir(PathBuf);
+
+impl AsRef<Path> for BackupDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for BackupDir {
+    fn drop(&mut self) {
+        remove_incoming(&self.0);
     }
 }
 

@@ -1,6 +1,7 @@
+use super::LogStore;
 use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming};
 use super::{BatchReply, CommandBatch, NodeId, Request, TypeConfig, any_error};
-use crate::cluster::transfer::for_each_staged_event;
+use crate::cluster::transfer::{COMMANDS_FILE, EVENTS_FILE, Staged};
 use crate::service::Reply;
 use crate::sm::{BatchHeader, Executed, Runtime};
 use crate::store::{RecordHeader, Store};
@@ -22,6 +23,8 @@ pub struct StateMachine {
     runtime: Runtime,
     partition: u32,
     snapshots: Snapshots,
+    /// Where a received snapshot's command entries are archived.
+    log: LogStore,
 }
 
 fn apply_err(error: &crate::Error) -> StorageError<NodeId> {
@@ -38,12 +41,19 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StorageResult<T> {
 }
 
 impl StateMachine {
-    pub fn new(store: Arc<Store>, runtime: Runtime, partition: u32, snapshots: Snapshots) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        runtime: Runtime,
+        partition: u32,
+        snapshots: Snapshots,
+        log: LogStore,
+    ) -> Self {
         StateMachine {
             store,
             runtime,
             partition,
             snapshots,
+            log,
         }
     }
 
@@ -202,8 +212,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     /// Installs a received snapshot: first the event records it carries
-    /// (each checked against any this replica already holds), then its
-    /// checkpoint in place of the state; then snapshots the installed
+    /// (each checked against any this replica already holds) and the
+    /// command entries (into the archive), then its checkpoint in place of
+    /// the state; then snapshots the installed
     /// state, so it is this replica's current snapshot too (a leader
     /// sending an older one would send the purged gap again and again).
     async fn install_snapshot(
@@ -213,7 +224,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> StorageResult<()> {
         let installed = tokio::task::block_in_place(|| {
             let events = self.store.event_log();
-            for_each_staged_event(&snapshot.dir, |seq, record| events.append(seq, record))?;
+            if let Some(mut staged) = Staged::open(&snapshot.dir, EVENTS_FILE)? {
+                while let Some((seq, record)) = staged.next_record()? {
+                    events.append(seq, record)?;
+                }
+            }
+            if let Some(mut staged) = Staged::open(&snapshot.dir, COMMANDS_FILE)? {
+                self.log.absorb(&mut staged, meta.last_log_id)?;
+            }
             let installed = self.store.install(&snapshot.dir.join(CHECKPOINT_DIR))?;
             self.snapshots
                 .build()

@@ -65,7 +65,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
         let runtime = Runtime::new(engine, version.clone()).expect("instantiates");
         let snapshots =
             Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots open");
-        let state_machine = StateMachine::new(store, runtime, 0, snapshots);
+        let state_machine = StateMachine::new(store, runtime, 0, snapshots, log.clone());
         Ok((dir, log, state_machine))
     }
 }

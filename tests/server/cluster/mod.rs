@@ -3,9 +3,11 @@
 //! majority, a frozen leader, messages from outside the cluster, and a
 //! replica whose event chain diverges.
 
+mod backup;
 mod tokens;
 
 use crate::harness::{ADMIN, Api, Server, StartFailure};
+use crate::recovery::replayed_head;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -412,6 +414,31 @@ async fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     cluster.kill9(behind);
     cluster.start_node(behind);
     check(&cluster, &outcomes).await;
+    // Its command archive is whole too: it came with the snapshot, and the
+    // log the snapshot replaced is gone. Stopped, every member's archive
+    // replays from genesis to the head they all hold.
+    let head = cluster.quiesce().await[0]["chain_head"]
+        .as_str()
+        .expect("a head")
+        .to_owned();
+    for i in 0..3 {
+        cluster.nodes[i].take().expect("running").stop();
+    }
+    let raft = cluster.data(behind).join("partition-0/raft");
+    let leftovers: Vec<_> = std::fs::read_dir(&raft)
+        .expect("the raft dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("archive-"))
+        .collect();
+    assert!(leftovers.is_empty(), "logs kept aside: {leftovers:?}");
+    for i in 0..3 {
+        assert_eq!(
+            replayed_head(&cluster.data(i)),
+            head,
+            "member {} replays its archive to the group's head",
+            i + 1
+        );
+    }
 }
 
 /// A GET with `Wallet-Read: linearizable`.

@@ -194,6 +194,7 @@ async fn only_an_admin_deposits_withdraws_opens_accounts_and_manages_tokens() {
         app.get("/v1/admin/tokens", Some(&alice)).await,
         app.delete("/v1/admin/tokens/0011223344556677", Some(&alice))
             .await,
+        app.get("/v1/admin/backup", Some(&alice)).await,
     ] {
         assert_eq!(answer.status, 403, "{}", answer.text);
     }

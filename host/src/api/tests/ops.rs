@@ -65,6 +65,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/tokens", "post"),
         ("/v1/admin/tokens", "get"),
         ("/v1/admin/tokens/{id}", "delete"),
+        ("/v1/admin/backup", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

@@ -89,6 +89,10 @@ impl WalletService for Probe {
         self.node.remove_member(node_id).await
     }
 
+    async fn backup(&self) -> crate::Result<crate::backup::BackupStream> {
+        self.node.backup().await
+    }
+
     fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>> {
         self.node.account(account_id)
     }
