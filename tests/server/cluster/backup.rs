@@ -5,7 +5,7 @@
 //! head.
 
 use super::{Cluster, FUNDS_CENTS, SECRET_A, accounts, balances, free_ports, open_and_fund};
-use super::{Outcome, some_transfers, transfer_until};
+use super::{Outcome, assert_moved, some_transfers, transfer_until};
 use crate::harness::{ADMIN, Api, Server};
 use crate::recovery::replayed_head;
 use reqwest::StatusCode;
@@ -54,16 +54,7 @@ async fn load_until(api: &Api, index: u64) -> Vec<Outcome> {
 /// What a restored node must show: every transfer acknowledged before the
 /// backup, conserved money.
 async fn check_restored(api: &Api, before: &[Outcome]) {
-    for outcome in before.iter().filter(|o| o.moved).step_by(5) {
-        let (status, body) = api
-            .get(Some(ADMIN), &format!("/v1/wallet/transfers/{}", outcome.id))
-            .await;
-        assert_eq!(
-            (status, &body["status"]),
-            (StatusCode::OK, &json!("success")),
-            "{body}"
-        );
-    }
+    assert_moved(api, before, 5).await;
     let total: i64 = balances(api).await.values().sum();
     assert_eq!(total, FUNDS_CENTS * accounts().len() as i64, "conservation");
 }
@@ -194,7 +185,7 @@ async fn a_backup_taken_under_load_restores_a_new_group_and_a_single_node() {
     let data = cluster.dir.path().join("single");
     let port = free_ports(1)[0];
     let listen = format!("127.0.0.1:{port}");
-    let (ok, _, stderr) = wallet(&[
+    let restore = [
         "restore",
         "--from",
         path(&out),
@@ -202,17 +193,10 @@ async fn a_backup_taken_under_load_restores_a_new_group_and_a_single_node() {
         path(&data),
         "--listen",
         &listen,
-    ]);
+    ];
+    let (ok, _, stderr) = wallet(&restore);
     assert!(ok, "wallet restore: {stderr}");
-    let (ok, _, stderr) = wallet(&[
-        "restore",
-        "--from",
-        path(&out),
-        "--data-dir",
-        path(&data),
-        "--listen",
-        &listen,
-    ]);
+    let (ok, _, stderr) = wallet(&restore);
     assert!(!ok && stderr.contains("new data directory"), "{stderr}");
     let mut single = Server::try_start_with(&data, &["--listen", &listen]).expect("it starts");
     let api = Api::new(&single);

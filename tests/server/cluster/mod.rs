@@ -312,17 +312,23 @@ async fn check(cluster: &Cluster, outcomes: &[Outcome]) {
     for i in cluster.live() {
         let api = cluster.api(i);
         assert_eq!(balances(&api).await, expected, "member {}", i + 1);
-        for outcome in outcomes.iter().filter(|o| o.moved).step_by(7) {
-            let (status, body) = api
-                .get(Some(ADMIN), &format!("/v1/wallet/transfers/{}", outcome.id))
-                .await;
-            assert_eq!(
-                (status, &body["status"]),
-                (StatusCode::OK, &json!("success")),
-                "member {}: {body}",
-                i + 1
-            );
-        }
+        assert_moved(&api, outcomes, 7).await;
+    }
+}
+
+/// Every `every`th transfer of `outcomes` answered 200 is a success at
+/// `api`.
+async fn assert_moved(api: &Api, outcomes: &[Outcome], every: usize) {
+    for outcome in outcomes.iter().filter(|o| o.moved).step_by(every) {
+        let (status, body) = api
+            .get(Some(ADMIN), &format!("/v1/wallet/transfers/{}", outcome.id))
+            .await;
+        assert_eq!(
+            (status, &body["status"]),
+            (StatusCode::OK, &json!("success")),
+            "{}: {body}",
+            api.url
+        );
     }
 }
 
