@@ -153,6 +153,42 @@ pub fn restore(
             ),
         });
     }
+    // Built aside and renamed into place once whole: a restore cut short
+    // leaves nothing a node would start from, and runs again from scratch.
+    let restoring = data_dir.join("partition-0.restoring");
+    if restoring.exists() {
+        std::fs::remove_dir_all(&restoring).map_err(io(&restoring))?;
+    }
+    build(
+        backup,
+        &restoring,
+        &manifest,
+        last,
+        members,
+        store_options,
+        log_options,
+    )?;
+    std::fs::rename(&restoring, &dir).map_err(io(&dir))?;
+    sync_dir(data_dir)?;
+    tracing::info!(
+        index = last.index,
+        events = manifest.events_last,
+        dir = %dir.display(),
+        "restored"
+    );
+    Ok(manifest)
+}
+
+/// Makes the partition directory `dir` from the backup.
+fn build(
+    backup: &Path,
+    dir: &Path,
+    manifest: &Manifest,
+    last: openraft::LogId<u64>,
+    members: &BTreeMap<u64, String>,
+    store_options: &StoreOptions,
+    log_options: LogOptions,
+) -> Result<()> {
     let store = Arc::new(Store::open(&dir.join("state"), store_options)?);
     let events = store.event_log();
     if let Some(mut staged) = Staged::open(backup, EVENTS_FILE)? {
@@ -190,16 +226,11 @@ pub fn restore(
         .collect();
     log.restart_as_group(last, nodes)?;
     let snapshots_dir = dir.join("snapshots");
-    Snapshots::open(store, snapshots_dir.clone())
+    Snapshots::open(store.clone(), snapshots_dir.clone())
         .and_then(|snapshots| snapshots.build())
         .map_err(io(&snapshots_dir))?;
-    tracing::info!(
-        index = last.index,
-        events = manifest.events_last,
-        dir = %dir.display(),
-        "restored"
-    );
-    Ok(manifest)
+    store.flush()?;
+    Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

@@ -121,7 +121,8 @@ impl LogStore {
     /// state is at `last`: everything up to it counts as purged (the
     /// history holds it), and the next entry names the new group's
     /// `members`, under a term after the backup's. The vote records that
-    /// term, so the first election goes above it.
+    /// term first, so the first election goes above it whatever else a
+    /// crash leaves written.
     pub fn restart_as_group(
         &self,
         last: LogId<NodeId>,
@@ -144,10 +145,10 @@ impl LogStore {
             log_id: LogId::new(CommittedLeaderId::new(term, first), last.index + 1),
             payload: EntryPayload::Membership(Membership::new(vec![voters], members)),
         };
+        inner.write_json(VOTE_FILE, &Vote::new(term, first))?;
         inner.write_json(PURGED_FILE, &Some(last))?;
         inner.append([entry])?;
-        inner.log.sync()?;
-        inner.write_json(VOTE_FILE, &Vote::new(term, first))
+        inner.log.sync()
     }
 
     /// Makes every later append, or sync, fail as a disk would.
