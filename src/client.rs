@@ -1,5 +1,6 @@
 //! The commands that talk to a running server: `wallet cluster status`,
-//! `wallet token create/list/revoke` and `wallet backup`.
+//! `wallet token create/list/revoke`, `wallet sm list/deploy/verify/activate` and
+//! `wallet backup`.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -51,6 +52,57 @@ pub enum TokenCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum SmCommand {
+    /// Every deployed version: its hash, state (deployed, verified,
+    /// scheduled, active, retired), the log index of its deploy entry and
+    /// the index it runs from.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// The server's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a component through the log (admin). Refused if it does not
+    /// compile, imports anything, implements another contract or fails to
+    /// instantiate.
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
+    /// Replay the member's recorded history through a deployed version,
+    /// beside the versions that ran it, and record the outcome in the log
+    /// (admin). Exits non-zero when any batch differs.
+    Verify {
+        #[command(flatten)]
+        target: Target,
+        /// The version's SHA-256 (hex).
+        hash: String,
+        /// Where to write the report as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Activate a deployed version through the log (admin): every replica
+    /// switches at the same index. Refused unless its last verification
+    /// found history identical, or --force gives a reason (recorded).
+    Activate {
+        #[command(flatten)]
+        target: Target,
+        /// The version's SHA-256 (hex).
+        hash: String,
+        /// The first log index it runs (the entry after the activation by
+        /// default).
+        #[arg(long)]
+        at_index: Option<u64>,
+        /// Why to activate without an identical verification.
+        #[arg(long, value_name = "REASON")]
+        force: Option<String>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RoleArg {
     Admin,
@@ -75,15 +127,21 @@ impl Target {
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<Body>,
     ) -> anyhow::Result<(StatusCode, Value)> {
         let url = format!("{}{path}", self.target.trim_end_matches('/'));
         let mut request = self.client()?.request(method, &url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
+        match body {
+            Some(Body::Json(body)) => request = request.json(&body),
+            Some(Body::Wasm(bytes)) => {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+                    .body(bytes);
+            }
+            None => {}
         }
         let response = request
             .send()
@@ -95,14 +153,39 @@ impl Target {
         Ok((status, value))
     }
 
+    /// A successful response to a request without a body, to read as it
+    /// streams.
+    async fn stream(&self, method: Method, url: &str) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.client()?.request(method, url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("reaching {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            bail!("{status}: {text}");
+        }
+        Ok(response)
+    }
+
     /// Like `call`, failing on anything but success.
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn ok(&self, method: Method, path: &str, body: Option<Body>) -> anyhow::Result<Value> {
         let (status, value) = self.call(method, path, body).await?;
         if !status.is_success() {
             bail!("{status}: {value}");
         }
         Ok(value)
     }
+}
+
+/// What a request carries.
+enum Body {
+    Json(Value),
+    Wasm(Vec<u8>),
 }
 
 fn print(value: &Value) -> anyhow::Result<()> {
@@ -114,19 +197,7 @@ fn print(value: &Value) -> anyhow::Result<()> {
 /// `out`, with a progress line.
 pub async fn backup(target: Target, out: PathBuf) -> anyhow::Result<()> {
     let url = format!("{}/v1/admin/backup", target.target.trim_end_matches('/'));
-    let mut request = target.client()?.get(&url);
-    if let Some(token) = &target.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("reaching {url}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        let text = response.text().await.unwrap_or_default();
-        bail!("{status}: {text}");
-    }
+    let response = target.stream(Method::GET, &url).await?;
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template(
         "{spinner} {bytes} received ({binary_bytes_per_sec}, {elapsed})",
     )?);
@@ -170,7 +241,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
             print(
                 &target
-                    .ok(Method::POST, "/v1/admin/tokens", Some(body))
+                    .ok(Method::POST, "/v1/admin/tokens", Some(Body::Json(body)))
                     .await?,
             )
         }
@@ -181,5 +252,143 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             let path = format!("/v1/admin/tokens/{id}");
             print(&target.ok(Method::DELETE, &path, None).await?)
         }
+    }
+}
+
+pub async fn sm(command: SmCommand) -> anyhow::Result<()> {
+    match command {
+        SmCommand::List { target, json } => {
+            let answer = target.ok(Method::GET, "/v1/admin/versions", None).await?;
+            if json {
+                return print(&answer);
+            }
+            print_versions(&answer);
+            Ok(())
+        }
+        SmCommand::Deploy { target, file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let body = Some(Body::Wasm(bytes));
+            print(&target.ok(Method::POST, "/v1/admin/versions", body).await?)
+        }
+        SmCommand::Verify {
+            target,
+            hash,
+            report,
+        } => verify(target, &hash, report).await,
+        SmCommand::Activate {
+            target,
+            hash,
+            at_index,
+            force,
+        } => {
+            let mut body = json!({});
+            if let Some(index) = at_index {
+                body["at_index"] = json!(index);
+            }
+            if let Some(reason) = force {
+                body["force_reason"] = json!(reason);
+            }
+            let path = format!("/v1/admin/versions/{hash}/activate");
+            print(
+                &target
+                    .ok(Method::POST, &path, Some(Body::Json(body)))
+                    .await?,
+            )
+        }
+    }
+}
+
+/// `wallet sm verify`: follows the server's JSON lines with a progress bar,
+/// then prints the summary and the differing batches.
+async fn verify(target: Target, hash: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/v1/admin/versions/{hash}/verify",
+        target.target.trim_end_matches('/')
+    );
+    let mut response = target.stream(Method::POST, &url).await?;
+    let bar = ProgressBar::new(0).with_style(ProgressStyle::with_template(
+        "{bar:40} log index {pos}/{len} ({per_sec}, {eta} left)",
+    )?);
+    let mut pending = Vec::new();
+    let mut last = None;
+    while let Some(chunk) = response.chunk().await.context("reading the answer")? {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let value: Value = serde_json::from_slice(&line).context("an answer line")?;
+            if let Some(progress) = value.get("progress") {
+                bar.set_length(progress["through"].as_u64().unwrap_or(0));
+                bar.set_position(progress["index"].as_u64().unwrap_or(0));
+            } else {
+                last = Some(value);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let answer = last.context("the verification ended without a report")?;
+    if answer.get("report").is_none() {
+        bail!("the verification failed: {answer}");
+    }
+    let report = &answer["report"];
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_vec_pretty(report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let count = |key: &str| report[key].as_u64().unwrap_or(0);
+    println!(
+        "{} batches through log index {}: {} identical, {} outcome changed, {} event changed, {} state changed only",
+        count("batches"),
+        count("through"),
+        count("identical"),
+        count("outcome_changed"),
+        count("event_changed"),
+        count("state_changed_only"),
+    );
+    let empty = Vec::new();
+    for difference in report["differences"].as_array().unwrap_or(&empty) {
+        println!(
+            "index {} ({}):\n  recorded:  {}\n  candidate: {}",
+            difference["index"],
+            difference["kind"].as_str().unwrap_or("?"),
+            difference["recorded"].as_str().unwrap_or("?"),
+            difference["candidate"].as_str().unwrap_or("?"),
+        );
+    }
+    match answer.get("recorded_at") {
+        Some(position) => println!("recorded in the log at {position}"),
+        None => println!("not recorded in the log: {}", answer["message"]),
+    }
+    if count("identical") != count("batches") {
+        bail!("the version differs from recorded history");
+    }
+    Ok(())
+}
+
+/// One line per version: hash, state, deploy index, the index it runs
+/// from, and a forced activation's reason.
+fn print_versions(answer: &Value) {
+    println!(
+        "{:<64}  {:<9}  {:>11}  {:>11}  note",
+        "hash", "state", "deployed_at", "active_from"
+    );
+    let empty = Vec::new();
+    for version in answer["versions"].as_array().unwrap_or(&empty) {
+        let number = |key: &str| version[key].as_u64().map_or("-".into(), |n| n.to_string());
+        let note = match (version["forced"].as_str(), &version["verification"]) {
+            (Some(reason), _) => format!("forced: {reason}"),
+            (None, Value::Object(v)) => format!(
+                "verified through {}: {} of {} batches differ",
+                v["through"], v["differing"], v["batches"]
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "{:<64}  {:<9}  {:>11}  {:>11}  {note}",
+            version["hash"].as_str().unwrap_or("?"),
+            version["state"].as_str().unwrap_or("?"),
+            number("deployed_at"),
+            number("active_from"),
+        );
     }
 }

@@ -28,6 +28,9 @@ enum Cli {
     /// Bearer tokens: create, list, revoke (admin).
     #[command(subcommand)]
     Token(client::TokenCommand),
+    /// State-machine versions: list, deploy, activate.
+    #[command(subcommand)]
+    Sm(client::SmCommand),
     /// Take a consistent online backup of a running node (admin): its
     /// state, event log and command archive, into a new directory.
     Backup {
@@ -279,6 +282,7 @@ fn main() -> anyhow::Result<()> {
         Cli::Cluster(ClusterCommand::Up(args)) => runtime.block_on(cluster_up::up(args)),
         Cli::Cluster(ClusterCommand::Status(target)) => runtime.block_on(client::status(target)),
         Cli::Token(command) => runtime.block_on(client::token(command)),
+        Cli::Sm(command) => runtime.block_on(client::sm(command)),
         Cli::Backup { target, out } => runtime.block_on(client::backup(target, out)),
         Cli::Restore(args) => args.run(),
         Cli::Release => {

@@ -29,6 +29,9 @@ pub enum Error {
     #[error("state machine version {0} is not known")]
     UnknownVersion(VersionHash),
 
+    #[error("no state machine version is active at log index {0}")]
+    NoActiveVersion(u64),
+
     #[error("state read failed while executing a batch: {0}")]
     StateRead(String),
 

@@ -1,7 +1,7 @@
 //! The seam between the HTTP edge and a node: what the API may ask of the
 //! write path and of the read models. The edge never sees Raft or RocksDB.
 
-use crate::sm::BatchFailure;
+use crate::sm::{BatchFailure, VersionChange, VersionHash, VersionInfo, VersionOutcome};
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -190,8 +190,9 @@ pub struct NodeStatus {
     pub in_flight: std::collections::BTreeMap<String, i64>,
     /// Hex SHA-256 head of the event hash chain.
     pub chain_head: String,
-    /// Hex SHA-256 of the active state-machine version.
-    pub active_version: String,
+    /// Hex SHA-256 of the state-machine version that runs the next entry;
+    /// `None` before a new group activated its first.
+    pub active_version: Option<String>,
     /// Set when this replica was fenced for holding another event chain
     /// than its group's.
     pub diverged: Option<crate::partition::Divergence>,
@@ -246,6 +247,29 @@ pub trait WalletService: Send + Sync + 'static {
         &self,
         change: TokenChange,
     ) -> impl Future<Output = Result<(TokenOutcome, Positions), SubmitError>> + Send;
+
+    /// Every deployed state-machine version and where it stands.
+    fn versions(&self) -> Vec<VersionInfo>;
+
+    /// Compiles and instantiates a candidate version: what a deploy checks
+    /// before it is proposed.
+    fn check_version(&self, bytes: &[u8]) -> crate::Result<VersionHash>;
+
+    /// Replays this node's recorded history through the deployed version
+    /// `hash` beside the versions that ran it; `progress` hears the index
+    /// reached and the last one. Long-running.
+    fn verify(
+        &self,
+        hash: VersionHash,
+        progress: tokio::sync::watch::Sender<(u64, u64)>,
+    ) -> impl Future<Output = crate::Result<crate::audit::Report>> + Send;
+
+    /// Deploys, activates or records the verification of a version
+    /// through the log (on the leader); what it did, and where in the log.
+    fn change_versions(
+        &self,
+        change: VersionChange,
+    ) -> impl Future<Output = Result<(VersionOutcome, Positions), SubmitError>> + Send;
 
     fn status(&self) -> NodeStatus;
 

@@ -4,7 +4,6 @@
 
 use crate::harness::Server;
 use wallet_host::rocks::{Cache, Tuning};
-use wallet_host::sm::VersionHash;
 use wallet_host::store::{Store, StoreOptions};
 
 const OLD_RELEASE: &[u8] =
@@ -26,9 +25,7 @@ fn a_data_directory_of_contract_1_is_refused_by_name() {
     };
     {
         let store = Store::open(&data.join("partition-0/state"), &options).expect("opens");
-        let hash = VersionHash::of(OLD_RELEASE);
-        store.put_version(hash, OLD_RELEASE).expect("stores");
-        store.set_active_version(hash).expect("activates");
+        store.set_genesis_version(OLD_RELEASE).expect("records");
         store.flush().expect("flushes");
     }
     let failure = match Server::try_start(&data) {

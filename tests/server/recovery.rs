@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wallet_host::sm::{Version, new_engine, release_bytes};
+use wallet_host::sm::new_engine;
 
 const ACCOUNTS: usize = 8;
 
@@ -79,9 +79,8 @@ async fn load_until_killed(
 /// The chain head a replay of the stopped node's command archive makes.
 pub(crate) fn replayed_head(data: &Path) -> String {
     let engine = new_engine(None).expect("engine");
-    let version = Version::compile(&engine, release_bytes()).expect("the release compiles");
-    let replay = wallet_host::audit::replay(&data.join("partition-0"), 0, &engine, version)
-        .expect("the log replays");
+    let replay =
+        wallet_host::audit::replay(&data.join("partition-0"), 0, &engine).expect("the log replays");
     hex::encode(replay.chain_head)
 }
 

@@ -23,7 +23,7 @@ pub struct PartitionJson {
     /// Minor units per currency.
     pub in_flight: std::collections::BTreeMap<String, i64>,
     pub chain_head: String,
-    pub active_version: String,
+    pub active_version: Option<String>,
     /// Present when this replica was fenced: the event record where its
     /// chain head differed from the majority's, and both heads.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,9 @@
-//! Axum's extractors, with every rejection turned into a 400 JSON error.
+//! Axum's extractors, with every rejection turned into a 400 (or 413) JSON
+//! error.
 
 use super::errors::ApiError;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -33,18 +35,37 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "invalid_content_type",
             "expected `Content-Type: application/json`",
         ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the body is over the limit of {} bytes",
-                    super::MAX_BODY_BYTES
-                ),
-            )
-        }
+        JsonRejection::BytesRejection(e) => bytes_rejection(e),
         other => ApiError::bad_request("invalid_body", other.body_text()),
     }
+}
+
+/// A body of bytes.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(bytes_rejection)
+    }
+}
+
+fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is over the limit of {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+        );
+    }
+    ApiError::bad_request("invalid_body", rejection.body_text())
 }
 
 /// A query string.

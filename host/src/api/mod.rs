@@ -9,7 +9,7 @@
 //! - `errors`: the JSON error body and every status code mapping.
 //! - `extract`: JSON, query and path extractors whose failures are 400 JSON.
 //! - `views`: the JSON shapes of accounts, balances and events.
-//! - `transfers`, `accounts`, `cluster`, `admin`: the handlers.
+//! - `transfers`, `accounts`, `cluster`, `admin`, `versions`: the handlers.
 //! - `metrics`: the request metrics middleware and `/metrics`.
 //! - `openapi`: the hand-written OpenAPI 3 document.
 
@@ -25,6 +25,7 @@ mod money;
 mod openapi;
 mod position;
 mod transfers;
+mod versions;
 mod views;
 
 #[cfg(test)]
@@ -110,6 +111,18 @@ pub fn router<S: WalletService>(service: Arc<S>, metrics: PrometheusHandle) -> R
         )
         .route("/v1/admin/tokens/{id}", delete(admin::revoke_token::<S>))
         .route("/v1/admin/backup", get(admin::backup::<S>))
+        .route(
+            "/v1/admin/versions",
+            post(versions::deploy::<S>).get(versions::list::<S>),
+        )
+        .route(
+            "/v1/admin/versions/{hash}/activate",
+            post(versions::activate::<S>),
+        )
+        .route(
+            "/v1/admin/versions/{hash}/verify",
+            post(versions::verify::<S>),
+        )
         .route("/metrics", get(metrics::render::<S>))
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz::<S>))

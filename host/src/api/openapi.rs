@@ -22,6 +22,7 @@ const UUID_PATTERN: &str =
 /// header.
 const POSITION_PATTERN: &str = "^(0:[0-9]{1,19}(,0:[0-9]{1,19})*)?$";
 const TOKEN_ID_PATTERN: &str = "^[0-9a-f]{16}$";
+const VERSION_PATTERN: &str = "^[0-9a-fA-F]{64}$";
 
 /// The document (also used by tests to check that every route is covered).
 pub fn spec() -> Value {
@@ -268,7 +269,89 @@ fn paths() -> Value {
             "500": error("Internal"),
         }
     }});
+    paths["/v1/admin/versions"] = versions_paths();
+    paths["/v1/admin/versions/{hash}/activate"] = activate_path();
+    paths["/v1/admin/versions/{hash}/verify"] = verify_path();
     paths
+}
+
+fn versions_paths() -> Value {
+    let verification = json!({"type": "object", "nullable": true,
+        "required": ["through", "batches", "differing"], "properties": {
+        "through": {"type": "integer"}, "batches": {"type": "integer"}, "differing": {"type": "integer"}}});
+    let version = json!({"type": "object",
+        "required": ["hash", "state", "deployed_at", "active_from", "forced", "verification"], "properties": {
+        "hash": {"type": "string", "pattern": VERSION_PATTERN},
+        "state": {"type": "string", "enum": ["deployed", "verified", "scheduled", "active", "retired"]},
+        "deployed_at": {"type": "integer", "description": "The log index of its deploy entry."},
+        "active_from": {"type": "integer", "nullable": true, "description": "The first index its latest activation runs it from."},
+        "forced": {"type": "string", "nullable": true, "description": "The reason its latest activation was forced with."},
+        "verification": verification}});
+    let deployed = json!({"type": "object", "required": ["hash", "deployed_at", "new"], "properties": {
+        "hash": {"type": "string", "pattern": VERSION_PATTERN},
+        "deployed_at": {"type": "integer"}, "new": {"type": "boolean"}}});
+    let deployed_answer = |description: &str| {
+        json!({"description": description,
+        "headers": {"Wallet-Position": {"$ref": "#/components/headers/WalletPosition"}},
+        "content": {"application/json": {"schema": deployed.clone()}}})
+    };
+    json!({
+        "get": {
+            "summary": "Admin or auditor: every deployed state-machine version, where it stands and from which log index it runs.",
+            "responses": {
+                "200": {"description": "Oldest first.", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["versions"], "properties": {
+                        "versions": {"type": "array", "items": version}}}}}},
+                "401": error("Unauthorized"), "403": error("Forbidden"), "500": error("Internal"),
+            }
+        },
+        "post": {
+            "summary": "Admin: deploy a state-machine version (a WebAssembly component) through the log. Refused (422 invalid_version) if it does not compile, imports anything, implements another contract or fails to instantiate.",
+            "requestBody": {"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}},
+            "responses": {
+                "201": deployed_answer("Deployed."),
+                "200": deployed_answer("Deployed before, at `deployed_at`."),
+                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "413": plain("The body is over the limit (body_too_large).", "Error"),
+                "422": plain("The component cannot run here (invalid_version).", "Error"),
+                "500": error("Internal"), "503": error("Unavailable"),
+            }
+        }
+    })
+}
+
+fn verify_path() -> Value {
+    json!({"post": {
+        "summary": "Admin: replay this member's recorded history, from genesis, through the version beside the versions that ran it, and record the outcome in the log (activation requires an identical one). Answers JSON lines while it runs: `{\"progress\": {\"index\", \"through\"}}`, then `{\"report\": {...}, \"recorded_at\"}` (the report grades each differing batch: outcome_changed, event_changed or state_changed_only, with the first differing outcome, event or write of each side), or `{\"error\", \"message\"}`.",
+        "parameters": [path_param("hash", "The version's SHA-256, in hex", VERSION_PATTERN)],
+        "responses": {
+            "200": {"description": "The verification's progress and report, as JSON lines.",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+            "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+            "404": error("NotFound"), "500": error("Internal"),
+        }
+    }})
+}
+
+fn activate_path() -> Value {
+    json!({"post": {
+        "summary": "Admin: activate a deployed version through the log, from `at_index` (the entry after the activation by default), so that every replica switches at the same index. Refused unless its last verification found history identical, or `force_reason` says why (recorded in the log).",
+        "parameters": [path_param("hash", "The version's SHA-256, in hex", VERSION_PATTERN)],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "additionalProperties": false, "properties": {
+                "at_index": {"type": "integer", "minimum": 0},
+                "force_reason": {"type": "string", "minLength": 1, "maxLength": 1024}}}}}},
+        "responses": {
+            "200": {"description": "Activated.",
+                "headers": {"Wallet-Position": {"$ref": "#/components/headers/WalletPosition"}},
+                "content": {"application/json": {"schema": {"type": "object", "required": ["hash", "active_from"], "properties": {
+                    "hash": {"type": "string", "pattern": VERSION_PATTERN}, "active_from": {"type": "integer"}}}}}},
+            "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+            "404": error("NotFound"),
+            "409": plain("Refused: not_verified, activation_pending, already_active or index_passed.", "Error"),
+            "500": error("Internal"), "503": error("Unavailable"),
+        }
+    }})
 }
 
 /// A request that moves money, as one variant per group of currencies
@@ -429,7 +512,7 @@ fn components() -> Value {
                 "projector_lag_records": {"type": "integer"},
                 "in_flight": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Minor units per currency that left for (or arrived from) another partition and are not settled there yet."},
-                "chain_head": {"type": "string"}, "active_version": {"type": "string"}}},
+                "chain_head": {"type": "string"}, "active_version": {"type": "string", "nullable": true}}},
             "ClusterStatus": {"type": "object", "required": ["node_id", "nodes", "partitions"], "properties": {
                 "node_id": {"type": "integer"}, "nodes": {"type": "array", "items": {"type": "integer"}},
                 "partitions": {"type": "array", "items": reference("Partition")}}},

@@ -41,6 +41,8 @@ pub enum Rpc {
     Heads,
     /// A token change forwarded to the leader.
     Tokens,
+    /// A version change forwarded to the leader.
+    Versions,
 }
 
 impl Rpc {
@@ -54,6 +56,7 @@ impl Rpc {
             Rpc::ReadIndex => "read_index",
             Rpc::Heads => "heads",
             Rpc::Tokens => "tokens",
+            Rpc::Versions => "versions",
         }
     }
 
@@ -67,6 +70,7 @@ impl Rpc {
             Rpc::ReadIndex,
             Rpc::Heads,
             Rpc::Tokens,
+            Rpc::Versions,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

@@ -125,6 +125,13 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             let answer = members.node.change_tokens_here(group, decode(body)?).await;
             signed(secret, &path, &answer)
         }
+        Rpc::Versions => {
+            let answer = members
+                .node
+                .change_versions_here(group, decode(body)?)
+                .await;
+            signed(secret, &path, &answer)
+        }
         Rpc::ReadIndex => signed(secret, &path, &here.read_index().await),
         Rpc::Heads => signed(secret, &path, &here.answer_heads(decode(body)?)),
         Rpc::Snapshot => unreachable!("snapshots have their own route"),

@@ -22,7 +22,9 @@ use crate::service::{
     AccountView, HistoryPage, MembershipError, NodeStatus, Position, Positions, ReadError,
     Readiness, SubmitError, Submitted, TransferView, WalletService, Who,
 };
-use crate::sm::new_engine;
+use crate::sm::{
+    Runtime, Version, VersionChange, VersionHash, VersionInfo, VersionOutcome, new_engine,
+};
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome, now_ms};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -68,6 +70,8 @@ enum Route {
 pub struct Node {
     id: u64,
     partition: Arc<Partition>,
+    /// Where candidate versions are checked before a deploy.
+    engine: wasmtime::Engine,
     space: FreeSpace,
     group: Group,
 }
@@ -102,6 +106,7 @@ impl Node {
         Ok(Node {
             id: config.node_id,
             partition,
+            engine,
             space,
             group: config.group.clone(),
         })
@@ -112,9 +117,10 @@ impl Node {
         (group == PARTITION).then_some(&*self.partition)
     }
 
-    /// Submits to this node's replica, never forwarding: for writes
-    /// forwarded here by another member.
-    pub async fn submit_here(&self, group: u32, calls: Calls) -> Result<Submitted, SubmitError> {
+    /// This node's replica of partition `group`, if it may take a write:
+    /// not fenced, and above the free-space floor. Writes taken here are
+    /// never forwarded (another member may have forwarded them here).
+    fn writable(&self, group: u32) -> Result<&Partition, SubmitError> {
         let Some(partition) = self.partition(group) else {
             return Err(SubmitError::Internal(format!("no partition {group} here")));
         };
@@ -122,7 +128,11 @@ impl Node {
             return Err(SubmitError::Diverged(describe(&verdict)));
         }
         self.space.check()?;
-        partition.submit(calls).await
+        Ok(partition)
+    }
+
+    pub async fn submit_here(&self, group: u32, calls: Calls) -> Result<Submitted, SubmitError> {
+        self.writable(group)?.submit(calls).await
     }
 
     /// Membership changes need the members' network.
@@ -136,21 +146,20 @@ impl Node {
         }
     }
 
-    /// Changes the tokens through this node's replica, never forwarding:
-    /// for changes forwarded here by another member.
     pub async fn change_tokens_here(
         &self,
         group: u32,
         change: TokenChange,
     ) -> Result<(TokenOutcome, Position), SubmitError> {
-        let Some(partition) = self.partition(group) else {
-            return Err(SubmitError::Internal(format!("no partition {group} here")));
-        };
-        if let Some(verdict) = partition.diverged() {
-            return Err(SubmitError::Diverged(describe(&verdict)));
-        }
-        self.space.check()?;
-        partition.change_tokens(change).await
+        self.writable(group)?.change_tokens(change).await
+    }
+
+    pub async fn change_versions_here(
+        &self,
+        group: u32,
+        change: VersionChange,
+    ) -> Result<(VersionOutcome, Position), SubmitError> {
+        self.writable(group)?.change_versions(change).await
     }
 
     /// Where a write goes: here when this node leads (or is alone), else
@@ -265,6 +274,55 @@ impl WalletService for Node {
         Ok((outcome, Positions(vec![position])))
     }
 
+    fn versions(&self) -> Vec<VersionInfo> {
+        self.partition.store().versions()
+    }
+
+    fn check_version(&self, bytes: &[u8]) -> Result<VersionHash> {
+        let version = Version::compile(&self.engine, bytes)?;
+        let hash = version.hash;
+        Runtime::new(&self.engine, version)?;
+        Ok(hash)
+    }
+
+    async fn verify(
+        &self,
+        hash: VersionHash,
+        progress: tokio::sync::watch::Sender<(u64, u64)>,
+    ) -> Result<crate::audit::Report> {
+        if !self.partition.store().schedule().is_deployed(hash) {
+            return Err(crate::Error::UnknownVersion(hash));
+        }
+        let bytes = self
+            .partition
+            .store()
+            .version(hash)?
+            .ok_or(crate::Error::UnknownVersion(hash))?;
+        let partition = Arc::clone(&self.partition);
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            partition.verify(&engine, bytes, |at, of| {
+                progress.send_replace((at, of));
+            })
+        })
+        .await
+        .map_err(|e| crate::Error::StoreFailed(format!("the verification stopped: {e}")))?
+    }
+
+    async fn change_versions(
+        &self,
+        change: VersionChange,
+    ) -> Result<(VersionOutcome, Positions), SubmitError> {
+        let (outcome, position) = match self.route()? {
+            Route::Here => self.change_versions_here(PARTITION, change).await?,
+            Route::Leader(id, addr) => {
+                let body = postcard::to_allocvec(&change).expect("version changes serialize");
+                self.forward(id, &addr, Rpc::Versions, body).await?
+            }
+        };
+        Ok((outcome, Positions(vec![position])))
+    }
+
     async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {
         if let Some(verdict) = self.partition.diverged() {
             return Err(ReadError::Diverged(describe(&verdict)));
@@ -365,7 +423,7 @@ impl WalletService for Node {
             projector_lag_records: meta.events_last.saturating_sub(reflected.events),
             in_flight: self.partition.views().in_flight().unwrap_or_default(),
             chain_head: hex::encode(meta.chain_head),
-            active_version: self.partition.version().hash.to_string(),
+            active_version: self.partition.active_version().map(|h| h.to_string()),
             diverged: self.partition.diverged(),
         }
     }

@@ -13,12 +13,13 @@ mod tests;
 pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
 pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
 
+use crate::audit::{History, Report, Verifier};
 use crate::cluster::Peers;
 use crate::log::LogOptions;
-use crate::raft::{LogStore, Network, Raft, Request, Snapshots, StateMachine};
+use crate::raft::{BatchReply, LogStore, Network, Raft, Request, Snapshots, StateMachine};
 use crate::rocks::Tuning;
 use crate::service::{MembershipError, Position, ReadError, Reply, SubmitError, Submitted};
-use crate::sm::{Runtime, Version};
+use crate::sm::{Executor, VersionChange, VersionHash, VersionOutcome, VersionRefused};
 use crate::store::{Store, StoreOptions};
 use crate::tokens::{StoredToken, TokenChange, TokenOutcome};
 use crate::views::Views;
@@ -101,7 +102,6 @@ pub struct Partition {
     store: Arc<Store>,
     views: Views,
     batcher: Batcher,
-    version: Version,
     snapshots: Snapshots,
     /// Whether this replica opened the system accounts (or found them
     /// there: opening is a no-op then) since it started.
@@ -127,13 +127,18 @@ impl Partition {
     ) -> Result<Arc<Partition>> {
         divergence::refuse_if_diverged(dir)?;
         let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
-        let version = active_version(engine, &store)?;
-        tracing::info!(partition = id, version = %version.hash, "state machine version");
+        let mut executor = Executor::new(engine);
+        if let Some(hash) = store.version_at(store.applied_index() + 1) {
+            // Refused here, at start, rather than at the next batch.
+            executor.runtime(hash, || {
+                store.version(hash)?.ok_or(Error::UnknownVersion(hash))
+            })?;
+            tracing::info!(partition = id, version = %hash, "state machine version");
+        }
         let log_options = LogOptions {
             segment_bytes: options.log_segment_bytes,
         };
         let log = LogStore::open(&dir.join("raft"), log_options, store.clone())?;
-        let runtime = Runtime::new(engine, version.clone())?;
         let snapshots_dir = dir.join("snapshots");
         let snapshots =
             Snapshots::open(store.clone(), snapshots_dir.clone()).map_err(|source| {
@@ -143,7 +148,7 @@ impl Partition {
                 }
             })?;
         let state_machine =
-            StateMachine::new(store.clone(), runtime, id, snapshots.clone(), log.clone());
+            StateMachine::new(store.clone(), executor, id, snapshots.clone(), log.clone());
         let views = Views::start(dir, &options.views, store.event_log(), store.subscribe())?;
         let config = raft_config(options.snapshot_every)?;
         let network = Network::new(group.peers.clone(), id, store.event_log(), log.clone());
@@ -162,7 +167,6 @@ impl Partition {
             store,
             views,
             batcher,
-            version,
             snapshots,
             system_accounts_open: AtomicBool::new(false),
             fenced: Mutex::new(None),
@@ -178,8 +182,10 @@ impl Partition {
     }
 
     /// Opens the system accounts as the node itself (a no-op once they
-    /// exist).
+    /// exist), after activating the embedded release if no version is
+    /// active yet: the first entries of a new group.
     async fn open_system_accounts(&self) -> Result<()> {
+        self.activate_release().await?;
         let mut calls = Calls::new();
         for name in account::SYSTEM_ACCOUNTS {
             let open = Command::OpenAccount(OpenAccount {
@@ -209,6 +215,63 @@ impl Partition {
         Ok(())
     }
 
+    /// Deploys and activates the release this build embeds, through the
+    /// log, unless a version is active. Another member may have done so
+    /// first: then both entries change nothing.
+    async fn activate_release(&self) -> Result<()> {
+        if self.store.schedule().has_active() {
+            return Ok(());
+        }
+        let failed = |e: SubmitError| Error::Raft(format!("activating the release: {e}"));
+        let bytes = crate::sm::release_bytes().to_vec();
+        let hash = VersionHash::of(&bytes);
+        self.change_versions(VersionChange::Deploy(bytes))
+            .await
+            .map_err(failed)?;
+        let activate = VersionChange::Activate {
+            hash,
+            at: None,
+            force: None,
+        };
+        match self.change_versions(activate).await.map_err(failed)?.0 {
+            VersionOutcome::Activated { .. }
+            | VersionOutcome::Refused(VersionRefused::AlreadyActive(_)) => Ok(()),
+            other => Err(Error::Raft(format!("activating the release: {other:?}"))),
+        }
+    }
+
+    /// Proposes a change to the version schedule (this replica must lead);
+    /// answers once it is applied here.
+    pub async fn change_versions(
+        &self,
+        change: VersionChange,
+    ) -> Result<(VersionOutcome, Position), SubmitError> {
+        self.propose(Request::Versions(change), |reply| reply.versions)
+            .await
+    }
+
+    /// Proposes an entry that is not a batch (this replica must lead);
+    /// answers with what `outcome` takes from its reply once it is applied
+    /// here.
+    async fn propose<T>(
+        &self,
+        request: Request,
+        outcome: impl FnOnce(BatchReply) -> Option<T>,
+    ) -> Result<(T, Position), SubmitError> {
+        let reply = batcher::write(&self.raft, request).await?;
+        let position = Position {
+            partition: self.id,
+            index: reply.index,
+        };
+        let outcome = outcome(reply).ok_or_else(|| {
+            SubmitError::Internal(format!(
+                "the entry at index {} applied without an outcome",
+                position.index
+            ))
+        })?;
+        Ok((outcome, position))
+    }
+
     /// Submits through the batcher; on a leader that has not yet, opens
     /// the system accounts first, so that no write of a new group finds
     /// them missing.
@@ -227,15 +290,8 @@ impl Partition {
         &self,
         change: TokenChange,
     ) -> Result<(TokenOutcome, Position), SubmitError> {
-        let reply = batcher::write(&self.raft, Request::Tokens(change)).await?;
-        let outcome = reply.tokens.ok_or_else(|| {
-            SubmitError::Internal("a token change applied without an outcome".into())
-        })?;
-        let position = Position {
-            partition: self.id,
-            index: reply.index,
-        };
-        Ok((outcome, position))
+        self.propose(Request::Tokens(change), |reply| reply.tokens)
+            .await
     }
 
     /// Seeds the group's first tokens, as its leader, unless it has some;
@@ -264,8 +320,53 @@ impl Partition {
         &self.raft
     }
 
-    pub fn version(&self) -> &Version {
-        &self.version
+    /// Replays this replica's recorded history, from genesis to what it
+    /// has applied now, through `candidate` beside the versions that ran
+    /// it (`crate::audit::Verifier`). Blocking CPU work; `progress` hears
+    /// the index reached and the last one.
+    pub fn verify(
+        &self,
+        engine: &wasmtime::Engine,
+        candidate: Vec<u8>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Report> {
+        let applied = self.store.applied_index();
+        let through = self.log.archived_through(applied);
+        if through < applied {
+            return Err(Error::ArchiveGap {
+                from: through + 1,
+                to: applied,
+            });
+        }
+        let genesis = match self.store.meta().genesis_version {
+            Some(hash) => Some(
+                self.store
+                    .version(hash)?
+                    .ok_or(Error::UnknownVersion(hash))?,
+            ),
+            None => None,
+        };
+        let mut history = History::new(self.id, genesis);
+        let mut verifier = Verifier::new(engine, candidate)?;
+        for index in 1..=through {
+            let stored = self.log.archived(index)?.ok_or(Error::ArchiveGap {
+                from: index,
+                to: through,
+            })?;
+            if let Some(batch) = history.next(index, &stored)? {
+                verifier.batch(&history, &batch)?;
+            }
+            verifier.reached(index);
+            if index % 1024 == 0 || index == through {
+                progress(index, through);
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    /// The version that runs the next entry.
+    pub fn active_version(&self) -> Option<VersionHash> {
+        self.store.version_at(self.store.applied_index() + 1)
     }
 
     pub fn log(&self) -> &LogStore {
@@ -407,22 +508,6 @@ impl Partition {
             Err(error) => tracing::warn!(%error, "flushing the state at shutdown"),
         }
     }
-}
-
-/// The version recorded as active, or at genesis the embedded release,
-/// recorded (durably) so that every later start and every auditor finds
-/// its bytes.
-fn active_version(engine: &wasmtime::Engine, store: &Store) -> Result<Version> {
-    if let Some(hash) = store.meta().active_version {
-        let bytes = store.version(hash)?.ok_or(Error::UnknownVersion(hash))?;
-        return Version::compile(engine, &bytes);
-    }
-    let bytes = crate::sm::release_bytes();
-    let version = Version::compile(engine, bytes)?;
-    store.put_version(version.hash, bytes)?;
-    store.set_active_version(version.hash)?;
-    store.flush()?;
-    Ok(version)
 }
 
 fn raft_config(snapshot_every: u64) -> Result<Arc<openraft::Config>> {

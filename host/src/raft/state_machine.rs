@@ -3,7 +3,7 @@ use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming}
 use super::{BatchReply, CommandBatch, NodeId, Request, TypeConfig, any_error};
 use crate::cluster::transfer::{COMMANDS_FILE, EVENTS_FILE, Staged};
 use crate::service::Reply;
-use crate::sm::{BatchHeader, Executed, Runtime};
+use crate::sm::{BatchHeader, Executed, Executor, Runtime, VersionHash, VersionOutcome};
 use crate::store::{RecordHeader, Store};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -14,13 +14,14 @@ use wallet_core::codec;
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
-/// Applies committed entries: each batch runs through the active version
-/// (prefetch from the store, execute), and its event record, state writes
-/// and applied log id are committed together. A thin adapter: the rules
-/// are the guest's, the durability the store's.
+/// Applies committed entries: each batch runs through the version the
+/// schedule names for its index (prefetch from the store, execute), and its
+/// event record, state writes and applied log id are committed together. A
+/// thin adapter: the rules are the guest's, the schedule and executor
+/// `sm`'s, the durability the store's.
 pub struct StateMachine {
     store: Arc<Store>,
-    runtime: Runtime,
+    executor: Executor,
     partition: u32,
     snapshots: Snapshots,
     /// Where a received snapshot's command entries are archived.
@@ -43,14 +44,14 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StorageResult<T> {
 impl StateMachine {
     pub fn new(
         store: Arc<Store>,
-        runtime: Runtime,
+        executor: Executor,
         partition: u32,
         snapshots: Snapshots,
         log: LogStore,
     ) -> Self {
         StateMachine {
             store,
-            runtime,
+            executor,
             partition,
             snapshots,
             log,
@@ -72,14 +73,21 @@ impl StateMachine {
         };
         let span = tracing::debug_span!("apply_batch", index = log_id.index);
         let _enter = span.enter();
-        let executed = self
-            .runtime
-            .execute(header, &batch.calls, &mut self.store.state())?;
+        // A leader activates a version before it proposes any batch.
+        let version = self
+            .store
+            .version_at(log_id.index)
+            .ok_or(crate::Error::NoActiveVersion(log_id.index))?;
+        let executed = runtime(&mut self.executor, &self.store, version)?.execute(
+            header,
+            &batch.calls,
+            &mut self.store.state(),
+        )?;
         let mut record = RecordHeader {
             log_index: header.log_index,
             timestamp_ms: header.timestamp_ms,
             partition: header.partition,
-            version: self.runtime.version().hash,
+            version,
             failure: None,
         };
         let (replies, answer) = match &executed {
@@ -110,7 +118,7 @@ impl StateMachine {
         Ok(BatchReply {
             index: log_id.index,
             replies,
-            tokens: None,
+            ..BatchReply::default()
         })
     }
 
@@ -130,8 +138,28 @@ impl StateMachine {
                         .commit_tokens(encode(&entry.log_id), index, change)?;
                     replies.push(BatchReply {
                         index,
-                        replies: Vec::new(),
                         tokens: Some(outcome),
+                        ..BatchReply::default()
+                    });
+                }
+                EntryPayload::Normal(Request::Versions(change)) => {
+                    let outcome =
+                        self.store
+                            .commit_versions(encode(&entry.log_id), index, change)?;
+                    if let VersionOutcome::Deployed {
+                        hash, new: true, ..
+                    } = outcome
+                    {
+                        // Compiled now rather than at the switch, where it
+                        // would hold up the batches behind it.
+                        if let Err(error) = runtime(&mut self.executor, &self.store, hash) {
+                            tracing::warn!(%hash, %error, "a deployed version does not run here");
+                        }
+                    }
+                    replies.push(BatchReply {
+                        index,
+                        versions: Some(outcome),
+                        ..BatchReply::default()
                     });
                 }
                 EntryPayload::Blank => {
@@ -166,6 +194,20 @@ impl StateMachine {
         metrics::gauge!("applied_index").set(self.store.meta().applied_index as f64);
         Ok(replies)
     }
+}
+
+/// The runtime of `version`, made from the component the store holds for
+/// it if the executor has none at hand.
+fn runtime<'e>(
+    executor: &'e mut Executor,
+    store: &Store,
+    version: VersionHash,
+) -> crate::Result<&'e mut Runtime> {
+    executor.runtime(version, || {
+        store
+            .version(version)?
+            .ok_or(crate::Error::UnknownVersion(version))
+    })
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

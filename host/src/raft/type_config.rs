@@ -1,4 +1,5 @@
 use crate::service::Reply;
+use crate::sm::{VersionChange, VersionOutcome};
 use crate::tokens::{TokenChange, TokenOutcome};
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,8 @@ pub type NodeId = u64;
 pub enum Request {
     Batch(CommandBatch),
     Tokens(TokenChange),
+    /// A deploy, activate or verification record of a state-machine version.
+    Versions(VersionChange),
 }
 
 /// What one Raft entry carries: the encoded calls of a batch
@@ -23,12 +26,14 @@ pub struct CommandBatch {
 }
 
 /// The replies to an entry's calls, in order (empty for entries that carry
-/// no batch), what a token change did, and the log index it was applied at.
+/// no batch), what a token or version change did, and the log index it was
+/// applied at.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchReply {
     pub index: u64,
     pub replies: Vec<Reply>,
     pub tokens: Option<TokenOutcome>,
+    pub versions: Option<VersionOutcome>,
 }
 
 openraft::declare_raft_types!(

@@ -7,19 +7,28 @@
 //! - `version`: a component, its hash, and the check of its contract.
 //! - `state`: where prefetch reads the guest's state from.
 //! - `runtime`: prefetch rounds and the execute step on a reused instance.
+//! - `schedule`: which version runs which log index (replicated state).
+//! - `executor`: each batch through its scheduled version.
 //! - `release`: the built release the host embeds.
 
 mod bindings;
 mod engine;
+mod executor;
 pub mod limits;
 mod release;
 mod runtime;
+mod schedule;
 mod state;
 mod version;
 
 pub use bindings::BatchHeader;
 pub use engine::new_engine;
+pub use executor::Executor;
 pub use release::{RELEASE_HASH_HEX, release_bytes};
 pub use runtime::{Answer, BatchFailure, Executed, Runtime};
+pub use schedule::{
+    Schedule, Verification, VersionChange, VersionInfo, VersionOutcome, VersionRefused,
+    VersionState,
+};
 pub use state::{MemoryState, StateSource};
 pub use version::{Version, VersionHash};

@@ -71,6 +71,17 @@ impl Version {
     pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Version> {
         let component = Component::new(engine, bytes).map_err(Error::Component)?;
         let ty = component.component_type();
+        // Imports from outside the wallet's interfaces are named first,
+        // whatever contract the component claims.
+        let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.into()).collect();
+        let foreign: Vec<String> = imports
+            .iter()
+            .filter(|name| !name.starts_with("wallet:"))
+            .cloned()
+            .collect();
+        if !foreign.is_empty() {
+            return Err(Error::ForbiddenImports { imports: foreign });
+        }
         let contract = ty
             .exports(engine)
             .find_map(|(name, _)| name.strip_prefix(MACHINE_EXPORT).map(String::from));
@@ -83,7 +94,6 @@ impl Version {
                 found: contract.map(|v| format!("wallet:statemachine@{v}")),
             });
         }
-        let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.into()).collect();
         if !imports.is_empty() {
             return Err(Error::ForbiddenImports { imports });
         }

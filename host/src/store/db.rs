@@ -1,7 +1,7 @@
 //! The state database: its column families and the meta record.
 
 use crate::rocks::{self, Tuning, cf, rocks};
-use crate::sm::VersionHash;
+use crate::sm::{Schedule, VersionHash};
 use crate::tokens::StoredToken;
 use crate::{Error, Result};
 use rocksdb::DB;
@@ -22,6 +22,8 @@ pub(super) const META: &str = "meta";
 pub(super) const FAMILIES: [&str; 3] = [GUEST, VERSIONS, META];
 
 const META_KEY: &[u8] = b"meta";
+/// The version schedule (postcard of a `Schedule`).
+const SCHEDULE_KEY: &[u8] = b"schedule";
 const TOKEN_PREFIX: &[u8] = b"token/";
 /// The first byte of the meta value. Format 1 was written by the release
 /// that ran `wallet:statemachine@1.0.0`.
@@ -46,7 +48,10 @@ pub struct Meta {
     /// The effective time of the last batch, which the next one may not
     /// go below.
     pub timestamp_ms: u64,
-    pub active_version: Option<VersionHash>,
+    /// Written by releases before the version schedule: the version that
+    /// ran this store's history from genesis (`Schedule::genesis`). New
+    /// stores keep their schedule under its own key.
+    pub genesis_version: Option<VersionHash>,
 }
 
 /// Where the replaced database waits, during an install, to be removed.
@@ -147,6 +152,32 @@ pub(super) fn read_tokens(db: &DB) -> Result<Vec<StoredToken>> {
     Ok(tokens)
 }
 
+pub(super) fn schedule_key() -> &'static [u8] {
+    SCHEDULE_KEY
+}
+
+pub(super) fn encode_schedule(schedule: &Schedule) -> Vec<u8> {
+    postcard::to_allocvec(schedule).expect("a schedule serializes into memory")
+}
+
+/// The committed schedule; for a store written before schedules, the one
+/// its meta implies.
+pub(super) fn read_schedule(db: &DB, meta: &Meta) -> Result<Schedule> {
+    let bytes = db
+        .get_pinned_cf(cf(db, META), SCHEDULE_KEY)
+        .map_err(rocks("reading the version schedule"))?;
+    match bytes {
+        Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| Error::CorruptValue {
+            cf: META,
+            why: format!("version schedule: {e}"),
+        }),
+        None => Ok(meta
+            .genesis_version
+            .map(Schedule::genesis)
+            .unwrap_or_default()),
+    }
+}
+
 /// The committed meta; the genesis meta for a new store.
 pub(super) fn read_meta(db: &DB) -> Result<Meta> {
     let bytes = db
@@ -157,6 +188,19 @@ pub(super) fn read_meta(db: &DB) -> Result<Meta> {
 
 /// The meta of a store that may be in use by a running node; `None` where
 /// there is no database.
+/// The component that ran a store's history from genesis, for a store
+/// written before the version schedule (whose log has no deploy entries);
+/// `None` for any other. `store_dir` may be in use by a running node.
+pub fn genesis_version_read_only(store_dir: &Path) -> Result<Option<Vec<u8>>> {
+    let path = store_dir.join(DB_DIR);
+    let Some(hash) = read_meta_read_only(&path)?.and_then(|m| m.genesis_version) else {
+        return Ok(None);
+    };
+    rocks::read_only_value(&path, &FAMILIES, VERSIONS, &hash.0)?
+        .map(Some)
+        .ok_or(Error::UnknownVersion(hash))
+}
+
 pub(crate) fn read_meta_read_only(path: &Path) -> Result<Option<Meta>> {
     rocks::read_only_value(path, &FAMILIES, META, META_KEY)?
         .map(|bytes| decode_meta(&bytes))

@@ -26,7 +26,7 @@ mod cache;
 mod db;
 mod events;
 
-pub use db::{DB_DIR, Meta};
+pub use db::{DB_DIR, Meta, genesis_version_read_only};
 pub use events::{
     BatchEvents, EVENTS_DIR, EventLog, Record, RecordHeader, chain_next, encode_record,
     read_events, recompute_balances,
@@ -34,7 +34,9 @@ pub use events::{
 
 use crate::log::LogOptions;
 use crate::rocks::{self, Tuning, cf, rocks};
-use crate::sm::{Answer, StateSource, VersionHash};
+use crate::sm::{
+    Answer, Schedule, StateSource, VersionChange, VersionHash, VersionInfo, VersionOutcome,
+};
 use crate::tokens::{Registry, TokenChange, TokenInfo, TokenOutcome};
 use crate::{Error, Result};
 use cache::StateCache;
@@ -92,6 +94,8 @@ struct Writer {
     db: Option<Arc<DB>>,
     /// Equal to the meta record in RocksDB.
     meta: Meta,
+    /// Equal to the schedule in RocksDB.
+    schedule: Schedule,
     cache: StateCache,
     /// Bytes written since the last flush.
     unflushed: usize,
@@ -114,6 +118,7 @@ impl Store {
         let events = EventLog::open(dir, log_options)?;
         events.check_against(&meta)?;
         let tokens = Registry::new(db::read_tokens(&db)?);
+        let schedule = db::read_schedule(&db, &meta)?;
         let (applied, _) = watch::channel(Applied {
             index: meta.applied_index,
             events_last: meta.events_last,
@@ -125,6 +130,7 @@ impl Store {
             writer: Mutex::new(Writer {
                 db: Some(Arc::new(db)),
                 meta,
+                schedule,
                 cache: StateCache::new(options.cache_bytes),
                 unflushed: 0,
                 record: Vec::new(),
@@ -429,6 +435,7 @@ impl Store {
         let installed = db::read_meta(&db)?;
         *self.tokens.write().unwrap_or_else(PoisonError::into_inner) =
             Registry::new(db::read_tokens(&db)?);
+        w.schedule = db::read_schedule(&db, &installed)?;
         w.db = Some(Arc::new(db));
         w.meta = installed.clone();
         w.cache.clear();
@@ -439,34 +446,75 @@ impl Store {
         Ok(installed)
     }
 
-    /// Stores a state-machine component under its hash, which must be the
-    /// SHA-256 of `bytes`. Durable at the next flush.
-    pub fn put_version(&self, hash: VersionHash, bytes: &[u8]) -> Result<()> {
-        let actual = VersionHash::of(bytes);
-        if actual != hash {
-            return Err(Error::CorruptValue {
-                cf: VERSIONS,
-                why: format!("version {hash} offered with bytes hashing to {actual}"),
-            });
+    /// Commits an entry that changes the version schedule (a deployed
+    /// version's bytes in the same write); returns what it did.
+    pub fn commit_versions(
+        &self,
+        log_id: Vec<u8>,
+        index: u64,
+        change: &VersionChange,
+    ) -> Result<VersionOutcome> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut schedule = w.schedule.clone();
+        let outcome = schedule.apply(change, index);
+        let mut batch = WriteBatch::default();
+        let db = w.db()?;
+        if let (VersionChange::Deploy(bytes), VersionOutcome::Deployed { hash, .. }) =
+            (change, &outcome)
+        {
+            batch.put_cf(cf(db, VERSIONS), hash.0, bytes);
         }
-        let db = Arc::clone(self.writer().db()?);
-        db.put_cf_opt(cf(&db, VERSIONS), hash.0, bytes, &rocks::write_options())
-            .map_err(rocks("storing a version"))
+        batch.put_cf(
+            cf(db, META),
+            db::schedule_key(),
+            db::encode_schedule(&schedule),
+        );
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = index;
+        self.write(w, batch, meta)?;
+        w.schedule = schedule;
+        Ok(outcome)
     }
 
+    /// The version that runs the entry at `index`.
+    pub fn version_at(&self, index: u64) -> Option<VersionHash> {
+        self.writer().schedule.version_at(index)
+    }
+
+    /// The schedule as last committed.
+    pub fn schedule(&self) -> Schedule {
+        self.writer().schedule.clone()
+    }
+
+    /// Every deployed version and where it stands now.
+    pub fn versions(&self) -> Vec<VersionInfo> {
+        let w = self.writer();
+        w.schedule.list(w.meta.applied_index)
+    }
+
+    /// A deployed version's component bytes.
     pub fn version(&self, hash: VersionHash) -> Result<Option<Vec<u8>>> {
         let db = Arc::clone(self.writer().db()?);
         db.get_cf(cf(&db, VERSIONS), hash.0)
             .map_err(rocks("reading a version"))
     }
 
-    /// Records the active version in the meta; durable at the next flush.
-    pub fn set_active_version(&self, hash: VersionHash) -> Result<()> {
+    /// Makes this a store as releases before the version schedule wrote
+    /// it: `bytes` ran its history from genesis.
+    #[cfg(feature = "fault-injection")]
+    pub fn set_genesis_version(&self, bytes: &[u8]) -> Result<()> {
+        let hash = VersionHash::of(bytes);
         let mut guard = self.writer();
         let w = &mut *guard;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(w.db()?, VERSIONS), hash.0, bytes);
         let mut meta = w.meta.clone();
-        meta.active_version = Some(hash);
-        self.write(w, WriteBatch::default(), meta)
+        meta.genesis_version = Some(hash);
+        self.write(w, batch, meta)?;
+        w.schedule = Schedule::genesis(hash);
+        Ok(())
     }
 }
 

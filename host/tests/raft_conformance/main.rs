@@ -7,17 +7,13 @@ use std::sync::{Arc, OnceLock};
 use wallet_host::log::LogOptions;
 use wallet_host::raft::{Durable, LogStore, Snapshots, StateMachine, TypeConfig};
 use wallet_host::rocks::{Cache, Tuning};
-use wallet_host::sm::{Runtime, Version, new_engine, release_bytes};
+use wallet_host::sm::{Executor, new_engine};
 use wallet_host::store::{Store, StoreOptions};
 use wasmtime::Engine;
 
-fn release() -> &'static (Engine, Version) {
-    static RELEASE: OnceLock<(Engine, Version)> = OnceLock::new();
-    RELEASE.get_or_init(|| {
-        let engine = new_engine(None).expect("engine");
-        let version = Version::compile(&engine, release_bytes()).expect("the release compiles");
-        (engine, version)
-    })
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| new_engine(None).expect("engine"))
 }
 
 /// The suite purges entries no state machine applied: it tests the log
@@ -61,11 +57,10 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
             .expect("log store opens");
         let store =
             Arc::new(Store::open(&dir.path().join("state"), &options()).expect("store opens"));
-        let (engine, version) = release();
-        let runtime = Runtime::new(engine, version.clone()).expect("instantiates");
         let snapshots =
             Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots open");
-        let state_machine = StateMachine::new(store, runtime, 0, snapshots, log.clone());
+        let state_machine =
+            StateMachine::new(store, Executor::new(engine()), 0, snapshots, log.clone());
         Ok((dir, log, state_machine))
     }
 }

@@ -5,6 +5,7 @@
 
 mod backup;
 mod tokens;
+mod versions;
 
 use crate::harness::{ADMIN, Api, Server, StartFailure};
 use crate::recovery::replayed_head;
@@ -145,6 +146,26 @@ impl Cluster {
             }
             assert!(Instant::now() < deadline, "no leader agreed on: {seen:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops every member once they agree, then checks that each one's
+    /// command archive replays from genesis to the chain head they held.
+    async fn stop_and_replay(&mut self) {
+        let head = self.quiesce().await[0]["chain_head"]
+            .as_str()
+            .expect("a head")
+            .to_owned();
+        for node in &mut self.nodes {
+            node.take().expect("running").stop();
+        }
+        for i in 0..self.nodes.len() {
+            assert_eq!(
+                replayed_head(&self.data(i)),
+                head,
+                "member {} replays its archive to the group's head",
+                i + 1
+            );
         }
     }
 
@@ -421,15 +442,8 @@ async fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     cluster.start_node(behind);
     check(&cluster, &outcomes).await;
     // Its command archive is whole too: it came with the snapshot, and the
-    // log the snapshot replaced is gone. Stopped, every member's archive
-    // replays from genesis to the head they all hold.
-    let head = cluster.quiesce().await[0]["chain_head"]
-        .as_str()
-        .expect("a head")
-        .to_owned();
-    for i in 0..3 {
-        cluster.nodes[i].take().expect("running").stop();
-    }
+    // log the snapshot replaced is gone.
+    cluster.stop_and_replay().await;
     let raft = cluster.data(behind).join("partition-0/raft");
     let leftovers: Vec<_> = std::fs::read_dir(&raft)
         .expect("the raft dir")
@@ -437,14 +451,6 @@ async fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
         .filter(|name| name.starts_with("archive-"))
         .collect();
     assert!(leftovers.is_empty(), "logs kept aside: {leftovers:?}");
-    for i in 0..3 {
-        assert_eq!(
-            replayed_head(&cluster.data(i)),
-            head,
-            "member {} replays its archive to the group's head",
-            i + 1
-        );
-    }
 }
 
 /// A GET with `Wallet-Read: linearizable`.

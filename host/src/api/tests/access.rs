@@ -195,6 +195,26 @@ async fn only_an_admin_deposits_withdraws_opens_accounts_and_manages_tokens() {
         app.delete("/v1/admin/tokens/0011223344556677", Some(&alice))
             .await,
         app.get("/v1/admin/backup", Some(&alice)).await,
+        app.get("/v1/admin/versions", Some(&alice)).await,
+        app.post_raw(
+            "/v1/admin/versions",
+            Some(&alice),
+            Some("application/wasm"),
+            b"\0asm".to_vec(),
+        )
+        .await,
+        app.post(
+            &format!("/v1/admin/versions/{}/activate", "0".repeat(64)),
+            Some(&alice),
+            &json!({"force_reason": "x"}),
+        )
+        .await,
+        app.post(
+            &format!("/v1/admin/versions/{}/verify", "0".repeat(64)),
+            Some(&alice),
+            &json!({}),
+        )
+        .await,
     ] {
         assert_eq!(answer.status, 403, "{}", answer.text);
     }

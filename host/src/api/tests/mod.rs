@@ -9,6 +9,7 @@ mod reads;
 mod rules;
 mod transfers;
 mod validation;
+mod versions;
 
 use super::{install_recorder, router};
 use crate::node::{Node, NodeConfig};

@@ -66,6 +66,10 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/tokens", "get"),
         ("/v1/admin/tokens/{id}", "delete"),
         ("/v1/admin/backup", "get"),
+        ("/v1/admin/versions", "post"),
+        ("/v1/admin/versions", "get"),
+        ("/v1/admin/versions/{hash}/activate", "post"),
+        ("/v1/admin/versions/{hash}/verify", "post"),
         ("/metrics", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -77,8 +81,8 @@ async fn the_openapi_document_covers_every_route() {
         .unwrap_or_default();
     assert_eq!(
         paths.len(),
-        routes.len() - 1,
-        "creating and listing tokens share a path"
+        routes.len() - 2,
+        "creating and listing tokens share a path, as do deploying and listing versions"
     );
     for (path, method) in routes {
         assert!(

@@ -7,7 +7,7 @@ use crate::service::{
     AccountView, HistoryPage, MembershipError, NodeStatus, Positions, ReadError, Readiness, Reply,
     SubmitError, Submitted, TransferView, WalletService, Who,
 };
-use crate::sm::BatchFailure;
+use crate::sm::{BatchFailure, VersionChange, VersionHash, VersionInfo, VersionOutcome};
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome};
 use std::sync::Mutex;
 use wallet_core::Txid;
@@ -123,6 +123,29 @@ impl WalletService for Probe {
         change: TokenChange,
     ) -> Result<(TokenOutcome, Positions), SubmitError> {
         self.node.change_tokens(change).await
+    }
+
+    fn versions(&self) -> Vec<VersionInfo> {
+        self.node.versions()
+    }
+
+    fn check_version(&self, bytes: &[u8]) -> crate::Result<VersionHash> {
+        self.node.check_version(bytes)
+    }
+
+    async fn verify(
+        &self,
+        hash: VersionHash,
+        progress: tokio::sync::watch::Sender<(u64, u64)>,
+    ) -> crate::Result<crate::audit::Report> {
+        self.node.verify(hash, progress).await
+    }
+
+    async fn change_versions(
+        &self,
+        change: VersionChange,
+    ) -> Result<(VersionOutcome, Positions), SubmitError> {
+        self.node.change_versions(change).await
     }
 
     fn status(&self) -> NodeStatus {

@@ -1,0 +1,243 @@
+//! Deploying and activating state-machine versions through the edge.
+
+use super::{ADMIN, app, transfer, txid};
+use crate::sm::{RELEASE_HASH_HEX, VersionHash};
+use serde_json::json;
+
+/// The release before this build's: the same rules, built differently.
+const EARLIER_RELEASE: &[u8] =
+    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.0.0.wasm");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_deploys_once_and_activates_only_when_verified_or_forced() {
+    let app = app().await;
+    let listed = app.get("/v1/admin/versions", Some(ADMIN)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let versions = listed.json["versions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(versions.len(), 1, "{}", listed.text);
+    assert_eq!(versions[0]["hash"], RELEASE_HASH_HEX);
+    assert_eq!(versions[0]["state"], "active");
+
+    let wasm = Some("application/wasm");
+    let deploy = || {
+        app.post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            wasm,
+            EARLIER_RELEASE.to_vec(),
+        )
+    };
+    let deployed = deploy().await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let hash = VersionHash::of(EARLIER_RELEASE).to_string();
+    assert_eq!(deployed.json["hash"], hash.as_str());
+    assert!(deployed.header("wallet-position").is_some());
+    let again = deploy().await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json["new"], false);
+    assert_eq!(again.json["deployed_at"], deployed.json["deployed_at"]);
+
+    let activate = format!("/v1/admin/versions/{hash}/activate");
+    let refusals = [
+        (activate.as_str(), json!({}), 409, "not_verified"),
+        (
+            activate.as_str(),
+            json!({"force_reason": " "}),
+            400,
+            "invalid_reason",
+        ),
+        (
+            activate.as_str(),
+            json!({"force_reason": "test", "at_index": 1}),
+            409,
+            "index_passed",
+        ),
+        (activate.as_str(), json!({"at": 1}), 400, "invalid_body"),
+        (
+            "/v1/admin/versions/xyz/activate",
+            json!({}),
+            400,
+            "invalid_version_hash",
+        ),
+    ];
+    for (path, body, status, code) in refusals {
+        let answer = app.post(path, Some(ADMIN), &body).await;
+        assert_eq!(answer.status, status, "{body}: {}", answer.text);
+        assert_eq!(answer.code(), code, "{body}");
+    }
+    let unknown = format!("/v1/admin/versions/{}/activate", "0".repeat(64));
+    let answer = app
+        .post(&unknown, Some(ADMIN), &json!({"force_reason": "x"}))
+        .await;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+    listed_with(&app, 2).await;
+
+    let activated = app
+        .post(
+            &activate,
+            Some(ADMIN),
+            &json!({"force_reason": "the same rules, rebuilt"}),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{}", activated.text);
+    let from = activated.json["active_from"].as_u64().expect("an index");
+    let moved = app
+        .post(
+            "/v1/wallet/balance_transfer",
+            Some(ADMIN),
+            &transfer("alice", "bob", "1.00", "USD", &txid(1)),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(app.balance("bob", "USD").await, 100);
+    let status = app.get("/v1/cluster/status", Some(ADMIN)).await;
+    assert_eq!(
+        status.json["partitions"][0]["active_version"],
+        hash.as_str()
+    );
+    let versions = app.get("/v1/admin/versions", Some(ADMIN)).await.json["versions"].clone();
+    assert_eq!(versions[0]["state"], "retired");
+    assert_eq!(versions[1]["state"], "active");
+    assert_eq!(versions[1]["active_from"], from);
+    assert_eq!(versions[1]["forced"], "the same rules, rebuilt");
+}
+
+/// The list, once it holds `count` versions.
+async fn listed_with(app: &super::App, count: usize) -> serde_json::Value {
+    let listed = app.get("/v1/admin/versions", Some(ADMIN)).await.json;
+    assert_eq!(listed["versions"].as_array().map(Vec::len), Some(count));
+    listed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_that_imports_a_clock_or_randomness_or_is_no_component_is_refused() {
+    let app = app().await;
+    let importing = |name: &str| {
+        wat::parse_str(format!(
+            r#"(component (import "{name}" (instance (export "now" (func (result u64))))))"#
+        ))
+        .expect("the fixture parses")
+    };
+    let candidates = [
+        (
+            importing("wasi:clocks/wall-clock@0.2.0"),
+            "wasi:clocks/wall-clock",
+        ),
+        (importing("wasi:random/random@0.2.0"), "wasi:random/random"),
+        (b"not a component".to_vec(), ""),
+        (
+            wat::parse_str("(component)").expect("parses"),
+            "wallet:statemachine",
+        ),
+    ];
+    for (bytes, named) in candidates {
+        let answer = app
+            .post_raw(
+                "/v1/admin/versions",
+                Some(ADMIN),
+                Some("application/wasm"),
+                bytes,
+            )
+            .await;
+        assert_eq!(answer.status, 422, "{}", answer.text);
+        assert_eq!(answer.code(), "invalid_version");
+        assert!(answer.text.contains(named), "{}", answer.text);
+    }
+    listed_with(&app, 1).await;
+}
+
+/// Components that break the rules, shared with the state-machine tests.
+#[allow(dead_code)]
+#[path = "../../../tests/statemachine/fixtures.rs"]
+mod fixtures;
+
+/// The JSON lines of a verification, the last one (the report) first.
+async fn verify(app: &super::App, hash: &str) -> (serde_json::Value, usize) {
+    let answer = app
+        .post(
+            &format!("/v1/admin/versions/{hash}/verify"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<serde_json::Value> = answer
+        .text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let last = lines.last().cloned().expect("a report line");
+    (last, lines.len())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verified_version_activates_without_a_reason_and_a_differing_one_is_refused() {
+    let app = app().await;
+    let wasm = Some("application/wasm");
+    let deployed = app
+        .post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            wasm,
+            EARLIER_RELEASE.to_vec(),
+        )
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let same = VersionHash::of(EARLIER_RELEASE).to_string();
+    let (last, _) = verify(&app, &same).await;
+    let report = &last["report"];
+    assert!(report["batches"].as_u64() > Some(1), "{last}");
+    assert_eq!(report["identical"], report["batches"], "{last}");
+    assert!(last["recorded_at"].is_string(), "{last}");
+    let versions = listed_with(&app, 2).await["versions"].clone();
+    assert_eq!(versions[1]["state"], "verified");
+    assert_eq!(versions[1]["verification"]["differing"], 0);
+
+    // A version that loops forever fails every batch the release applied:
+    // the first differing batch is the group's first.
+    let looping = fixtures::looping();
+    let deployed = app
+        .post_raw("/v1/admin/versions", Some(ADMIN), wasm, looping.clone())
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let looping = VersionHash::of(&looping).to_string();
+    let (last, _) = verify(&app, &looping).await;
+    let report = &last["report"];
+    assert_eq!(report["identical"], 0, "{last}");
+    assert_eq!(report["outcome_changed"], report["batches"], "{last}");
+    let first = &report["differences"][0];
+    assert_eq!(first["index"], versions[0]["active_from"], "{last}");
+    assert_eq!(first["kind"], "outcome_changed");
+    assert_eq!(first["recorded"], "batch applied");
+    assert_eq!(first["candidate"], "batch failed: out of fuel");
+    let refused = app
+        .post(
+            &format!("/v1/admin/versions/{looping}/activate"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.code(), "not_verified");
+
+    let activated = app
+        .post(
+            &format!("/v1/admin/versions/{same}/activate"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{}", activated.text);
+    let unknown = app
+        .post(
+            &format!("/v1/admin/versions/{}/verify", "0".repeat(64)),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+}

@@ -1,0 +1,77 @@
+//! Replaying a stopped partition's command archive from genesis, each batch
+//! through the version the log's own deploy and activate entries schedule
+//! for it, in memory, to recompute the event hash chain independently of
+//! what the node wrote: equal heads mean the event log is exactly what the
+//! log's commands produce.
+
+//!
+//! - `history`: the archive's entries with the version scheduled for each.
+//! - `verify`: a candidate version run over recorded history beside the
+//!   versions that made it.
+
+mod history;
+mod verify;
+
+pub use history::{Batch, History};
+pub use verify::{Difference, DifferenceKind, Report, Verifier};
+
+use crate::Result;
+use crate::raft::for_each_archived;
+use crate::sm::{Executed, Executor, MemoryState};
+use crate::store::{RecordHeader, chain_next, encode_record, genesis_version_read_only};
+use std::path::Path;
+
+/// What a replay computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// Batches executed (entries that carry one).
+    pub batches: u64,
+    /// The chain head after the last of them.
+    pub chain_head: [u8; 32],
+}
+
+/// Replays every entry of the command archive of partition `partition` in
+/// `partition_dir` (a stopped node's: a running node holds the log's lock).
+pub fn replay(partition_dir: &Path, partition: u32, engine: &wasmtime::Engine) -> Result<Replay> {
+    let mut executor = Executor::new(engine);
+    let genesis = genesis_version_read_only(&partition_dir.join("state"))?;
+    let mut history = History::new(partition, genesis);
+    let mut state = MemoryState::default();
+    let mut replay = Replay {
+        batches: 0,
+        chain_head: [0; 32],
+    };
+    let mut record = Vec::new();
+    for_each_archived(&partition_dir.join("raft"), |index, stored| {
+        let Some(batch) = history.next(index, stored)? else {
+            return Ok(());
+        };
+        let executed = history.runtime(&mut executor, batch.version)?.execute(
+            batch.header,
+            &batch.calls,
+            &mut state,
+        )?;
+        let mut header = RecordHeader {
+            log_index: index,
+            timestamp_ms: batch.header.timestamp_ms,
+            partition,
+            version: batch.version,
+            failure: None,
+        };
+        let (events, offsets) = match &executed {
+            Executed::Applied(answer) => {
+                state.apply(answer.writes());
+                (answer.events(), answer.event_offsets())
+            }
+            Executed::Failed(failure) => {
+                header.failure = Some(failure.clone());
+                (&[][..], &[][..])
+            }
+        };
+        encode_record(&replay.chain_head, &header, events, offsets, &mut record);
+        replay.chain_head = chain_next(&record);
+        replay.batches += 1;
+        Ok(())
+    })?;
+    Ok(replay)
+}
