@@ -24,6 +24,10 @@ def fresh(movement):
             movement["transaction_id"] = str(uuid.uuid4())
 
 
+# A state-machine component is uploaded as raw bytes, like any binary body.
+schemathesis.serializer.alias("application/wasm", "application/octet-stream")
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     body = case.body

@@ -135,22 +135,52 @@ pub fn flush_all(db: &DB, families: &[&str], wait: bool) -> Result<()> {
         .map_err(rocks("flushing memtables"))
 }
 
-/// The meta of a database that may be open in a running node (read-only,
-/// so it never conflicts with the writer); `None` where there is none.
-pub fn read_only_value(
+/// Opens a database that may be open in a running node, read-only (so it
+/// never conflicts with the writer), with `family`; `None` where there is
+/// no database.
+fn open_read_only(
     path: &Path,
     families: &[&'static str],
     family: &'static str,
-    key: &[u8],
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<DB>> {
     if !path.join("CURRENT").is_file() {
         return Ok(None);
     }
     let options = Options::default();
     let present = DB::list_cf(&options, path).map_err(rocks("listing column families"))?;
     check_families(path, families, &present)?;
-    let db = DB::open_cf_for_read_only(&options, path, [family], false)
-        .map_err(rocks("open read-only"))?;
+    DB::open_cf_for_read_only(&options, path, [family], false)
+        .map(Some)
+        .map_err(rocks("open read-only"))
+}
+
+/// Keys and their values, in key order.
+pub type Entries = Vec<(Box<[u8]>, Box<[u8]>)>;
+
+/// Every key and value of `family`, read as [`open_read_only`] does.
+pub fn read_only_entries(
+    path: &Path,
+    families: &[&'static str],
+    family: &'static str,
+) -> Result<Entries> {
+    let Some(db) = open_read_only(path, families, family)? else {
+        return Ok(Vec::new());
+    };
+    db.iterator_cf(cf(&db, family), rocksdb::IteratorMode::Start)
+        .map(|item| item.map_err(rocks("reading read-only")))
+        .collect()
+}
+
+/// One value of `family`, read as [`open_read_only`] does.
+pub fn read_only_value(
+    path: &Path,
+    families: &[&'static str],
+    family: &'static str,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    let Some(db) = open_read_only(path, families, family)? else {
+        return Ok(None);
+    };
     db.get_cf(cf(&db, family), key)
         .map_err(rocks("reading read-only"))
 }

@@ -2,9 +2,7 @@
 //! refused at start, naming the contract it holds: nothing runs old
 //! history under rules it was not written by.
 
-use crate::harness::Server;
-use wallet_host::rocks::{Cache, Tuning};
-use wallet_host::store::{Store, StoreOptions};
+use crate::harness::{Server, open_store};
 
 const OLD_RELEASE: &[u8] =
     include_bytes!("../../guest-statemachine/releases/statemachine-1.0.0.wasm");
@@ -13,18 +11,8 @@ const OLD_RELEASE: &[u8] =
 fn a_data_directory_of_contract_1_is_refused_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let options = StoreOptions {
-        flush_bytes: 1 << 20,
-        cache_bytes: 1 << 20,
-        segment_bytes: 1 << 20,
-        tuning: Tuning {
-            write_buffer_bytes: 4 << 20,
-            write_buffers_max: 4,
-            block_cache: Cache::new_lru_cache(1 << 20),
-        },
-    };
     {
-        let store = Store::open(&data.join("partition-0/state"), &options).expect("opens");
+        let store = open_store(&data);
         store.set_genesis_version(OLD_RELEASE).expect("records");
         store.flush().expect("flushes");
     }

@@ -292,6 +292,22 @@ async fn answer(response: Response) -> (StatusCode, Value) {
     )
 }
 
+/// The store of a stopped node's data directory, with small caches.
+pub fn open_store(data_dir: &Path) -> wallet_host::store::Store {
+    let options = wallet_host::store::StoreOptions {
+        flush_bytes: 1 << 20,
+        cache_bytes: 1 << 20,
+        segment_bytes: 1 << 20,
+        tuning: wallet_host::rocks::Tuning {
+            write_buffer_bytes: 4 << 20,
+            write_buffers_max: 4,
+            block_cache: wallet_host::rocks::Cache::new_lru_cache(1 << 20),
+        },
+    };
+    wallet_host::store::Store::open(&data_dir.join("partition-0/state"), &options)
+        .expect("the store opens")
+}
+
 pub fn parse_cents(amount: &str) -> i64 {
     let negative = amount.starts_with('-');
     let digits: String = amount.chars().filter(char::is_ascii_digit).collect();

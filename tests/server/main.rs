@@ -1,6 +1,7 @@
 //! End to end: real `wallet serve` processes, real HTTP, kill -9, restarts,
 //! damaged logs, a full disk, TLS.
 
+mod audit;
 mod cluster;
 mod contract;
 mod disk;

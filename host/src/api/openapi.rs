@@ -339,7 +339,7 @@ fn activate_path() -> Value {
         "parameters": [path_param("hash", "The version's SHA-256, in hex", VERSION_PATTERN)],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {
             "type": "object", "additionalProperties": false, "properties": {
-                "at_index": {"type": "integer", "minimum": 0},
+                "at_index": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
                 "force_reason": {"type": "string", "minLength": 1, "maxLength": 1024}}}}}},
         "responses": {
             "200": {"description": "Activated.",

@@ -6,12 +6,15 @@
 
 //!
 //! - `history`: the archive's entries with the version scheduled for each.
+//! - `check`: `wallet audit`, every check of a stopped replica's data.
 //! - `verify`: a candidate version run over recorded history beside the
 //!   versions that made it.
 
+mod check;
 mod history;
 mod verify;
 
+pub use check::{Audit, BalanceAt, Mismatch, audit};
 pub use history::{Batch, History};
 pub use verify::{Difference, DifferenceKind, Report, Verifier};
 

@@ -201,6 +201,12 @@ pub fn genesis_version_read_only(store_dir: &Path) -> Result<Option<Vec<u8>>> {
         .ok_or(Error::UnknownVersion(hash))
 }
 
+/// Every stored component under the name it is stored by (its hash, as
+/// the store was given it), for an audit to check.
+pub fn stored_versions_read_only(store_dir: &Path) -> Result<rocks::Entries> {
+    rocks::read_only_entries(&store_dir.join(DB_DIR), &FAMILIES, VERSIONS)
+}
+
 pub(crate) fn read_meta_read_only(path: &Path) -> Result<Option<Meta>> {
     rocks::read_only_value(path, &FAMILIES, META, META_KEY)?
         .map(|bytes| decode_meta(&bytes))

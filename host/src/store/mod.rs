@@ -26,7 +26,8 @@ mod cache;
 mod db;
 mod events;
 
-pub use db::{DB_DIR, Meta, genesis_version_read_only};
+pub(crate) use db::read_meta_read_only;
+pub use db::{DB_DIR, Meta, genesis_version_read_only, stored_versions_read_only};
 pub use events::{
     BatchEvents, EVENTS_DIR, EventLog, Record, RecordHeader, chain_next, encode_record,
     read_events, recompute_balances,
@@ -499,6 +500,18 @@ impl Store {
         let db = Arc::clone(self.writer().db()?);
         db.get_cf(cf(&db, VERSIONS), hash.0)
             .map_err(rocks("reading a version"))
+    }
+
+    /// Stores `bytes` under the name `hash` whatever they hash to: a
+    /// damaged component, for an audit to find.
+    #[cfg(feature = "fault-injection")]
+    pub fn tamper_version(&self, hash: VersionHash, bytes: &[u8]) -> Result<()> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(w.db()?, VERSIONS), hash.0, bytes);
+        let meta = w.meta.clone();
+        self.write(w, batch, meta)
     }
 
     /// Makes this a store as releases before the version schedule wrote

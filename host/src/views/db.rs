@@ -131,6 +131,40 @@ pub(super) fn read_cursor(db: &DB) -> Result<Option<Cursor>> {
     bytes.map(|b| decode(META, &b)).transpose()
 }
 
+/// The balances the read models hold, and the event record they reflect.
+pub struct StoredBalances {
+    pub events: u64,
+    /// Per account: `(currency, available, reserved)`.
+    pub accounts: std::collections::BTreeMap<String, Vec<(String, i64, i64)>>,
+}
+
+/// The read models' balances in `partition_dir` (a stopped replica's, or
+/// one in use), for an audit; `None` where there are no read models.
+pub fn stored_balances_read_only(partition_dir: &Path) -> Result<Option<StoredBalances>> {
+    let path = partition_dir.join(VIEWS_DIR);
+    let Some(cursor) = rocks::read_only_value(&path, &FAMILIES, META, CURSOR_KEY)? else {
+        return Ok(None);
+    };
+    let cursor: Cursor = decode(META, &cursor)?;
+    let mut accounts = std::collections::BTreeMap::new();
+    for (key, value) in rocks::read_only_entries(&path, &FAMILIES, ACCOUNTS)? {
+        let row: AccountRow = decode(ACCOUNTS, &value)?;
+        let balances = row
+            .balances
+            .iter()
+            .map(|b| {
+                let currency = String::from_utf8_lossy(&b.currency).into_owned();
+                (currency, b.available, b.reserved)
+            })
+            .collect();
+        accounts.insert(String::from_utf8_lossy(&key).into_owned(), balances);
+    }
+    Ok(Some(StoredBalances {
+        events: cursor.events,
+        accounts,
+    }))
+}
+
 /// The money in flight per currency.
 pub(super) fn in_flight(db: &DB) -> Result<Vec<([u8; 3], i64)>> {
     let iter = db.prefix_iterator_cf(cf(db, META), IN_FLIGHT_PREFIX);

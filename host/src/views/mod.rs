@@ -13,7 +13,7 @@
 mod db;
 mod projector;
 
-pub use db::{Cursor, VIEWS_DIR};
+pub use db::{Cursor, StoredBalances, VIEWS_DIR, stored_balances_read_only};
 
 use crate::rocks::{Tuning, cf, rocks};
 use crate::service::{
