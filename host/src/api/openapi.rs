@@ -348,7 +348,7 @@ fn activate_path() -> Value {
                     "hash": {"type": "string", "pattern": VERSION_PATTERN}, "active_from": {"type": "integer"}}}}}},
             "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
             "404": error("NotFound"),
-            "409": plain("Refused: not_verified, activation_pending, already_active or index_passed.", "Error"),
+            "409": plain("Refused: not_verified, activation_pending, already_active, index_passed, or first_activation_at_index (a group's first version runs from the next entry).", "Error"),
             "500": error("Internal"), "503": error("Unavailable"),
         }
     }})

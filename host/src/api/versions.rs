@@ -235,6 +235,8 @@ fn refusal(refused: &VersionRefused) -> ApiError {
         VersionRefused::AlreadyActive(_) => "already_active",
         VersionRefused::Pending { .. } => "activation_pending",
         VersionRefused::NotVerified(_) => "not_verified",
+        VersionRefused::FirstAtIndex => "first_activation_at_index",
+        VersionRefused::OlderVerification { .. } => "older_verification",
     };
     ApiError::new(StatusCode::CONFLICT, code, refused.to_string())
 }

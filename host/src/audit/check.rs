@@ -11,8 +11,8 @@ use super::History;
 use crate::raft::for_each_archived;
 use crate::sm::{Executed, Executor, MemoryState, VersionHash};
 use crate::store::{
-    EVENTS_DIR, Record, RecordHeader, chain_next, encode_record, genesis_version_read_only,
-    stored_versions_read_only,
+    DB_DIR, EVENTS_DIR, Record, RecordHeader, chain_next, encode_record, genesis_version_read_only,
+    read_meta_read_only, stored_versions_read_only,
 };
 use crate::views::{StoredBalances, stored_balances_read_only};
 use crate::{Error, Result};
@@ -105,7 +105,22 @@ pub fn audit(
         crate::log::LogOptions::default(),
     )?;
     let projected = stored_balances_read_only(partition_dir)?;
+    // The event log may hold records the durable state has not flushed yet
+    // (they are made again on restart), never fewer.
+    let committed = read_meta_read_only(&state_dir.join(DB_DIR))?.unwrap_or_default();
+    let stored_last = stored.last_index().unwrap_or(0);
+    if committed.events_last > stored_last {
+        return Err(Error::EventLogBehind {
+            committed: committed.events_last,
+            log_last: stored.last_index(),
+        }
+        .into());
+    }
     let mut replay = Replaying {
+        stored_last,
+        committed: (committed.events_last, committed.chain_head),
+        committed_head: None,
+        ended: false,
         history: History::new(partition, genesis_version_read_only(&state_dir)?),
         executor: Executor::new(engine),
         state: MemoryState::default(),
@@ -142,10 +157,19 @@ pub fn audit(
     if let Some(found) = mismatch {
         return Err(found);
     }
-    replay.finish(&stored, &state_dir, projected)
+    replay.finish(&stored, projected)
 }
 
 struct Replaying {
+    /// The stored event log's last record: batches after it were never
+    /// applied here (or not synced before the node stopped).
+    stored_last: u64,
+    /// The durable state's last record and chain head.
+    committed: (u64, [u8; 32]),
+    /// The replay's head at that record.
+    committed_head: Option<[u8; 32]>,
+    /// Set at the first batch past the stored event log's end.
+    ended: bool,
     history: History,
     executor: Executor,
     state: MemoryState,
@@ -167,10 +191,18 @@ impl Replaying {
         at_ms: Option<u64>,
         projected: Option<&StoredBalances>,
     ) -> Result<(), Mismatch> {
-        self.audit.through = index;
+        if self.ended {
+            return Ok(());
+        }
         let Some(batch) = self.history.next(index, entry)? else {
+            self.audit.through = index;
             return Ok(());
         };
+        if self.audit.batches == self.stored_last {
+            self.ended = true;
+            return Ok(());
+        }
+        self.audit.through = index;
         let executed = self
             .history
             .runtime(&mut self.executor, batch.version)?
@@ -203,6 +235,9 @@ impl Replaying {
             });
         }
         self.head = chain_next(&self.record);
+        if seq == self.committed.0 {
+            self.committed_head = Some(self.head);
+        }
         self.audit.batches = seq;
         *self.audit.versions.entry(batch.version).or_default() += 1;
         let in_time = at_ms.is_some_and(|at| header.timestamp_ms <= at);
@@ -230,7 +265,6 @@ impl Replaying {
     fn finish(
         mut self,
         stored: &crate::log::SegmentLog,
-        state_dir: &Path,
         projected: Option<StoredBalances>,
     ) -> Result<Audit, Mismatch> {
         let stored_last = stored.last_index().unwrap_or(0);
@@ -240,13 +274,12 @@ impl Replaying {
                 replayed: self.audit.batches,
             });
         }
-        let meta = crate::store::read_meta_read_only(&state_dir.join(crate::store::DB_DIR))?;
-        if let Some(meta) = meta.filter(|m| m.events_last == self.audit.batches)
-            && meta.chain_head != self.head
-        {
+        let (committed_last, committed_head) = self.committed;
+        let replayed = self.committed_head.unwrap_or([0; 32]);
+        if committed_last > 0 && committed_head != replayed {
             return Err(Mismatch::Head {
-                stored: hex::encode(meta.chain_head),
-                replayed: hex::encode(self.head),
+                stored: hex::encode(committed_head),
+                replayed: hex::encode(replayed),
             });
         }
         for ((_, currency), amounts) in &self.balances {

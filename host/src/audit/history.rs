@@ -3,7 +3,7 @@
 //! deploy and activate entries scheduled for it.
 
 use crate::raft::{CommandBatch, Request, TypeConfig};
-use crate::sm::{BatchHeader, Executor, Runtime, Schedule, VersionChange, VersionHash};
+use crate::sm::{BatchHeader, Executor, Runtime, Schedule, VersionHash};
 use crate::{Error, Result};
 use openraft::{Entry, EntryPayload};
 use std::collections::HashMap;
@@ -56,9 +56,9 @@ impl History {
         } = match entry.payload {
             EntryPayload::Normal(Request::Batch(batch)) => batch,
             EntryPayload::Normal(Request::Versions(change)) => {
-                if let VersionChange::Deploy(bytes) = &change {
+                if let Some(bytes) = change.component() {
                     self.components
-                        .insert(VersionHash::of(bytes), bytes.clone());
+                        .insert(VersionHash::of(bytes), bytes.to_vec());
                 }
                 self.schedule.apply(&change, index);
                 return Ok(None);
@@ -95,10 +95,5 @@ impl History {
                 .cloned()
                 .ok_or(Error::UnknownVersion(version))
         })
-    }
-
-    /// The component deployed as `version`, if the log deployed it.
-    pub fn component(&self, version: VersionHash) -> Option<&[u8]> {
-        self.components.get(&version).map(Vec::as_slice)
     }
 }

@@ -106,6 +106,8 @@ pub struct Partition {
     /// Whether this replica opened the system accounts (or found them
     /// there: opening is a no-op then) since it started.
     system_accounts_open: AtomicBool,
+    /// Held while the system accounts are opened.
+    opening: tokio::sync::Mutex<()>,
     /// Set when this replica's chain was found to differ from its group's.
     fenced: Mutex<Option<Divergence>>,
     /// The Raft log and command archive.
@@ -169,6 +171,7 @@ impl Partition {
             batcher,
             snapshots,
             system_accounts_open: AtomicBool::new(false),
+            opening: tokio::sync::Mutex::new(()),
             fenced: Mutex::new(None),
             log,
         });
@@ -185,6 +188,11 @@ impl Partition {
     /// exist), after activating the embedded release if no version is
     /// active yet: the first entries of a new group.
     async fn open_system_accounts(&self) -> Result<()> {
+        // One at a time: concurrent first writes wait for the first.
+        let _opening = self.opening.lock().await;
+        if self.system_accounts_open.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.activate_release().await?;
         let mut calls = Calls::new();
         for name in account::SYSTEM_ACCOUNTS {
@@ -216,24 +224,19 @@ impl Partition {
     }
 
     /// Deploys and activates the release this build embeds, through the
-    /// log, unless a version is active. Another member may have done so
-    /// first: then both entries change nothing.
+    /// log, unless a version is active: one entry, which changes nothing
+    /// where the log already activated one (this replica may not have
+    /// applied all of its log yet).
     async fn activate_release(&self) -> Result<()> {
         if self.store.schedule().has_active() {
             return Ok(());
         }
-        let failed = |e: SubmitError| Error::Raft(format!("activating the release: {e}"));
-        let bytes = crate::sm::release_bytes().to_vec();
-        let hash = VersionHash::of(&bytes);
-        self.change_versions(VersionChange::Deploy(bytes))
+        let bootstrap = VersionChange::Bootstrap(crate::sm::release_bytes().to_vec());
+        let outcome = self
+            .change_versions(bootstrap)
             .await
-            .map_err(failed)?;
-        let activate = VersionChange::Activate {
-            hash,
-            at: None,
-            force: None,
-        };
-        match self.change_versions(activate).await.map_err(failed)?.0 {
+            .map_err(|e| Error::Raft(format!("activating the release: {e}")))?;
+        match outcome.0 {
             VersionOutcome::Activated { .. }
             | VersionOutcome::Refused(VersionRefused::AlreadyActive(_)) => Ok(()),
             other => Err(Error::Raft(format!("activating the release: {other:?}"))),

@@ -148,7 +148,8 @@ impl StateMachine {
                             .commit_versions(encode(&entry.log_id), index, change)?;
                     if let VersionOutcome::Deployed {
                         hash, new: true, ..
-                    } = outcome
+                    }
+                    | VersionOutcome::Activated { hash, .. } = outcome
                     {
                         // Compiled now rather than at the switch, where it
                         // would hold up the batches behind it.

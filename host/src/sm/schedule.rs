@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// A change to the schedule, as a log entry carries it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VersionChange {
+    /// The release a new group's first leader runs: deployed and active
+    /// from the next entry if no version is active yet, else nothing (the
+    /// log decides, not the proposer's view, which may be behind).
+    Bootstrap(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A component's bytes: every replica and every later audit has them.
     /// Checked by the member that took the request before it is proposed
     /// (`Version::compile`).
@@ -28,9 +32,25 @@ pub enum VersionChange {
     },
 }
 
+impl VersionChange {
+    /// The component the entry carries, if any.
+    pub fn component(&self) -> Option<&[u8]> {
+        match self {
+            VersionChange::Bootstrap(bytes) | VersionChange::Deploy(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for VersionChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            VersionChange::Bootstrap(bytes) => write!(
+                f,
+                "Bootstrap({}, {} bytes)",
+                VersionHash::of(bytes),
+                bytes.len()
+            ),
             VersionChange::Deploy(bytes) => {
                 write!(
                     f,
@@ -100,6 +120,12 @@ pub enum VersionRefused {
     NotVerified(VersionHash),
     #[error("a forced activation needs a reason")]
     NoReason,
+    #[error(
+        "the first version runs from the entry after its activation; at_index is for later ones"
+    )]
+    FirstAtIndex,
+    #[error("version {hash} has a verification through index {through} already")]
+    OlderVerification { hash: VersionHash, through: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +223,23 @@ impl Schedule {
     pub fn apply(&mut self, change: &VersionChange, index: u64) -> VersionOutcome {
         let refused = VersionOutcome::Refused;
         match change {
+            VersionChange::Bootstrap(bytes) => {
+                if let Some(active) = self.activations.last() {
+                    return refused(VersionRefused::AlreadyActive(active.hash));
+                }
+                let hash = VersionHash::of(bytes);
+                self.apply(&VersionChange::Deploy(bytes.clone()), index);
+                self.activations.push(Activation {
+                    hash,
+                    from: index + 1,
+                    index,
+                    force: None,
+                });
+                VersionOutcome::Activated {
+                    hash,
+                    from: index + 1,
+                }
+            }
             VersionChange::Deploy(bytes) => {
                 let hash = VersionHash::of(bytes);
                 if let Some(earlier) = self.deployed(hash) {
@@ -229,6 +272,17 @@ impl Schedule {
             }
             VersionChange::Verified { hash, verification } => {
                 match self.deployed.iter_mut().find(|d| d.hash == *hash) {
+                    // Verifications may be recorded out of order: the one
+                    // that reached further stands.
+                    Some(Deployed {
+                        verification: Some(held),
+                        ..
+                    }) if held.through > verification.through => {
+                        refused(VersionRefused::OlderVerification {
+                            hash: *hash,
+                            through: held.through,
+                        })
+                    }
                     Some(deployed) => {
                         deployed.verification = Some(verification.clone());
                         VersionOutcome::Verified { hash: *hash }
@@ -240,8 +294,9 @@ impl Schedule {
     }
 
     /// The activation an activate entry at `index` makes, or why none.
-    /// The first version of a group needs no verification: there is no
-    /// history to replay.
+    /// The first version of a group needs no verification (there is no
+    /// history to replay) and runs from the next entry (no batch may find
+    /// no version).
     fn activation(
         &self,
         hash: VersionHash,
@@ -253,6 +308,9 @@ impl Schedule {
             .deployed(hash)
             .ok_or(VersionRefused::NotDeployed(hash))?;
         let from = at.unwrap_or(index + 1);
+        if !self.has_active() && from != index + 1 {
+            return Err(VersionRefused::FirstAtIndex);
+        }
         if from <= index {
             return Err(VersionRefused::PastIndex { at: from, index });
         }
@@ -435,6 +493,72 @@ mod tests {
         );
         assert_eq!(schedule.version_at(21), Some(b));
         assert_eq!(schedule.version_at(22), Some(a));
+    }
+
+    #[test]
+    fn the_bootstrap_release_runs_only_where_nothing_does() {
+        let mut schedule = Schedule::default();
+        let release = VersionChange::Bootstrap(b"r".to_vec());
+        let r = VersionHash::of(b"r");
+        assert_eq!(
+            schedule.apply(&release, 2),
+            VersionOutcome::Activated { hash: r, from: 3 }
+        );
+        let b = deploy(&mut schedule, b"b", 4);
+        assert_eq!(
+            activate(&mut schedule, b, None, Some("x"), 5),
+            VersionOutcome::Activated { hash: b, from: 6 }
+        );
+        // A leader that had not applied all that proposes its release
+        // again: nothing changes.
+        let before = schedule.clone();
+        let other = VersionChange::Bootstrap(b"newer release".to_vec());
+        assert_eq!(
+            schedule.apply(&other, 7),
+            VersionOutcome::Refused(VersionRefused::AlreadyActive(b))
+        );
+        assert_eq!(schedule, before);
+    }
+
+    #[test]
+    fn the_first_activation_runs_from_the_next_entry() {
+        let mut schedule = Schedule::default();
+        let a = deploy(&mut schedule, b"a", 2);
+        assert_eq!(
+            activate(&mut schedule, a, Some(1000), None, 3),
+            VersionOutcome::Refused(VersionRefused::FirstAtIndex)
+        );
+        assert_eq!(
+            activate(&mut schedule, a, Some(4), None, 3),
+            VersionOutcome::Activated { hash: a, from: 4 }
+        );
+    }
+
+    #[test]
+    fn a_verification_recorded_late_does_not_replace_a_further_one() {
+        let mut schedule = Schedule::genesis(VersionHash::of(b"a"));
+        let b = deploy(&mut schedule, b"b", 5);
+        verified(&mut schedule, b, 3, 20);
+        let older = Verification {
+            through: 10,
+            batches: 5,
+            differing: 0,
+        };
+        let change = VersionChange::Verified {
+            hash: b,
+            verification: older,
+        };
+        assert_eq!(
+            schedule.apply(&change, 21),
+            VersionOutcome::Refused(VersionRefused::OlderVerification {
+                hash: b,
+                through: 19
+            })
+        );
+        assert_eq!(
+            activate(&mut schedule, b, None, None, 22),
+            VersionOutcome::Refused(VersionRefused::NotVerified(b))
+        );
     }
 
     #[test]

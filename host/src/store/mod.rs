@@ -461,10 +461,11 @@ impl Store {
         let outcome = schedule.apply(change, index);
         let mut batch = WriteBatch::default();
         let db = w.db()?;
-        if let (VersionChange::Deploy(bytes), VersionOutcome::Deployed { hash, .. }) =
-            (change, &outcome)
-        {
-            batch.put_cf(cf(db, VERSIONS), hash.0, bytes);
+        if let Some(bytes) = change.component() {
+            let hash = VersionHash::of(bytes);
+            if schedule.is_deployed(hash) {
+                batch.put_cf(cf(db, VERSIONS), hash.0, bytes);
+            }
         }
         batch.put_cf(
             cf(db, META),
