@@ -345,6 +345,12 @@ async fn verify(target: Target, hash: &str, out: Option<PathBuf>) -> anyhow::Res
         count("event_changed"),
         count("state_changed_only"),
     );
+    if count("own_state_writes") > 0 {
+        println!(
+            "the candidate also wrote {} values under keys of its own (new state, not a difference)",
+            count("own_state_writes")
+        );
+    }
     let empty = Vec::new();
     for difference in report["differences"].as_array().unwrap_or(&empty) {
         println!(

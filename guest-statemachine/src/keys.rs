@@ -4,14 +4,18 @@
 //! - `a account`: an account (kind, owner, balances).
 //! - `t txid slot`: the receipt of one idempotent step of a transaction.
 //! - `x txid side`: where one side of a cross-partition transfer stands.
+//! - `o currency account`: what a client sent from the account today
+//!   (only in rules with a daily limit, see `limit`).
 
+use crate::limit;
 use alloc::vec::Vec;
 use core::hash::{Hash, Hasher};
-use wallet_core::{Command, Txid};
+use wallet_core::{Command, Currency, Txid};
 
 const ACCOUNT: u8 = b'a';
 const RECEIPT: u8 = b't';
 const PHASE: u8 = b'x';
+const OUTGOING: u8 = b'o';
 
 /// Which idempotency record a command uses. The commands that first move
 /// money in a partition share one slot per side, so one transaction id can
@@ -40,6 +44,7 @@ pub enum Key<'a> {
     Account(&'a str),
     Receipt(Txid, Slot),
     Phase(Txid, Side),
+    Outgoing(&'a str, Currency),
 }
 
 /// Hashed for the batch's key index, where hashing is a good part of a
@@ -56,6 +61,10 @@ impl Hash for Key<'_> {
             Key::Account(id) => state.write(id.as_bytes()),
             Key::Receipt(id, slot) => state.write_u64(tx(id, slot as u8, RECEIPT)),
             Key::Phase(id, side) => state.write_u64(tx(id, side as u8, PHASE)),
+            Key::Outgoing(id, currency) => {
+                state.write(&currency.0);
+                state.write(id.as_bytes());
+            }
         }
     }
 }
@@ -69,6 +78,11 @@ impl Key<'_> {
             }
             Key::Receipt(id, slot) => tx_key(out, RECEIPT, id, slot as u8),
             Key::Phase(id, side) => tx_key(out, PHASE, id, side as u8),
+            Key::Outgoing(id, currency) => {
+                out.push(OUTGOING);
+                out.extend_from_slice(&currency.0);
+                out.extend_from_slice(id.as_bytes());
+            }
         }
     }
 }
@@ -111,7 +125,8 @@ pub fn phase<S>(command: &Command<S>) -> Option<Key<'static>> {
 }
 
 /// Every key a command reads that its body names (its receipt, its
-/// accounts, its phase record), in a fixed order.
+/// accounts, its phase record, and under a daily limit what its source
+/// sent today), in a fixed order.
 pub fn of_command<'a>(command: &Command<&'a str>, mut push: impl FnMut(Key<'a>)) {
     use Command as C;
     if let Some((id, slot)) = slot(command) {
@@ -133,5 +148,10 @@ pub fn of_command<'a>(command: &Command<&'a str>, mut push: impl FnMut(Key<'a>))
     }
     if let Some(key) = phase(command) {
         push(key);
+    }
+    if limit::DAILY_MAJOR.is_some()
+        && let C::Transfer(t) | C::TccReserve(t) | C::SagaDebit(t) = command
+    {
+        push(Key::Outgoing(t.from, t.currency));
     }
 }

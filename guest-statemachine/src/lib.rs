@@ -12,6 +12,7 @@
 //! component that imports anything.
 //!
 //! - `keys`: the guest's state keys, and which ones each command reads.
+//! - `limit`: the daily outgoing limit of the rules built with one.
 //! - `records`: the stored values and their bytes (the guest's own schema).
 //! - `plan`: the keys of a batch, round by round.
 //! - `state`: the batch's values, decoded once, and the writes it makes.
@@ -29,6 +30,7 @@ wit_bindgen::generate!({
 #[cfg(target_arch = "wasm32")]
 mod component;
 mod keys;
+mod limit;
 mod output;
 mod plan;
 mod records;
@@ -50,9 +52,9 @@ pub fn prefetch(_header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
 }
 
 /// The execute step: runs `calls` in order against the `values` of every
-/// key prefetch named; answers with outcomes, events and writes. This
-/// version's rules depend on nothing in the header: no rule depends on time.
-pub fn execute(_header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
+/// key prefetch named; answers with outcomes, events and writes. Of the
+/// header, only a daily limit reads the time (`limit`).
+pub fn execute(header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
     let calls = codec::calls(calls).expect("the host sends a well-formed batch");
     let values = codec::values(values).expect("the host sends well-formed values");
     let plan = plan::Plan::new(&calls, &values);
@@ -61,5 +63,5 @@ pub fn execute(_header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
         values.len(),
         "the host sends a value for every key prefetch named"
     );
-    rules::run(&calls, plan, &values)
+    rules::run(&calls, plan, &values, limit::day(header.timestamp_ms))
 }

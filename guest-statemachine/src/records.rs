@@ -5,7 +5,7 @@
 
 use smallvec::SmallVec;
 use wallet_core::codec::{self, Reader};
-use wallet_core::{AccountKind, Call, Command, Currency};
+use wallet_core::{AccountKind, Call, Command, Currency, Reason};
 
 use alloc::vec::Vec;
 
@@ -308,5 +308,38 @@ mod tests {
     #[should_panic(expected = "account kind")]
     fn a_truncated_record_is_refused() {
         Account::decode(&[]);
+    }
+}
+
+/// What a client sent from one account in one currency on one day, under
+/// a daily limit (see `limit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outgoing {
+    pub day: u32,
+    pub sent: i64,
+}
+
+impl Outgoing {
+    /// The total after sending `amount` on `day` (a new day starts from
+    /// nothing), or why it would pass `limit`.
+    pub fn after(self, day: u32, amount: i64, limit: i64) -> Result<Outgoing, Reason> {
+        let before = if self.day == day { self.sent } else { 0 };
+        match before.checked_add(amount) {
+            Some(sent) if sent <= limit => Ok(Outgoing { day, sent }),
+            _ => Err(Reason::DailyLimitExceeded),
+        }
+    }
+
+    /// `day u32, sent i64`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        codec::put_u32(out, self.day);
+        codec::put_i64(out, self.sent);
+    }
+
+    pub fn decode(bytes: &[u8]) -> Self {
+        let mut r = Reader::new(bytes);
+        let day = r.u32().expect("outgoing day");
+        let sent = r.i64().expect("outgoing total");
+        Outgoing { day, sent }
     }
 }

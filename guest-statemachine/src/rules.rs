@@ -9,9 +9,10 @@
 //! the steps of a cross-partition transfer after its try are the node's.
 
 use crate::keys::{self, Side, Slot};
+use crate::limit;
 use crate::output::Output;
 use crate::plan::Plan;
-use crate::records::{self, Account, Balance, Leg, Phase};
+use crate::records::{self, Account, Balance, Leg, Outgoing, Phase};
 use crate::state::State;
 use alloc::vec::Vec;
 use wallet_core::reason::{Outcome, outcome_code, outcome_from_code};
@@ -21,11 +22,18 @@ use wallet_core::{
 };
 
 /// Runs `calls` in order and answers with their outcomes, events and writes.
-pub fn run<'a>(calls: &[Call<&'a str>], plan: Plan<'a>, values: &[Option<&'a [u8]>]) -> Vec<u8> {
+/// `day` is the batch's UTC day, for a daily limit.
+pub fn run<'a>(
+    calls: &[Call<&'a str>],
+    plan: Plan<'a>,
+    values: &[Option<&'a [u8]>],
+    day: u32,
+) -> Vec<u8> {
     let mut batch = Batch {
         state: State::new(plan, values),
         out: Output::new(calls.len()),
         body: Vec::new(),
+        day,
     };
     for (i, call) in calls.iter().enumerate() {
         let outcome = batch.apply(i, call);
@@ -40,6 +48,7 @@ struct Batch<'a> {
     out: Output,
     /// The body of the call at hand, reused from call to call.
     body: Vec<u8>,
+    day: u32,
 }
 
 // ---- who may do what -----------------------------------------------------
@@ -252,6 +261,30 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
+    /// What the source will have sent today once this debit is made, when
+    /// the rules limit a client's daily outgoing; the refusal when it
+    /// would pass the limit.
+    fn count_outgoing(
+        &self,
+        caller: &Caller<&str>,
+        t: &Transfer<&'a str>,
+    ) -> Result<Option<Outgoing>, Reason> {
+        match limit::daily(t.currency) {
+            Some(limit) if caller.role == Role::Client => self
+                .state
+                .outgoing(t.from, t.currency)
+                .after(self.day, t.amount, limit)
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn record_outgoing(&mut self, t: &Transfer<&'a str>, outgoing: Option<Outgoing>) {
+        if let Some(outgoing) = outgoing {
+            self.state.put_outgoing(t.from, t.currency, outgoing);
+        }
+    }
+
     fn set_balance(&mut self, id: &'a str, balance: Balance) {
         self.state
             .account_mut(id)
@@ -284,8 +317,10 @@ impl<'a> Batch<'a> {
         }
         let debited = debit(from, t.currency, t.amount)?;
         let credited = credit(to, t.currency, t.amount)?;
+        let outgoing = self.count_outgoing(caller, t)?;
         self.set_balance(t.from, debited);
         self.set_balance(t.to, credited);
+        self.record_outgoing(t, outgoing);
         let (id, currency, amount) = (t.id, t.currency, t.amount);
         self.out
             .event(i, &Event::Debited(posting(id, t.from, currency, amount)));
@@ -313,7 +348,9 @@ impl<'a> Batch<'a> {
             .reserved
             .checked_add(t.amount)
             .ok_or(Reason::Overflow)?;
+        let outgoing = self.count_outgoing(caller, t)?;
         self.set_balance(t.from, balance);
+        self.record_outgoing(t, outgoing);
         self.state
             .put_phase(t.id, Side::Source, Phase::Reserved(leg(t.from, t)));
         let p = posting(t.id, t.from, t.currency, t.amount);
@@ -339,7 +376,9 @@ impl<'a> Batch<'a> {
         let from = found(self.state.account(t.from))?;
         may_debit(caller, from)?;
         let balance = debit(from, t.currency, t.amount)?;
+        let outgoing = self.count_outgoing(caller, t)?;
         self.set_balance(t.from, balance);
+        self.record_outgoing(t, outgoing);
         self.state
             .put_phase(t.id, Side::Source, Phase::SagaDebited(leg(t.from, t)));
         let p = posting(t.id, t.from, t.currency, t.amount);

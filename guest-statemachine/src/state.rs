@@ -4,18 +4,19 @@
 
 use crate::keys::{Key, Side, Slot};
 use crate::plan::Plan;
-use crate::records::{Account, Phase, Receipt};
+use crate::records::{Account, Outgoing, Phase, Receipt};
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ops::Range;
-use wallet_core::Txid;
 use wallet_core::codec;
+use wallet_core::{Currency, Txid};
 
 enum Value<'a> {
     Absent,
     Account(Account<'a>),
     Receipt { outcome: u8, body: Body<'a> },
     Phase(Phase<'a>),
+    Outgoing(Outgoing),
 }
 
 /// A receipt's body: as stored, or made in this batch (in `State::arena`).
@@ -60,6 +61,7 @@ impl<'a> State<'a> {
                     }
                 }
                 (Key::Phase(..), Some(bytes)) => Value::Phase(Phase::decode(bytes)),
+                (Key::Outgoing(..), Some(bytes)) => Value::Outgoing(Outgoing::decode(bytes)),
             })
             .collect();
         let count = values.len();
@@ -162,6 +164,21 @@ impl<'a> State<'a> {
         self.touch(at);
     }
 
+    /// What a client sent from the account in the currency on the day
+    /// last recorded (nothing, if never).
+    pub fn outgoing(&self, id: &'a str, currency: Currency) -> Outgoing {
+        match &self.values[self.position(Key::Outgoing(id, currency))] {
+            Value::Outgoing(outgoing) => *outgoing,
+            _ => Outgoing::default(),
+        }
+    }
+
+    pub fn put_outgoing(&mut self, id: &'a str, currency: Currency, outgoing: Outgoing) {
+        let at = self.position(Key::Outgoing(id, currency));
+        self.values[at] = Value::Outgoing(outgoing);
+        self.touch(at);
+    }
+
     /// Appends the writes section (`u32 count`, then each write) to `out`.
     pub fn write_into(&self, out: &mut Vec<u8>) {
         codec::put_u32(out, u32::try_from(self.written.len()).expect("few writes"));
@@ -184,6 +201,7 @@ impl<'a> State<'a> {
                     value.extend_from_slice(self.body(body));
                 }
                 Value::Phase(phase) => phase.encode(&mut value),
+                Value::Outgoing(outgoing) => outgoing.encode(&mut value),
             }
             out.push(1);
             codec::put_bytes32(out, &value).expect("values are short");

@@ -34,11 +34,14 @@ pub enum Reason {
     NotAllowed,
     /// An owner that is not a principal (see [`crate::principal`]).
     InvalidOwner,
+    /// The debit would take the account's outgoing total for the day past
+    /// the rules' daily limit (only in rules that have one).
+    DailyLimitExceeded,
 }
 
 impl Reason {
     /// In code order: `ALL[i].code() == i + 1`.
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::AccountNotFound,
         Reason::AccountExists,
         Reason::InvalidAccountId,
@@ -55,6 +58,7 @@ impl Reason {
         Reason::NotOwner,
         Reason::NotAllowed,
         Reason::InvalidOwner,
+        Reason::DailyLimitExceeded,
     ];
 
     /// The stable byte: 1 and up (0 means success where an outcome is
@@ -90,6 +94,7 @@ impl Reason {
             Reason::NotOwner => "not_owner",
             Reason::NotAllowed => "not_allowed",
             Reason::InvalidOwner => "invalid_owner",
+            Reason::DailyLimitExceeded => "daily_limit_exceeded",
         }
     }
 

@@ -17,7 +17,7 @@ const EARLIER_RELEASE: &[u8] =
     include_bytes!("../../guest-statemachine/releases/statemachine-2.0.0.wasm");
 
 /// Runs `wallet audit` on `data`; its exit status, report and stderr.
-fn audit(data: &Path, args: &[&str]) -> (bool, Value, String) {
+pub fn audit(data: &Path, args: &[&str]) -> (bool, Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_wallet"))
         .args(["audit", "--json", "--data-dir"])
         .arg(data)

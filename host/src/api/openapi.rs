@@ -322,7 +322,7 @@ fn versions_paths() -> Value {
 
 fn verify_path() -> Value {
     json!({"post": {
-        "summary": "Admin: replay this member's recorded history, from genesis, through the version beside the versions that ran it, and record the outcome in the log (activation requires an identical one). Answers JSON lines while it runs: `{\"progress\": {\"index\", \"through\"}}`, then `{\"report\": {...}, \"recorded_at\"}` (the report grades each differing batch: outcome_changed, event_changed or state_changed_only, with the first differing outcome, event or write of each side), or `{\"error\", \"message\"}`.",
+        "summary": "Admin: replay this member's recorded history, from genesis, through the version beside the versions that ran it, and record the outcome in the log (activation requires an identical one). Answers JSON lines while it runs: `{\"progress\": {\"index\", \"through\"}}`, then `{\"report\": {...}, \"recorded_at\"}` (the report grades each differing batch: outcome_changed, event_changed or state_changed_only, with the first differing outcome, event or write of each side; own_state_writes counts the candidate's writes under keys no recorded version wrote, its new state, which are not differences), or `{\"error\", \"message\"}`.",
         "parameters": [path_param("hash", "The version's SHA-256, in hex", VERSION_PATTERN)],
         "responses": {
             "200": {"description": "The verification's progress and report, as JSON lines.",

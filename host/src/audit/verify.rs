@@ -3,12 +3,22 @@
 //! state, and the two answers are compared. The shadow state moves on by
 //! the recorded version's writes, so each batch is judged on its own and
 //! one difference does not cascade into every batch after it.
+//!
+//! A candidate may keep state of its own, under keys no recorded version
+//! ever wrote (a daily limit's running totals, say). Those writes are not
+//! differences: they are kept beside the shadow state, for the candidate
+//! alone to read back in later batches, so its own state accumulates as it
+//! would have had it been running. A key the recorded history later writes
+//! is the recorded version's from then on.
 
 use super::{Batch, History};
 use crate::Result;
-use crate::sm::{Answer, Executed, Executor, MemoryState, Verification, Version, VersionHash};
+use crate::sm::{
+    Answer, Executed, Executor, MemoryState, StateSource, Verification, Version, VersionHash,
+};
+use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
-use wallet_core::codec::{self, Reader};
+use wallet_core::codec::{self, Reader, ValuesWriter};
 use wallet_core::reason::Outcome;
 
 /// The differing batches a report lists; the counts cover all of them.
@@ -48,6 +58,9 @@ pub struct Report {
     pub outcome_changed: u64,
     pub event_changed: u64,
     pub state_changed_only: u64,
+    /// Writes the candidate made to keys of its own (not differences).
+    #[serde(default)]
+    pub own_state_writes: u64,
     /// The first differing batches, in log order.
     pub differences: Vec<Difference>,
 }
@@ -73,7 +86,27 @@ pub struct Verifier {
     candidate: Version,
     bytes: Vec<u8>,
     state: MemoryState,
+    /// The candidate's writes to keys of its own.
+    own: MemoryState,
     report: Report,
+}
+
+/// The state as the candidate reads it: its own keys over the shadow.
+struct CandidateView<'s> {
+    shadow: &'s MemoryState,
+    own: &'s MemoryState,
+}
+
+impl StateSource for CandidateView<'_> {
+    fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
+        for key in keys {
+            let value = self.own.get(key).or_else(|| self.shadow.get(key));
+            values
+                .push(value)
+                .map_err(|e| crate::Error::StateRead(e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 impl Verifier {
@@ -91,11 +124,13 @@ impl Verifier {
                 outcome_changed: 0,
                 event_changed: 0,
                 state_changed_only: 0,
+                own_state_writes: 0,
                 differences: Vec::new(),
             },
             candidate: version,
             bytes: candidate,
             state: MemoryState::default(),
+            own: MemoryState::default(),
         })
     }
 
@@ -105,14 +140,28 @@ impl Verifier {
             .runtime(&mut self.executor, batch.version)?
             .execute(batch.header, &batch.calls, &mut self.state)?;
         let bytes = &self.bytes;
+        let mut view = CandidateView {
+            shadow: &self.state,
+            own: &self.own,
+        };
         let candidate = self
             .executor
             .runtime(self.candidate.hash, || Ok(bytes.clone()))?
-            .execute(batch.header, &batch.calls, &mut self.state)?;
+            .execute(batch.header, &batch.calls, &mut view)?;
+        let own = match (&recorded, &candidate) {
+            (_, Executed::Failed(_)) => Vec::new(),
+            (Executed::Applied(recorded), Executed::Applied(candidate)) => {
+                own_writes(&self.state, Some(recorded), candidate)
+            }
+            (Executed::Failed(_), Executed::Applied(candidate)) => {
+                own_writes(&self.state, None, candidate)
+            }
+        };
         let report = &mut self.report;
         report.through = batch.header.log_index;
         report.batches += 1;
-        match compare(&recorded, &candidate) {
+        report.own_state_writes += own.len() as u64;
+        match compare(&recorded, &candidate, &own) {
             None => report.identical += 1,
             Some((kind, recorded, candidate)) => {
                 *match kind {
@@ -130,8 +179,15 @@ impl Verifier {
                 }
             }
         }
+        self.own
+            .apply(own.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
         if let Executed::Applied(answer) = &recorded {
             self.state.apply(answer.writes());
+            let taken = answer
+                .writes()
+                .filter(|(key, _)| self.own.get(key).is_some());
+            self.own
+                .apply(taken.map(|(key, _)| (key, None)).collect::<Vec<_>>());
         }
         Ok(())
     }
@@ -147,9 +203,31 @@ impl Verifier {
     }
 }
 
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
+/// The candidate's writes to keys of its own: absent from the shadow state
+/// and not written by the recorded version in this batch (`None`: it failed
+/// the batch).
+fn own_writes(shadow: &MemoryState, recorded: Option<&Answer>, candidate: &Answer) -> Vec<Write> {
+    let theirs: HashSet<&[u8]> = recorded
+        .into_iter()
+        .flat_map(|answer| answer.writes().map(|(key, _)| key))
+        .collect();
+    candidate
+        .writes()
+        .filter(|(key, _)| !theirs.contains(key) && shadow.get(key).is_none())
+        .map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)))
+        .collect()
+}
+
 /// The first difference between two answers to one batch: its kind, and
-/// what each side made there.
-fn compare(recorded: &Executed, candidate: &Executed) -> Option<(DifferenceKind, String, String)> {
+/// what each side made there. `own` are the candidate's writes to keys of
+/// its own, which are not differences.
+fn compare(
+    recorded: &Executed,
+    candidate: &Executed,
+    own: &[Write],
+) -> Option<(DifferenceKind, String, String)> {
     let outcome = DifferenceKind::OutcomeChanged;
     match (recorded, candidate) {
         (Executed::Failed(a), Executed::Failed(b)) if a == b => None,
@@ -168,11 +246,15 @@ fn compare(recorded: &Executed, candidate: &Executed) -> Option<(DifferenceKind,
             "batch applied".into(),
             format!("batch failed: {b}"),
         )),
-        (Executed::Applied(a), Executed::Applied(b)) => compare_answers(a, b),
+        (Executed::Applied(a), Executed::Applied(b)) => compare_answers(a, b, own),
     }
 }
 
-fn compare_answers(a: &Answer, b: &Answer) -> Option<(DifferenceKind, String, String)> {
+fn compare_answers(
+    a: &Answer,
+    b: &Answer,
+    own: &[Write],
+) -> Option<(DifferenceKind, String, String)> {
     if let Some(i) = (0..a.outcomes().len()).find(|&i| a.outcomes()[i] != b.outcomes()[i]) {
         let show = |o: &Outcome| match o {
             Ok(()) => format!("call {i}: accepted"),
@@ -190,7 +272,9 @@ fn compare_answers(a: &Answer, b: &Answer) -> Option<(DifferenceKind, String, St
         let show = |events: &[String]| events.get(i).cloned().unwrap_or_else(|| "no event".into());
         return Some((DifferenceKind::EventChanged, show(&ea), show(&eb)));
     }
-    let (wa, wb): (Vec<_>, Vec<_>) = (a.writes().collect(), b.writes().collect());
+    let own: HashSet<&[u8]> = own.iter().map(|(key, _)| key.as_slice()).collect();
+    let wa: Vec<_> = a.writes().collect();
+    let wb: Vec<_> = b.writes().filter(|(key, _)| !own.contains(key)).collect();
     if wa != wb {
         let i = wa.iter().zip(&wb).take_while(|(x, y)| x == y).count();
         let show = |writes: &[(&[u8], Option<&[u8]>)]| {

@@ -2,6 +2,7 @@
 //! component: agreement with an independent model, the invariants, replay,
 //! authorization, and the sandbox's refusals.
 
+mod daily_limit;
 mod fixtures;
 mod r#gen;
 mod model;

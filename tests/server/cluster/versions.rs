@@ -1,10 +1,13 @@
-//! A state-machine version deployed through one member and activated
-//! under load: every member switches at the same log index (one that was
-//! down catches up by snapshot, schedule included), and each member's
-//! command archive replays from genesis, every batch through the version
-//! the log scheduled for it, to the head the group holds.
+//! The second rules version (the daily limit) deployed through one member,
+//! verified and activated under load: no request fails, every member
+//! switches at the same log index (one that was down catches up by
+//! snapshot, schedule included), new transfers follow the new rule while
+//! old ones stand, each member's command archive replays from genesis,
+//! every batch through the version the log scheduled for it, and
+//! `wallet audit` passes over the history both versions wrote.
 
 use super::{Cluster, check, open_and_fund, transfer_until};
+use crate::audit::audit;
 use crate::harness::{ADMIN, Api};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,15 +15,45 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The release before this build's: the same rules, built differently.
-const EARLIER_RELEASE: &[u8] =
-    include_bytes!("../../../guest-statemachine/releases/statemachine-2.0.0.wasm");
+/// This build's rules plus a daily outgoing limit of 10,000 per client.
+const DAILY_LIMIT_RELEASE: &[u8] =
+    include_bytes!("../../../guest-statemachine/releases/statemachine-2.2.0+daily-limit.wasm");
 
 async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let answer = request.bearer_auth(ADMIN).send().await.expect("an answer");
     let status = answer.status();
     let body = answer.json().await.unwrap_or(Value::Null);
     (status, body)
+}
+
+/// Runs a verification through `api`; its report.
+async fn verify(api: &Api, hash: &str) -> Value {
+    let answer = api
+        .client
+        .post(format!("{}/v1/admin/versions/{hash}/verify", api.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let text = answer.text().await.expect("a body");
+    let last = text.lines().last().expect("a report line");
+    let last: Value = serde_json::from_str(last).expect("JSON");
+    last["report"].clone()
+}
+
+/// Alice's transfer of `amount` USD to the merchant, as alice (apart from
+/// the accounts the load moves money between).
+async fn alice_sends(api: &Api, token: &str, amount: &str) -> (StatusCode, Value) {
+    let body = json!({"from_account": "alice", "to_account": "merchant", "amount": amount,
+                      "currency": "USD", "transaction_id": uuid::Uuid::new_v4().to_string()});
+    api.post(Some(token), "/v1/wallet/balance_transfer", body)
+        .await
+}
+
+fn utc_day() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.expect("after 1970").as_secs() / 86_400
 }
 
 async fn applied(api: &Api) -> u64 {
@@ -35,6 +68,13 @@ async fn a_version_activated_under_load_switches_every_member_at_one_index() {
     let mut cluster = Cluster::start(&["--snapshot-entries", "100"]);
     let leader = cluster.leader().await;
     open_and_fund(&cluster.api(leader)).await;
+    let alice = cluster.api(leader).token("client", Some("alice")).await;
+    cluster.api(leader).open("alice", "alice").await;
+    cluster.api(leader).open("merchant", "merchant").await;
+    cluster.api(leader).deposit("alice", "30000.00").await;
+    // Under the rules without a limit, before the switch.
+    let (status, before) = alice_sends(&cluster.api(leader), &alice, "9000.00").await;
+    assert_eq!(status, StatusCode::OK, "{before}");
     let follower = (leader + 1) % 3;
     let behind = (leader + 2) % 3;
     cluster.kill9(behind);
@@ -51,14 +91,20 @@ async fn a_version_activated_under_load_switches_every_member_at_one_index() {
         .client
         .post(format!("{}/v1/admin/versions", api.url))
         .header("content-type", "application/wasm")
-        .body(EARLIER_RELEASE.to_vec());
+        .body(DAILY_LIMIT_RELEASE.to_vec());
     let (status, deployed) = send(deploy).await;
     assert_eq!(status, StatusCode::CREATED, "{deployed}");
     let hash = deployed["hash"].as_str().expect("a hash").to_owned();
+    // History stays under the limit: identical, with the limit's own
+    // running totals as new state.
+    let report = verify(&api, &hash).await;
+    assert!(report["batches"].as_u64() > Some(0), "{report}");
+    assert_eq!(report["identical"], report["batches"], "{report}");
+    assert!(report["own_state_writes"].as_u64() > Some(0), "{report}");
     let activate = api
         .client
         .post(format!("{}/v1/admin/versions/{hash}/activate", api.url))
-        .json(&json!({"force_reason": "the same rules, rebuilt"}));
+        .json(&json!({}));
     let (status, activated) = send(activate).await;
     assert_eq!(status, StatusCode::OK, "{activated}");
     let from = activated["active_from"].as_u64().expect("an index");
@@ -70,11 +116,35 @@ async fn a_version_activated_under_load_switches_every_member_at_one_index() {
         assert!(Instant::now() < deadline, "too slow");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The new rule counts what alice sends from the switch on: 9,000 more
+    // pass, and 2,000 after them would pass the day's 10,000. (Both
+    // within one UTC day, or once more.)
+    for attempt in 0.. {
+        let day = utc_day();
+        let (status, body) = alice_sends(&api, &alice, "9000.00").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, refused) = alice_sends(&api, &alice, "2000.00").await;
+        if utc_day() != day && attempt == 0 {
+            continue;
+        }
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["reason"], "daily_limit_exceeded", "{refused}");
+        break;
+    }
     stop.store(true, Ordering::Relaxed);
     let mut outcomes = Vec::new();
     for client in clients {
         outcomes.extend(client.await.expect("a client"));
     }
+    // The transfer before the switch stands.
+    let id = before["transaction_id"].as_str().expect("an id");
+    let (status, old) = api
+        .get(Some(ADMIN), &format!("/v1/wallet/transfers/{id}"))
+        .await;
+    assert_eq!(
+        (status, &old["status"]),
+        (StatusCode::OK, &json!("success"))
+    );
     cluster.start_node(behind);
     check(&cluster, &outcomes).await;
 
@@ -95,4 +165,6 @@ async fn a_version_activated_under_load_switches_every_member_at_one_index() {
     assert_eq!(versions[0]["state"], "retired");
     // Each batch replays through the version the log scheduled for it.
     cluster.stop_and_replay().await;
+    let (passed, report, stderr) = audit(&cluster.data(leader), &[]);
+    assert!(passed, "{report} {stderr}");
 }

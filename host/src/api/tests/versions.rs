@@ -241,3 +241,59 @@ async fn a_verified_version_activates_without_a_reason_and_a_differing_one_is_re
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
 }
+
+/// This build's rules plus a daily outgoing limit of 10,000 per client.
+const DAILY_LIMIT_RELEASE: &[u8] =
+    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.2.0+daily-limit.wasm");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it() {
+    let app = app().await;
+    let deposit = json!({"account_id": "alice", "amount": "20000.00", "currency": "USD",
+                         "transaction_id": txid(1)});
+    let deposited = app.post("/v1/wallet/deposit", Some(ADMIN), &deposit).await;
+    assert_eq!(deposited.status, 200, "{}", deposited.text);
+    let alice = app.client("alice").await;
+    let mut positions = Vec::new();
+    for n in 2..4 {
+        let paid = transfer("alice", "bob", "6000.00", "USD", &txid(n));
+        let paid = app
+            .post("/v1/wallet/balance_transfer", Some(&alice), &paid)
+            .await;
+        assert_eq!(paid.status, 200, "{}", paid.text);
+        let position = paid.header("wallet-position").expect("a position");
+        let index = position.strip_prefix("0:").expect("partition 0");
+        positions.push(index.parse::<u64>().expect("an index"));
+    }
+    let deployed = app
+        .post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            Some("application/wasm"),
+            DAILY_LIMIT_RELEASE.to_vec(),
+        )
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    // The first 6,000 starts alice's day (new state, not a difference);
+    // the second would have passed the limit.
+    let limited = VersionHash::of(DAILY_LIMIT_RELEASE).to_string();
+    let (last, _) = verify(&app, &limited).await;
+    let report = &last["report"];
+    assert_eq!(report["outcome_changed"], 1, "{last}");
+    assert_eq!(report["event_changed"], 0, "{last}");
+    assert_eq!(report["state_changed_only"], 0, "{last}");
+    assert!(report["own_state_writes"].as_u64() >= Some(1), "{last}");
+    let first = &report["differences"][0];
+    assert_eq!(first["index"], positions[1], "{last}");
+    assert_eq!(first["recorded"], "call 0: accepted");
+    assert_eq!(first["candidate"], "call 0: refused, daily_limit_exceeded");
+    let refused = app
+        .post(
+            &format!("/v1/admin/versions/{limited}/activate"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.code(), "not_verified");
+}
