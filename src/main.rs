@@ -60,19 +60,11 @@ struct AuditArgs {
     data_dir: PathBuf,
     /// Also print every balance as of this time (RFC 3339, e.g.
     /// 2026-12-03T09:00:00Z): the batches applied at or before it.
-    #[arg(long, value_parser = parse_time_ms)]
+    #[arg(long, value_parser = wallet_host::audit::time_ms)]
     at: Option<u64>,
     /// The report as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// An RFC 3339 time as milliseconds since the Unix epoch.
-fn parse_time_ms(text: &str) -> Result<u64, String> {
-    let time = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
-    u64::try_from(time.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| format!("{text:?} is before 1970"))
 }
 
 impl AuditArgs {

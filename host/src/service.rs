@@ -225,6 +225,15 @@ pub trait WalletService: Send + Sync + 'static {
 
     fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>>;
 
+    /// The account's `(available, reserved)` in `currency` after every
+    /// batch that ran at or before `at_ms`; `None` if it was never opened.
+    fn balance_at(
+        &self,
+        account_id: &str,
+        currency: &str,
+        at_ms: u64,
+    ) -> crate::Result<Option<(i64, i64)>>;
+
     /// `after`: the last `seq` already seen; `limit`: at most this many.
     fn history(
         &self,

@@ -8,7 +8,7 @@ use super::input::{self, AccountRequest, KindRequest, OpeningsRequest};
 use super::money::{format_minor, parse_currency};
 use super::position::{Wanted, reflect, stamp};
 use super::transfers::{one_call, refusal_status, submit};
-use super::views::{AccountJson, EventJson, now_rfc3339};
+use super::views::{AccountJson, EventJson, now_rfc3339, rfc3339_ms};
 use crate::service::{AccountView, Positions, Reply, WalletService};
 use axum::Json;
 use axum::extract::State;
@@ -190,6 +190,8 @@ pub async fn get_account<S: WalletService>(
 #[serde(deny_unknown_fields)]
 pub struct BalanceQuery {
     currency: String,
+    /// An RFC 3339 time: the balance as of then.
+    at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -198,11 +200,12 @@ pub struct BalanceReply {
     currency: String,
     available: String,
     reserved: String,
-    /// When the balance was read (the node's wall clock).
+    /// When the balance was read (the node's wall clock), or the `at`
+    /// asked for.
     as_of: String,
 }
 
-/// `GET /v1/wallet/accounts/{id}/balance?currency=USD`.
+/// `GET /v1/wallet/accounts/{id}/balance?currency=USD[&at=RFC3339]`.
 pub async fn get_balance<S: WalletService>(
     State(state): State<AppState<S>>,
     Caller(who): Caller,
@@ -212,19 +215,32 @@ pub async fn get_balance<S: WalletService>(
 ) -> Result<Response, ApiError> {
     input::account_id("account id", &id)?;
     let exponent = parse_currency(&query.currency)?;
+    let at_ms = query.at.as_deref().map(input::as_of).transpose()?;
     let positions = reflect(&*state.service, wanted).await?;
     let account = readable(&*state.service, &who, &id)?;
-    let (available, reserved) = account
-        .balances
-        .iter()
-        .find(|b| b.currency == query.currency)
-        .map_or((0, 0), |b| (b.available, b.reserved));
+    let ((available, reserved), as_of) = match at_ms {
+        None => {
+            let balance = account
+                .balances
+                .iter()
+                .find(|b| b.currency == query.currency)
+                .map_or((0, 0), |b| (b.available, b.reserved));
+            (balance, now_rfc3339())
+        }
+        Some(at_ms) => {
+            let balance = state
+                .service
+                .balance_at(&id, &query.currency, at_ms)?
+                .unwrap_or((0, 0));
+            (balance, rfc3339_ms(at_ms))
+        }
+    };
     let reply = BalanceReply {
         account_id: account.account_id,
         currency: query.currency,
         available: format_minor(available, exponent),
         reserved: format_minor(reserved, exponent),
-        as_of: now_rfc3339(),
+        as_of,
     };
     Ok(stamp(Json(reply).into_response(), &positions))
 }

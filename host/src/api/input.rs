@@ -133,6 +133,20 @@ pub fn transaction_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(id).map_err(|_| invalid())
 }
 
+/// An "as of" time (RFC 3339) in milliseconds since the Unix epoch; not
+/// in the future, where the answer could still change.
+pub fn as_of(text: &str) -> Result<u64, ApiError> {
+    let at_ms =
+        crate::audit::time_ms(text).map_err(|e| ApiError::bad_request("invalid_time", e))?;
+    if at_ms > crate::tokens::now_ms() {
+        return Err(ApiError::bad_request(
+            "invalid_time",
+            format!("{text} is in the future"),
+        ));
+    }
+    Ok(at_ms)
+}
+
 pub fn txid(id: Uuid) -> Txid {
     Txid(id.as_u128())
 }

@@ -162,10 +162,11 @@ fn paths() -> Value {
             "responses": read_errors(json!({"200": answer("The account.", "Account")})),
         }},
         "/v1/wallet/accounts/{id}/balance": {"get": {
-            "summary": "The balance of one currency (zero if the account never held it).",
+            "summary": "The balance of one currency (zero if the account never held it). With `at`, the balance as of that time, from the read models: after every batch that ran at or before it, exactly what `wallet audit --at` computes.",
             "parameters": [
                 account_id,
                 {"name": "currency", "in": "query", "required": true, "schema": reference("Currency")},
+                {"name": "at", "in": "query", "required": false, "description": "An RFC 3339 time, not in the future.", "schema": {"type": "string", "format": "date-time"}},
                 position_param(), read_param(),
             ],
             "responses": read_errors(json!({"200": answer("The balance.", "Balance")})),

@@ -396,6 +396,17 @@ impl WalletService for Node {
         self.partition.views().account(account_id)
     }
 
+    fn balance_at(
+        &self,
+        account_id: &str,
+        currency: &str,
+        at_ms: u64,
+    ) -> Result<Option<(i64, i64)>> {
+        self.partition
+            .views()
+            .balance_at(account_id, currency, at_ms)
+    }
+
     fn history(
         &self,
         account_id: &str,

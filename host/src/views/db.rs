@@ -3,8 +3,9 @@
 //! - `accounts`: account id → [`AccountRow`] (owner, kind, balances, and
 //!   how many events its history holds).
 //! - `history`: `account 0x00 seq` (big-endian, so scans run in order) →
-//!   the [`EventPos`] of the account's `seq`-th event. Account ids never
-//!   hold `0x00` (the rules refuse any other id before an event names it).
+//!   the [`HistoryEntry`] of the account's `seq`-th event: where it is,
+//!   when its batch ran, and the balance it left. Account ids never hold
+//!   `0x00` (the rules refuse any other id before an event names it).
 //! - `transfers`: transaction id (16 bytes, big-endian) → [`TransferRow`].
 //! - `meta`: the projector's cursor, and the partition's money in flight
 //!   per currency; in the same write as the rows they describe.
@@ -27,9 +28,10 @@ pub(super) const FAMILIES: [&str; 4] = [ACCOUNTS, HISTORY, TRANSFERS, META];
 
 const CURSOR_KEY: &[u8] = b"cursor";
 const IN_FLIGHT_PREFIX: &[u8] = b"in_flight:";
-/// The first byte of every row; bumped when a row changes shape, which
-/// makes the projector rebuild the read models from the event log.
-pub(super) const ROW_FORMAT: u8 = 1;
+/// The first byte of every row; bumped when a row changes shape (history
+/// entries included), which makes the projector rebuild the read models
+/// from the event log. 2: history entries carry time and balance.
+pub(super) const ROW_FORMAT: u8 = 2;
 
 pub(super) fn open(path: &Path, tuning: &Tuning) -> Result<DB> {
     rocks::open(path, &FAMILIES, tuning)
@@ -40,6 +42,60 @@ pub(super) fn open(path: &Path, tuning: &Tuning) -> Result<DB> {
 pub struct EventPos {
     pub record: u64,
     pub index: u32,
+}
+
+/// A history row's value: where the event is, when its batch ran, and for
+/// an event that moves the account's money, the account's balance in that
+/// currency after it; so a balance as of any time is one read, not a fold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub pos: EventPos,
+    pub timestamp_ms: u64,
+    pub balance: Option<BalanceRow>,
+}
+
+const ENTRY_LEN: usize = 8 + 4 + 8;
+const BALANCE_LEN: usize = 3 + 8 + 8;
+
+impl HistoryEntry {
+    /// `record u64, index u32, timestamp_ms u64`, then optionally
+    /// `currency [3], available i64, reserved i64`; all big-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ENTRY_LEN + BALANCE_LEN);
+        out.extend_from_slice(&self.pos.record.to_be_bytes());
+        out.extend_from_slice(&self.pos.index.to_be_bytes());
+        out.extend_from_slice(&self.timestamp_ms.to_be_bytes());
+        if let Some(balance) = &self.balance {
+            out.extend_from_slice(&balance.currency);
+            out.extend_from_slice(&balance.available.to_be_bytes());
+            out.extend_from_slice(&balance.reserved.to_be_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<HistoryEntry> {
+        if bytes.len() != ENTRY_LEN && bytes.len() != ENTRY_LEN + BALANCE_LEN {
+            return Err(corrupt(
+                HISTORY,
+                format!("a history entry of {} bytes", bytes.len()),
+            ));
+        }
+        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let index = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let balance = (bytes.len() > ENTRY_LEN).then(|| BalanceRow {
+            currency: bytes[20..23].try_into().expect("3 bytes"),
+            available: u64_at(23) as i64,
+            reserved: u64_at(31) as i64,
+        });
+        Ok(HistoryEntry {
+            pos: EventPos {
+                record: u64_at(0),
+                index,
+            },
+            timestamp_ms: u64_at(12),
+            balance,
+        })
+    }
 }
 
 /// How far the projector has read, stored with what it wrote.

@@ -21,7 +21,7 @@ use crate::service::{
 };
 use crate::store::{Applied, EventLog, Record};
 use crate::{Error, Result};
-use db::{ACCOUNTS, AccountRow, EventPos, HISTORY, Status, TRANSFERS, TransferRow};
+use db::{ACCOUNTS, AccountRow, EventPos, HISTORY, HistoryEntry, Status, TRANSFERS, TransferRow};
 use projector::Projector;
 use rocksdb::{DB, ReadOptions};
 use std::collections::BTreeMap;
@@ -160,7 +160,7 @@ impl Views {
         let mut positions = Vec::new();
         while positions.len() < limit {
             let Some(value) = iter.value() else { break };
-            positions.push(projector::decode_pos(value)?);
+            positions.push(HistoryEntry::decode(value)?.pos);
             iter.next();
         }
         iter.status().map_err(rocks("reading history"))?;
@@ -178,6 +178,60 @@ impl Views {
             events,
             next: (reached < last).then_some(reached),
         }))
+    }
+
+    /// The account's `(available, reserved)` in `currency` as of `at_ms`:
+    /// after every batch that ran at or before it, as `wallet audit --at`
+    /// computes it. `None` for an account that was never opened.
+    ///
+    /// The log's time never goes backwards, so an account's history is in
+    /// time order too: a binary search finds its last event at or before
+    /// `at_ms`, and the nearest one before it that moved money in
+    /// `currency` holds the balance.
+    pub fn balance_at(&self, id: &str, currency: &str, at_ms: u64) -> Result<Option<(i64, i64)>> {
+        if !account::is_valid(id) {
+            return Ok(None);
+        }
+        let snapshot = self.db.snapshot();
+        let row = snapshot
+            .get_pinned_cf(cf(&self.db, ACCOUNTS), id)
+            .map_err(rocks("reading an account"))?;
+        let Some(row) = row else { return Ok(None) };
+        let last = db::decode::<AccountRow>(ACCOUNTS, &row)?.events;
+        let entry = |seq: u64| -> Result<HistoryEntry> {
+            let bytes = snapshot
+                .get_pinned_cf(cf(&self.db, HISTORY), db::history_key(id, seq))
+                .map_err(rocks("reading history"))?
+                .ok_or_else(|| Error::CorruptValue {
+                    cf: HISTORY,
+                    why: format!("{id} has {last} events but no event {seq}"),
+                })?;
+            HistoryEntry::decode(&bytes)
+        };
+        // Events 1..=low ran at or before `at_ms`; events after high, later.
+        let (mut low, mut high) = (0, last);
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            if entry(mid)?.timestamp_ms <= at_ms {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(db::history_key(id, 1));
+        let mut iter = snapshot.raw_iterator_cf_opt(cf(&self.db, HISTORY), options);
+        iter.seek_for_prev(db::history_key(id, low));
+        while let Some(value) = iter.value() {
+            if let Some(balance) = HistoryEntry::decode(value)?.balance
+                && balance.currency == currency.as_bytes()
+            {
+                return Ok(Some((balance.available, balance.reserved)));
+            }
+            iter.prev();
+        }
+        iter.status().map_err(rocks("reading history"))?;
+        Ok(Some((0, 0)))
     }
 
     /// The transfer's status and events; `None` if no event carried its id.

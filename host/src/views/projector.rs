@@ -7,8 +7,8 @@
 //! balance or a transfer is the event's own (`wallet_core::event`).
 
 use super::db::{
-    self, ACCOUNTS, AccountRow, BalanceRow, Cursor, EventPos, HISTORY, META, Status, TRANSFERS,
-    TransferRow,
+    self, ACCOUNTS, AccountRow, BalanceRow, Cursor, EventPos, HISTORY, HistoryEntry, META, Status,
+    TRANSFERS, TransferRow,
 };
 use crate::rocks::{self, cf, rocks};
 use crate::store::{Applied, EventLog, Record};
@@ -34,7 +34,7 @@ struct Rows {
     accounts: HashMap<String, Option<AccountRow>>,
     transfers: HashMap<Txid, Option<TransferRow>>,
     in_flight: HashMap<[u8; 3], i64>,
-    history: Vec<(Vec<u8>, [u8; 12])>,
+    history: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Projector {
@@ -186,27 +186,6 @@ impl Projector {
     }
 }
 
-/// A history entry's value: the record (big-endian u64) and the index in
-/// it (big-endian u32).
-pub(super) fn encode_pos(pos: EventPos) -> [u8; 12] {
-    let mut out = [0; 12];
-    out[..8].copy_from_slice(&pos.record.to_be_bytes());
-    out[8..].copy_from_slice(&pos.index.to_be_bytes());
-    out
-}
-
-pub(super) fn decode_pos(bytes: &[u8]) -> Result<EventPos> {
-    let fixed: [u8; 12] = bytes.try_into().map_err(|_| Error::CorruptValue {
-        cf: HISTORY,
-        why: format!("a position of {} bytes", bytes.len()),
-    })?;
-    let (record, index) = fixed.split_at(8);
-    Ok(EventPos {
-        record: u64::from_be_bytes(record.try_into().expect("8 bytes")),
-        index: u32::from_be_bytes(index.try_into().expect("4 bytes")),
-    })
-}
-
 fn fold_record(rows: &mut Rows, seq: u64, record: &Record) -> Result<()> {
     for i in 0..record.len() {
         let (_, event) = record.event(i)?;
@@ -214,13 +193,14 @@ fn fold_record(rows: &mut Rows, seq: u64, record: &Record) -> Result<()> {
             record: seq,
             index: u32::try_from(i).expect("events per record are bounded"),
         };
-        fold(rows, pos, &event)?;
+        fold(rows, pos, record.header.timestamp_ms, &event)?;
     }
     Ok(())
 }
 
-/// One event into the rows it touches.
-fn fold(rows: &mut Rows, pos: EventPos, event: &Event<&str>) -> Result<()> {
+/// One event, of a batch that ran at `timestamp_ms`, into the rows it
+/// touches.
+fn fold(rows: &mut Rows, pos: EventPos, timestamp_ms: u64, event: &Event<&str>) -> Result<()> {
     if let Event::AccountOpened(open) = event {
         rows.accounts.insert(
             open.account.to_owned(),
@@ -232,12 +212,8 @@ fn fold(rows: &mut Rows, pos: EventPos, event: &Event<&str>) -> Result<()> {
             }),
         );
     }
-    if let Some(account) = event.account() {
-        let row = account_row(rows, account)?;
-        row.events += 1;
-        let key = db::history_key(account, row.events);
-        rows.history.push((key, encode_pos(pos)));
-    }
+    // The account's balance in the posting's currency after the event.
+    let mut left = None;
     if let Some((posting, effect)) = event.effect() {
         let overflow = || Error::BalanceOverflow {
             account: posting.account.to_string(),
@@ -248,8 +224,24 @@ fn fold(rows: &mut Rows, pos: EventPos, event: &Event<&str>) -> Result<()> {
         let balance = balance_row(row, posting.currency.0);
         balance.available = moved(balance.available, effect.available).ok_or_else(overflow)?;
         balance.reserved = moved(balance.reserved, effect.reserved).ok_or_else(overflow)?;
+        let after = balance.clone();
         let in_flight = rows.in_flight.entry(posting.currency.0).or_default();
         *in_flight = moved(*in_flight, effect.in_flight).ok_or_else(overflow)?;
+        left = event
+            .account()
+            .is_some_and(|a| *a == posting.account)
+            .then_some(after);
+    }
+    if let Some(account) = event.account() {
+        let row = account_row(rows, account)?;
+        row.events += 1;
+        let key = db::history_key(account, row.events);
+        let entry = HistoryEntry {
+            pos,
+            timestamp_ms,
+            balance: left,
+        };
+        rows.history.push((key, entry.encode()));
     }
     if let Some(id) = event.txid() {
         let row = rows

@@ -97,6 +97,15 @@ impl WalletService for Probe {
         self.node.account(account_id)
     }
 
+    fn balance_at(
+        &self,
+        account_id: &str,
+        currency: &str,
+        at_ms: u64,
+    ) -> crate::Result<Option<(i64, i64)>> {
+        self.node.balance_at(account_id, currency, at_ms)
+    }
+
     fn history(
         &self,
         account_id: &str,

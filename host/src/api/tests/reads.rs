@@ -74,6 +74,54 @@ async fn a_balance_names_its_currency_and_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_balance_as_of_a_time_is_the_one_then_and_a_bad_time_is_refused() {
+    let app = app().await;
+    let path = |at: &str| format!("/v1/wallet/accounts/alice/balance?currency=USD&at={at}");
+    let before = app.get(&path("2000-01-01T00:00:00Z"), Some(ADMIN)).await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert_eq!(before.json["available"], "0.00");
+    assert_eq!(before.json["as_of"], "2000-01-01T00:00:00.000Z");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let then = super::super::views::now_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let paid = transfer("alice", "bob", "1.50", "USD", &txid(400));
+    let paid = app
+        .post("/v1/wallet/balance_transfer", Some(ADMIN), &paid)
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    let position = paid
+        .header("wallet-position")
+        .expect("a position")
+        .to_owned();
+    let read = |at: String| {
+        let app = &app;
+        let position = position.clone();
+        async move {
+            let request = app
+                .http
+                .get(format!("{}{}", app.base, path(&at)))
+                .header("wallet-position", position)
+                .bearer_auth(ADMIN);
+            let answer = request.send().await.expect("an answer");
+            assert_eq!(answer.status(), 200);
+            let body: serde_json::Value = answer.json().await.expect("JSON");
+            body["available"].as_str().expect("an amount").to_owned()
+        }
+    };
+    assert_eq!(read(then).await, "100.00");
+    assert_eq!(read(super::super::views::now_rfc3339()).await, "98.50");
+    for (at, why) in [
+        ("yesterday", "not an RFC 3339 time"),
+        ("2999-01-01T00:00:00Z", "in the future"),
+    ] {
+        let refused = app.get(&path(at), Some(ADMIN)).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(refused.code(), "invalid_time");
+        assert!(refused.text.contains(why), "{}", refused.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn history_pages_through_events() {
     let app = app().await;
     for n in 0..3 {
