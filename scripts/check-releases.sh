@@ -16,6 +16,7 @@ tree=$scratch/tree
 
 cleanup() {
     git -C "$root" worktree remove --force "$tree" 2>/dev/null || true
+    git -C "$root" worktree prune
 }
 trap cleanup EXIT
 
@@ -28,7 +29,7 @@ for file in "$releases"/*.wasm; do
 done
 
 status=0
-while read -r name commit args; do
+while read -r -u 3 name commit args; do
     case $name in '' | '#'*) continue ;; esac
     if ! git -C "$root" cat-file -e "$commit^{commit}" 2>/dev/null; then
         echo "release check FAILED: $name names $commit, which this clone lacks" >&2
@@ -37,7 +38,10 @@ while read -r name commit args; do
     cleanup
     mkdir -p "$scratch"
     git -C "$root" worktree add --quiet --detach "$tree" "$commit"
-    # Its own recipe records the build in the scratch tree's releases/.
+    # Its own recipe records the build in the scratch tree's releases/,
+    # where that commit keeps its own copy: removed first, so a recipe that
+    # builds another file (a wrong commit, an argument it ignores) fails.
+    rm -f "$tree/guest-statemachine/releases/$name" "$tree/guest-statemachine/releases/$name.sha256"
     # shellcheck disable=SC2086 # the arguments are words
     CARGO_TARGET_DIR=$scratch/target "$tree/guest-statemachine/release.sh" $args >/dev/null
     if [ ! -f "$tree/guest-statemachine/releases/$name" ]; then
@@ -55,5 +59,5 @@ while read -r name commit args; do
             "recorded $recorded, file $file" >&2
         status=1
     fi
-done <"$provenance"
+done 3<"$provenance"
 exit $status

@@ -83,8 +83,8 @@ impl AuditArgs {
             return Ok(());
         }
         println!(
-            "replayed the log through index {}: {} batches, {} events; chain head {}",
-            audit.through, audit.batches, audit.events, audit.chain_head
+            "replayed the log through index {}: {} batches, {} commands, {} events; chain head {}",
+            audit.through, audit.batches, audit.commands, audit.events, audit.chain_head
         );
         for (version, batches) in &audit.versions {
             println!("  version {version}: {batches} batches");

@@ -2,8 +2,9 @@
 //! feature (`statemachine-*+daily-limit.wasm`): a client may send at most
 //! 10,000 of a currency's major unit from one account per UTC day of the
 //! log's time. Admins and the node are not limited. A day's total counts
-//! the debits these rules ran: the days before their activation count
-//! nothing, which is what lets them replay history identically.
+//! the debits these rules made (a reservation or saga debit when made,
+//! even if later cancelled): what was sent before their activation counts
+//! nothing.
 
 use wallet_core::Currency;
 

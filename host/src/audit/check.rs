@@ -19,6 +19,7 @@ use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use wallet_core::codec;
 
 /// Per `(account, currency)`: available, reserved and in flight, in minor
 /// units (`i128`, so that the fold never overflows).
@@ -30,6 +31,8 @@ pub struct Audit {
     /// The log index the archive was replayed through.
     pub through: u64,
     pub batches: u64,
+    /// Commands (transfers, openings, ...) in those batches.
+    pub commands: u64,
     pub events: u64,
     pub chain_head: String,
     /// Batches each version ran.
@@ -131,6 +134,7 @@ pub fn audit(
         audit: Audit {
             through: 0,
             batches: 0,
+            commands: 0,
             events: 0,
             chain_head: hex::encode([0; 32]),
             versions: BTreeMap::new(),
@@ -216,10 +220,12 @@ impl Replaying {
         };
         let (events, offsets) = match &executed {
             Executed::Applied(answer) => {
+                self.audit.commands += answer.outcomes().len() as u64;
                 self.state.apply(answer.writes());
                 (answer.events(), answer.event_offsets())
             }
             Executed::Failed(failure) => {
+                self.audit.commands += codec::check_calls(&batch.calls).map_or(0, |n| n as u64);
                 header.failure = Some(failure.clone());
                 (&[][..], &[][..])
             }

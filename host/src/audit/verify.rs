@@ -4,12 +4,14 @@
 //! the recorded version's writes, so each batch is judged on its own and
 //! one difference does not cascade into every batch after it.
 //!
-//! A candidate may keep state of its own, under keys no recorded version
-//! ever wrote (a daily limit's running totals, say). Those writes are not
-//! differences: they are kept beside the shadow state, for the candidate
-//! alone to read back in later batches, so its own state accumulates as it
-//! would have had it been running. A key the recorded history later writes
-//! is the recorded version's from then on.
+//! A candidate may keep state of its own, under keys the recorded versions
+//! never touch (a daily limit's running totals, say). Those writes are not
+//! differences: in a batch both sides answered alike, they are kept beside
+//! the shadow state for the candidate alone to read back in later batches,
+//! so its own state accumulates as it would have had it been running. A
+//! key the recorded version reads or writes is never the candidate's own:
+//! from then on the candidate reads it from the shadow like everything
+//! else.
 
 use super::{Batch, History};
 use crate::Result;
@@ -91,6 +93,24 @@ pub struct Verifier {
     report: Report,
 }
 
+/// The shadow as the recorded version reads it, noting the keys it reads.
+struct Recording<'s> {
+    shadow: &'s MemoryState,
+    read: HashSet<Box<[u8]>>,
+}
+
+impl StateSource for Recording<'_> {
+    fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
+        for key in keys {
+            self.read.insert((*key).into());
+            values
+                .push(self.shadow.get(key))
+                .map_err(|e| crate::Error::StateRead(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 /// The state as the candidate reads it: its own keys over the shadow.
 struct CandidateView<'s> {
     shadow: &'s MemoryState,
@@ -136,9 +156,23 @@ impl Verifier {
 
     /// Runs `batch` both ways and records how the answers compare.
     pub fn batch(&mut self, history: &History, batch: &Batch) -> Result<()> {
+        let mut recording = Recording {
+            shadow: &self.state,
+            read: HashSet::new(),
+        };
         let recorded = history
             .runtime(&mut self.executor, batch.version)?
-            .execute(batch.header, &batch.calls, &mut self.state)?;
+            .execute(batch.header, &batch.calls, &mut recording)?;
+        let mut theirs = recording.read;
+        if let Executed::Applied(answer) = &recorded {
+            theirs.extend(answer.writes().map(|(key, _)| Box::from(key)));
+        }
+        let taken: Vec<&[u8]> = theirs
+            .iter()
+            .map(|key| &key[..])
+            .filter(|key| self.own.get(key).is_some())
+            .collect();
+        self.own.apply(taken.into_iter().map(|key| (key, None)));
         let bytes = &self.bytes;
         let mut view = CandidateView {
             shadow: &self.state,
@@ -148,21 +182,23 @@ impl Verifier {
             .executor
             .runtime(self.candidate.hash, || Ok(bytes.clone()))?
             .execute(batch.header, &batch.calls, &mut view)?;
+        // A batch either side failed keeps nothing of the candidate's.
         let own = match (&recorded, &candidate) {
-            (_, Executed::Failed(_)) => Vec::new(),
-            (Executed::Applied(recorded), Executed::Applied(candidate)) => {
-                own_writes(&self.state, Some(recorded), candidate)
+            (Executed::Applied(_), Executed::Applied(candidate)) => {
+                own_writes(&self.state, &theirs, candidate)
             }
-            (Executed::Failed(_), Executed::Applied(candidate)) => {
-                own_writes(&self.state, None, candidate)
-            }
+            _ => Vec::new(),
         };
         let report = &mut self.report;
         report.through = batch.header.log_index;
         report.batches += 1;
-        report.own_state_writes += own.len() as u64;
         match compare(&recorded, &candidate, &own) {
-            None => report.identical += 1,
+            None => {
+                report.identical += 1;
+                report.own_state_writes += own.len() as u64;
+                self.own
+                    .apply(own.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
+            }
             Some((kind, recorded, candidate)) => {
                 *match kind {
                     DifferenceKind::OutcomeChanged => &mut report.outcome_changed,
@@ -179,15 +215,8 @@ impl Verifier {
                 }
             }
         }
-        self.own
-            .apply(own.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
         if let Executed::Applied(answer) = &recorded {
             self.state.apply(answer.writes());
-            let taken = answer
-                .writes()
-                .filter(|(key, _)| self.own.get(key).is_some());
-            self.own
-                .apply(taken.map(|(key, _)| (key, None)).collect::<Vec<_>>());
         }
         Ok(())
     }
@@ -205,17 +234,12 @@ impl Verifier {
 
 type Write = (Vec<u8>, Option<Vec<u8>>);
 
-/// The candidate's writes to keys of its own: absent from the shadow state
-/// and not written by the recorded version in this batch (`None`: it failed
-/// the batch).
-fn own_writes(shadow: &MemoryState, recorded: Option<&Answer>, candidate: &Answer) -> Vec<Write> {
-    let theirs: HashSet<&[u8]> = recorded
-        .into_iter()
-        .flat_map(|answer| answer.writes().map(|(key, _)| key))
-        .collect();
+/// The candidate's writes to keys of its own: absent from the shadow state,
+/// and neither read nor written by the recorded version in this batch.
+fn own_writes(shadow: &MemoryState, theirs: &HashSet<Box<[u8]>>, candidate: &Answer) -> Vec<Write> {
     candidate
         .writes()
-        .filter(|(key, _)| !theirs.contains(key) && shadow.get(key).is_none())
+        .filter(|(key, _)| !theirs.contains(*key) && shadow.get(key).is_none())
         .map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)))
         .collect()
 }

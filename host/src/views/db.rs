@@ -195,13 +195,22 @@ pub struct StoredBalances {
 }
 
 /// The read models' balances in `partition_dir` (a stopped replica's, or
-/// one in use), for an audit; `None` where there are no read models.
+/// one in use), for an audit; `None` where there are no read models, or
+/// read models of another format (the node rebuilds those at start).
 pub fn stored_balances_read_only(partition_dir: &Path) -> Result<Option<StoredBalances>> {
     let path = partition_dir.join(VIEWS_DIR);
     let Some(cursor) = rocks::read_only_value(&path, &FAMILIES, META, CURSOR_KEY)? else {
         return Ok(None);
     };
-    let cursor: Cursor = decode(META, &cursor)?;
+    let cursor: Cursor = match decode(META, &cursor) {
+        Ok(cursor) => cursor,
+        // Read models of another format, which the node rebuilds at start:
+        // nothing to compare.
+        Err(Error::CorruptValue { .. }) if cursor.first() != Some(&ROW_FORMAT) => {
+            return Ok(None);
+        }
+        Err(other) => return Err(other),
+    };
     let mut accounts = std::collections::BTreeMap::new();
     for (key, value) in rocks::read_only_entries(&path, &FAMILIES, ACCOUNTS)? {
         let row: AccountRow = decode(ACCOUNTS, &value)?;

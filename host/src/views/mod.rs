@@ -197,7 +197,15 @@ impl Views {
             .get_pinned_cf(cf(&self.db, ACCOUNTS), id)
             .map_err(rocks("reading an account"))?;
         let Some(row) = row else { return Ok(None) };
-        let last = db::decode::<AccountRow>(ACCOUNTS, &row)?.events;
+        let row = db::decode::<AccountRow>(ACCOUNTS, &row)?;
+        if !row
+            .balances
+            .iter()
+            .any(|b| b.currency == currency.as_bytes())
+        {
+            return Ok(Some((0, 0)));
+        }
+        let last = row.events;
         let entry = |seq: u64| -> Result<HistoryEntry> {
             let bytes = snapshot
                 .get_pinned_cf(cf(&self.db, HISTORY), db::history_key(id, seq))

@@ -131,6 +131,12 @@ async fn a_version_activated_under_load_switches_every_member_at_one_index() {
         assert_eq!(refused["reason"], "daily_limit_exceeded", "{refused}");
         break;
     }
+    // The active version verified again over a history it partly ran is
+    // identical to itself: the totals it keeps from its activation on are
+    // read from the recorded state, not from what the verification kept
+    // of its own before the switch.
+    let report = verify(&api, &hash).await;
+    assert_eq!(report["identical"], report["batches"], "{report}");
     stop.store(true, Ordering::Relaxed);
     let mut outcomes = Vec::new();
     for client in clients {

@@ -261,8 +261,12 @@ async fn invalid_queries_and_paths_are_400() {
         ),
         ("/v1/wallet/accounts/alice/history?page=2", "invalid_query"),
         (
-            "/v1/wallet/accounts/alice/balance?currency=USD&at=2024-01-01T00:00:00Z",
+            "/v1/wallet/accounts/alice/balance?currency=USD&when=2024-01-01T00:00:00Z",
             "invalid_query",
+        ),
+        (
+            "/v1/wallet/accounts/alice/balance?currency=USD&at=2024-01-01",
+            "invalid_time",
         ),
         ("/v1/wallet/accounts/alice/balance", "invalid_query"),
         (
