@@ -166,7 +166,7 @@ fn paths() -> Value {
             "parameters": [
                 account_id,
                 {"name": "currency", "in": "query", "required": true, "schema": reference("Currency")},
-                {"name": "at", "in": "query", "required": false, "description": "An RFC 3339 time, not in the future.", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "at", "in": "query", "required": false, "description": "An RFC 3339 time. One in the future reads as now and one before 1970 as 1970; `as_of` in the answer says which time it is for.", "schema": {"type": "string", "format": "date-time"}},
                 position_param(), read_param(),
             ],
             "responses": read_errors(json!({"200": answer("The balance.", "Balance")})),

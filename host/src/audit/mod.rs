@@ -26,13 +26,13 @@ use std::path::Path;
 
 /// An RFC 3339 time as milliseconds since the Unix epoch, truncated: an
 /// "as of" time for `wallet audit --at` and for balances (`?at=`), which
-/// take every batch that ran at or before it.
+/// take every batch that ran at or before it. A time before 1970 reads as
+/// the epoch: before any batch either way.
 pub fn time_ms(text: &str) -> std::result::Result<u64, String> {
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let time = time::OffsetDateTime::parse(text, rfc3339)
         .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
-    u64::try_from(time.unix_timestamp_nanos().div_euclid(1_000_000))
-        .map_err(|_| format!("{text:?} is before 1970"))
+    Ok(u64::try_from(time.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(0))
 }
 
 /// What a replay computed.
