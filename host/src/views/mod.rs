@@ -135,6 +135,23 @@ impl Views {
         }))
     }
 
+    /// The account's row as `snapshot` holds it; `None` for an invalid id
+    /// or an account never opened.
+    fn account_row(
+        &self,
+        snapshot: &rocksdb::SnapshotWithThreadMode<'_, DB>,
+        id: &str,
+    ) -> Result<Option<AccountRow>> {
+        if !account::is_valid(id) {
+            return Ok(None);
+        }
+        let row = snapshot
+            .get_pinned_cf(cf(&self.db, ACCOUNTS), id)
+            .map_err(rocks("reading an account"))?;
+        row.map(|row| db::decode::<AccountRow>(ACCOUNTS, &row))
+            .transpose()
+    }
+
     /// At most `limit` events with `seq > after`, oldest first; `None` for
     /// an account that was never opened.
     pub fn history(
@@ -143,15 +160,11 @@ impl Views {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Option<HistoryPage>> {
-        if !account::is_valid(id) {
-            return Ok(None);
-        }
         let snapshot = self.db.snapshot();
-        let row = snapshot
-            .get_pinned_cf(cf(&self.db, ACCOUNTS), id)
-            .map_err(rocks("reading an account"))?;
-        let Some(row) = row else { return Ok(None) };
-        let last = db::decode::<AccountRow>(ACCOUNTS, &row)?.events;
+        let Some(row) = self.account_row(&snapshot, id)? else {
+            return Ok(None);
+        };
+        let last = row.events;
         let after = after.unwrap_or(0);
         let mut options = ReadOptions::default();
         options.set_iterate_upper_bound(db::history_key(id, u64::MAX));
@@ -189,15 +202,10 @@ impl Views {
     /// `at_ms`, and the nearest one before it that moved money in
     /// `currency` holds the balance.
     pub fn balance_at(&self, id: &str, currency: &str, at_ms: u64) -> Result<Option<(i64, i64)>> {
-        if !account::is_valid(id) {
-            return Ok(None);
-        }
         let snapshot = self.db.snapshot();
-        let row = snapshot
-            .get_pinned_cf(cf(&self.db, ACCOUNTS), id)
-            .map_err(rocks("reading an account"))?;
-        let Some(row) = row else { return Ok(None) };
-        let row = db::decode::<AccountRow>(ACCOUNTS, &row)?;
+        let Some(row) = self.account_row(&snapshot, id)? else {
+            return Ok(None);
+        };
         if !row
             .balances
             .iter()
