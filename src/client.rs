@@ -84,6 +84,10 @@ pub enum SmCommand {
         /// Where to write the report as JSON.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Replay only the entries after the member's current snapshot,
+        /// starting on the state it holds (the log records the window).
+        #[arg(long)]
+        from_snapshot: bool,
     },
     /// Activate a deployed version through the log (admin): every replica
     /// switches at the same index. Refused unless its last verification
@@ -275,7 +279,8 @@ pub async fn sm(command: SmCommand) -> anyhow::Result<()> {
             target,
             hash,
             report,
-        } => verify(target, &hash, report).await,
+            from_snapshot,
+        } => verify(target, &hash, from_snapshot, report).await,
         SmCommand::Activate {
             target,
             hash,
@@ -301,9 +306,15 @@ pub async fn sm(command: SmCommand) -> anyhow::Result<()> {
 
 /// `wallet sm verify`: follows the server's JSON lines with a progress bar,
 /// then prints the summary and the differing batches.
-async fn verify(target: Target, hash: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
+async fn verify(
+    target: Target,
+    hash: &str,
+    from_snapshot: bool,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let from = if from_snapshot { "snapshot" } else { "genesis" };
     let url = format!(
-        "{}/v1/admin/versions/{hash}/verify",
+        "{}/v1/admin/versions/{hash}/verify?from={from}",
         target.target.trim_end_matches('/')
     );
     let mut response = target.stream(Method::POST, &url).await?;
@@ -337,8 +348,9 @@ async fn verify(target: Target, hash: &str, out: Option<PathBuf>) -> anyhow::Res
     }
     let count = |key: &str| report[key].as_u64().unwrap_or(0);
     println!(
-        "{} batches through log index {}: {} identical, {} outcome changed, {} event changed, {} state changed only",
+        "{} batches from log index {} through {}: {} identical, {} outcome changed, {} event changed, {} state changed only",
         count("batches"),
+        count("from"),
         count("through"),
         count("identical"),
         count("outcome_changed"),

@@ -135,6 +135,9 @@ pub enum Error {
     )]
     ArchiveGap { from: u64, to: u64 },
 
+    #[error("this replica holds no snapshot yet to start a verification at")]
+    NoSnapshot,
+
     #[error("event log starts at record {first}, not at genesis (record 1); it cannot be verified")]
     EventLogNotFromGenesis { first: u64 },
 

@@ -136,12 +136,12 @@ pub fn flush_all(db: &DB, families: &[&str], wait: bool) -> Result<()> {
 }
 
 /// Opens a database that may be open in a running node, read-only (so it
-/// never conflicts with the writer), with `family`; `None` where there is
-/// no database.
-fn open_read_only(
+/// never conflicts with the writer), with the families `opened`; `None`
+/// where there is no database.
+pub fn open_read_only(
     path: &Path,
     families: &[&'static str],
-    family: &'static str,
+    opened: &[&'static str],
 ) -> Result<Option<DB>> {
     if !path.join("CURRENT").is_file() {
         return Ok(None);
@@ -149,7 +149,7 @@ fn open_read_only(
     let options = Options::default();
     let present = DB::list_cf(&options, path).map_err(rocks("listing column families"))?;
     check_families(path, families, &present)?;
-    DB::open_cf_for_read_only(&options, path, [family], false)
+    DB::open_cf_for_read_only(&options, path, opened, false)
         .map(Some)
         .map_err(rocks("open read-only"))
 }
@@ -163,10 +163,15 @@ pub fn read_only_entries(
     families: &[&'static str],
     family: &'static str,
 ) -> Result<Entries> {
-    let Some(db) = open_read_only(path, families, family)? else {
+    let Some(db) = open_read_only(path, families, &[family])? else {
         return Ok(Vec::new());
     };
-    db.iterator_cf(cf(&db, family), rocksdb::IteratorMode::Start)
+    entries(&db, family)
+}
+
+/// Every key and value of `family` in `db`.
+pub fn entries(db: &DB, family: &str) -> Result<Entries> {
+    db.iterator_cf(cf(db, family), rocksdb::IteratorMode::Start)
         .map(|item| item.map_err(rocks("reading read-only")))
         .collect()
 }
@@ -178,7 +183,7 @@ pub fn read_only_value(
     family: &'static str,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>> {
-    let Some(db) = open_read_only(path, families, family)? else {
+    let Some(db) = open_read_only(path, families, &[family])? else {
         return Ok(None);
     };
     db.get_cf(cf(&db, family), key)

@@ -264,12 +264,13 @@ pub trait WalletService: Send + Sync + 'static {
     /// before it is proposed.
     fn check_version(&self, bytes: &[u8]) -> crate::Result<VersionHash>;
 
-    /// Replays this node's recorded history through the deployed version
-    /// `hash` beside the versions that ran it; `progress` hears the index
-    /// reached and the last one. Long-running.
+    /// Replays this node's recorded history in `window` through the
+    /// deployed version `hash` beside the versions that ran it; `progress`
+    /// hears the index reached and the last one. Long-running.
     fn verify(
         &self,
         hash: VersionHash,
+        window: crate::audit::Window,
         progress: tokio::sync::watch::Sender<(u64, u64)>,
     ) -> impl Future<Output = crate::Result<crate::audit::Report>> + Send;
 

@@ -7,9 +7,10 @@
 use super::AppState;
 use super::auth::{Admin, Caller};
 use super::errors::ApiError;
-use super::extract::{ApiBytes, ApiJson, ApiPath};
+use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery};
 use super::input::present;
 use super::position::stamp;
+use crate::audit::Window;
 use crate::service::WalletService;
 use crate::sm::{VersionChange, VersionHash, VersionInfo, VersionOutcome, VersionRefused};
 use axum::Json;
@@ -128,8 +129,17 @@ pub async fn activate<S: WalletService>(
 /// How often a verification reports its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
-/// `POST /v1/admin/versions/{hash}/verify`: replays this member's recorded
-/// history through the version beside the versions that ran it, and
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// `genesis` (the default) or `snapshot`: the member's current one.
+    #[serde(default)]
+    from: Window,
+}
+
+/// `POST /v1/admin/versions/{hash}/verify[?from=snapshot]`: replays this
+/// member's recorded history, all of it or the entries after its current
+/// snapshot, through the version beside the versions that ran it, and
 /// records the outcome in the log (on the leader). Answers a stream of
 /// JSON lines: `{"progress": {"index", "through"}}` while it runs, then
 /// `{"report": {...}, "recorded_at": POSITION}`, or `{"error", "message"}`.
@@ -137,6 +147,7 @@ pub async fn verify<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
     ApiPath(hash): ApiPath,
+    ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
     if !state.service.versions().iter().any(|v| v.hash == hash) {
@@ -146,7 +157,7 @@ pub async fn verify<S: WalletService>(
         ));
     }
     let (lines, body) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(verify_into(state.service, hash, lines));
+    tokio::spawn(verify_into(state.service, hash, query.from, lines));
     let stream = futures_util::stream::unfold(body, |mut body| async move {
         let line = body.recv().await?;
         Some((Ok::<_, std::convert::Infallible>(line), body))
@@ -164,6 +175,7 @@ pub async fn verify<S: WalletService>(
 async fn verify_into<S: WalletService>(
     service: std::sync::Arc<S>,
     hash: VersionHash,
+    window: Window,
     lines: mpsc::Sender<Bytes>,
 ) {
     let send = |value: serde_json::Value| {
@@ -175,7 +187,7 @@ async fn verify_into<S: WalletService>(
         }
     };
     let (progress, seen) = watch::channel((0, 0));
-    let verifying = service.verify(hash, progress);
+    let verifying = service.verify(hash, window, progress);
     tokio::pin!(verifying);
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     let report = loop {
@@ -193,17 +205,14 @@ async fn verify_into<S: WalletService>(
             tracing::warn!(%hash, %error, "a verification failed");
             let code = match error {
                 crate::Error::ArchiveGap { .. } => "archive_incomplete",
+                crate::Error::NoSnapshot => "no_snapshot",
                 _ => "verification_failed",
             };
             send(json!({"error": code, "message": error.to_string()})).await;
             return;
         }
     };
-    let change = VersionChange::Verified {
-        hash,
-        verification: report.verification(),
-    };
-    match service.change_versions(change).await {
+    match service.change_versions(report.change()).await {
         Ok((_, positions)) => {
             send(json!({"report": report, "recorded_at": positions.to_string()})).await;
         }

@@ -44,6 +44,26 @@ impl History {
         history
     }
 
+    /// From a snapshot's checkpoint, for the entries after it: the
+    /// schedule it holds, the components deployed by then (named by their
+    /// own hash, whatever they are stored under) and its last batch's time.
+    pub fn resume(
+        partition: u32,
+        schedule: Schedule,
+        components: impl IntoIterator<Item = Vec<u8>>,
+        timestamp_ms: u64,
+    ) -> History {
+        History {
+            partition,
+            schedule,
+            components: components
+                .into_iter()
+                .map(|bytes| (VersionHash::of(&bytes), bytes))
+                .collect(),
+            timestamp_ms,
+        }
+    }
+
     /// Takes the archived entry at `index` (as stored): the batch it
     /// carries, if any, after any version change it makes.
     pub fn next(&mut self, index: u64, stored: &[u8]) -> Result<Option<Batch>> {

@@ -16,7 +16,7 @@ mod verify;
 
 pub use check::{Audit, BalanceAt, Mismatch, audit};
 pub use history::{Batch, History};
-pub use verify::{Difference, DifferenceKind, Report, Verifier};
+pub use verify::{Difference, DifferenceKind, Report, Verifier, Window};
 
 use crate::Result;
 use crate::raft::for_each_archived;

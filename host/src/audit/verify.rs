@@ -16,7 +16,8 @@
 use super::{Batch, History};
 use crate::Result;
 use crate::sm::{
-    Answer, Executed, Executor, MemoryState, StateSource, Verification, Version, VersionHash,
+    Answer, Executed, Executor, MemoryState, StateSource, Verification, Version, VersionChange,
+    VersionHash,
 };
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,10 @@ pub struct Difference {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub candidate: VersionHash,
+    /// The first log index replayed: 1 from genesis, or the entry after
+    /// the snapshot a window starts at.
+    #[serde(default = "genesis")]
+    pub from: u64,
     /// The last log index replayed.
     pub through: u64,
     pub batches: u64,
@@ -67,19 +72,44 @@ pub struct Report {
     pub differences: Vec<Difference>,
 }
 
+fn genesis() -> u64 {
+    1
+}
+
 impl Report {
     pub fn differing(&self) -> u64 {
         self.outcome_changed + self.event_changed + self.state_changed_only
     }
 
-    /// What the log records of it.
-    pub fn verification(&self) -> Verification {
-        Verification {
+    /// The entry that records it in the log: with the window's start
+    /// when it did not replay from genesis.
+    pub fn change(&self) -> VersionChange {
+        let hash = self.candidate;
+        let verification = Verification {
             through: self.through,
             batches: self.batches,
             differing: self.differing(),
+        };
+        match self.from {
+            1 => VersionChange::Verified { hash, verification },
+            from => VersionChange::VerifiedWindow {
+                hash,
+                from,
+                verification,
+            },
         }
     }
+}
+
+/// Where a verification starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// Every entry of the log.
+    #[default]
+    Genesis,
+    /// The entries after the replica's current snapshot, on its state.
+    Snapshot,
 }
 
 /// Runs recorded batches through their versions and a candidate.
@@ -130,15 +160,22 @@ impl StateSource for CandidateView<'_> {
 }
 
 impl Verifier {
-    /// Refuses a candidate that does not compile or implements another
-    /// contract.
-    pub fn new(engine: &wasmtime::Engine, candidate: Vec<u8>) -> Result<Verifier> {
+    /// Replays from log index `from`, on `state` (the guest's state before
+    /// it: empty at genesis). Refuses a candidate that does not compile or
+    /// implements another contract.
+    pub fn new(
+        engine: &wasmtime::Engine,
+        candidate: Vec<u8>,
+        from: u64,
+        state: MemoryState,
+    ) -> Result<Verifier> {
         let version = Version::compile(engine, &candidate)?;
         Ok(Verifier {
             executor: Executor::new(engine),
             report: Report {
                 candidate: version.hash,
-                through: 0,
+                from,
+                through: from - 1,
                 batches: 0,
                 identical: 0,
                 outcome_changed: 0,
@@ -149,7 +186,7 @@ impl Verifier {
             },
             candidate: version,
             bytes: candidate,
-            state: MemoryState::default(),
+            state,
             own: MemoryState::default(),
         })
     }
@@ -219,6 +256,11 @@ impl Verifier {
             self.state.apply(answer.writes());
         }
         Ok(())
+    }
+
+    /// The first log index it replays.
+    pub fn from(&self) -> u64 {
+        self.report.from
     }
 
     /// Notes that the log was replayed through `index` (entries that carry

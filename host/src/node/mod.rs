@@ -288,6 +288,7 @@ impl WalletService for Node {
     async fn verify(
         &self,
         hash: VersionHash,
+        window: crate::audit::Window,
         progress: tokio::sync::watch::Sender<(u64, u64)>,
     ) -> Result<crate::audit::Report> {
         if !self.partition.store().schedule().is_deployed(hash) {
@@ -301,7 +302,7 @@ impl WalletService for Node {
         let partition = Arc::clone(&self.partition);
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || {
-            partition.verify(&engine, bytes, |at, of| {
+            partition.verify(&engine, bytes, window, |at, of| {
                 progress.send_replace((at, of));
             })
         })

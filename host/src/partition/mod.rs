@@ -13,13 +13,18 @@ mod tests;
 pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
 pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
 
-use crate::audit::{History, Report, Verifier};
+use crate::audit::{History, Report, Verifier, Window};
 use crate::cluster::Peers;
 use crate::log::LogOptions;
-use crate::raft::{BatchReply, LogStore, Network, Raft, Request, Snapshots, StateMachine};
+use crate::raft::{
+    BatchReply, CHECKPOINT_DIR, LogStore, Network, Raft, Request, SnapshotFiles, Snapshots,
+    StateMachine,
+};
 use crate::rocks::Tuning;
 use crate::service::{MembershipError, Position, ReadError, Reply, SubmitError, Submitted};
-use crate::sm::{Executor, VersionChange, VersionHash, VersionOutcome, VersionRefused};
+use crate::sm::{
+    Executor, MemoryState, VersionChange, VersionHash, VersionOutcome, VersionRefused,
+};
 use crate::store::{Store, StoreOptions};
 use crate::tokens::{StoredToken, TokenChange, TokenOutcome};
 use crate::views::Views;
@@ -323,7 +328,7 @@ impl Partition {
         &self.raft
     }
 
-    /// Replays this replica's recorded history, from genesis to what it
+    /// Replays this replica's recorded history in `window`, up to what it
     /// has applied now, through `candidate` beside the versions that ran
     /// it (`crate::audit::Verifier`). Blocking CPU work; `progress` hears
     /// the index reached and the last one.
@@ -331,6 +336,7 @@ impl Partition {
         &self,
         engine: &wasmtime::Engine,
         candidate: Vec<u8>,
+        window: Window,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Report> {
         let applied = self.store.applied_index();
@@ -341,17 +347,12 @@ impl Partition {
                 to: applied,
             });
         }
-        let genesis = match self.store.meta().genesis_version {
-            Some(hash) => Some(
-                self.store
-                    .version(hash)?
-                    .ok_or(Error::UnknownVersion(hash))?,
-            ),
-            None => None,
+        let (mut history, mut verifier) = match window {
+            Window::Genesis => self.verifier_at_genesis(engine, candidate)?,
+            Window::Snapshot => self.verifier_at_snapshot(engine, candidate)?,
         };
-        let mut history = History::new(self.id, genesis);
-        let mut verifier = Verifier::new(engine, candidate)?;
-        for index in 1..=through {
+        let from = verifier.from();
+        for index in from..=through {
             let stored = self.log.archived(index)?.ok_or(Error::ArchiveGap {
                 from: index,
                 to: through,
@@ -365,6 +366,59 @@ impl Partition {
             }
         }
         Ok(verifier.finish())
+    }
+
+    fn verifier_at_genesis(
+        &self,
+        engine: &wasmtime::Engine,
+        candidate: Vec<u8>,
+    ) -> Result<(History, Verifier)> {
+        let genesis = match self.store.meta().genesis_version {
+            Some(hash) => Some(
+                self.store
+                    .version(hash)?
+                    .ok_or(Error::UnknownVersion(hash))?,
+            ),
+            None => None,
+        };
+        let history = History::new(self.id, genesis);
+        let verifier = Verifier::new(engine, candidate, 1, MemoryState::default())?;
+        Ok((history, verifier))
+    }
+
+    /// Starts after this replica's current snapshot, on the state, the
+    /// schedule and the components its checkpoint holds.
+    fn verifier_at_snapshot(
+        &self,
+        engine: &wasmtime::Engine,
+        candidate: Vec<u8>,
+    ) -> Result<(History, Verifier)> {
+        let snapshot = self
+            .snapshots
+            .current()
+            .map_err(|e| Error::StoreFailed(format!("reading the current snapshot: {e}")))?
+            .ok_or(Error::NoSnapshot)?;
+        let files: &SnapshotFiles = &snapshot.snapshot;
+        let checkpoint = crate::store::read_checkpoint(&files.dir.join(CHECKPOINT_DIR))?;
+        let mut state = MemoryState::default();
+        state.apply(
+            checkpoint
+                .guest
+                .iter()
+                .map(|(key, value)| (&key[..], Some(&value[..]))),
+        );
+        let history = History::resume(
+            self.id,
+            checkpoint.schedule,
+            checkpoint
+                .components
+                .into_iter()
+                .map(|(_, bytes)| bytes.into()),
+            checkpoint.meta.timestamp_ms,
+        );
+        let from = checkpoint.meta.applied_index + 1;
+        let verifier = Verifier::new(engine, candidate, from, state)?;
+        Ok((history, verifier))
     }
 
     /// The version that runs the next entry.

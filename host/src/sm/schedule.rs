@@ -30,6 +30,14 @@ pub enum VersionChange {
         hash: VersionHash,
         verification: Verification,
     },
+    /// A verification of the entries from `from` on only, started at a
+    /// replica's snapshot: it stands like one from genesis, and the log
+    /// records which history it covered.
+    VerifiedWindow {
+        hash: VersionHash,
+        from: u64,
+        verification: Verification,
+    },
 }
 
 impl VersionChange {
@@ -68,6 +76,16 @@ impl std::fmt::Debug for VersionChange {
             VersionChange::Verified { hash, verification } => f
                 .debug_struct("Verified")
                 .field("hash", hash)
+                .field("verification", verification)
+                .finish(),
+            VersionChange::VerifiedWindow {
+                hash,
+                from,
+                verification,
+            } => f
+                .debug_struct("VerifiedWindow")
+                .field("hash", hash)
+                .field("from", from)
                 .field("verification", verification)
                 .finish(),
         }
@@ -270,7 +288,10 @@ impl Schedule {
                     Err(why) => refused(why),
                 }
             }
-            VersionChange::Verified { hash, verification } => {
+            VersionChange::Verified { hash, verification }
+            | VersionChange::VerifiedWindow {
+                hash, verification, ..
+            } => {
                 match self.deployed.iter_mut().find(|d| d.hash == *hash) {
                     // Verifications may be recorded out of order: the one
                     // that reached further stands.
@@ -558,6 +579,37 @@ mod tests {
         assert_eq!(
             activate(&mut schedule, b, None, None, 22),
             VersionOutcome::Refused(VersionRefused::NotVerified(b))
+        );
+    }
+
+    #[test]
+    fn a_verification_of_a_window_stands_like_one_from_genesis() {
+        let mut schedule = Schedule::genesis(VersionHash::of(b"a"));
+        let b = deploy(&mut schedule, b"b", 5);
+        let window = |differing| VersionChange::VerifiedWindow {
+            hash: b,
+            from: 3,
+            verification: Verification {
+                through: 9,
+                batches: 4,
+                differing,
+            },
+        };
+        assert_eq!(
+            schedule.apply(&window(1), 10),
+            VersionOutcome::Verified { hash: b }
+        );
+        assert_eq!(
+            activate(&mut schedule, b, None, None, 11),
+            VersionOutcome::Refused(VersionRefused::NotVerified(b))
+        );
+        assert_eq!(
+            schedule.apply(&window(0), 12),
+            VersionOutcome::Verified { hash: b }
+        );
+        assert_eq!(
+            activate(&mut schedule, b, None, None, 13),
+            VersionOutcome::Activated { hash: b, from: 14 }
         );
     }
 

@@ -207,6 +207,30 @@ pub fn stored_versions_read_only(store_dir: &Path) -> Result<rocks::Entries> {
     rocks::read_only_entries(&store_dir.join(DB_DIR), &FAMILIES, VERSIONS)
 }
 
+/// What a snapshot's checkpoint holds of the state machine, read whole:
+/// where a verification of the history after it starts.
+pub struct CheckpointState {
+    pub meta: Meta,
+    pub schedule: Schedule,
+    /// Every component deployed by then, under its hash.
+    pub components: rocks::Entries,
+    /// The guest's keys and values.
+    pub guest: rocks::Entries,
+}
+
+/// Reads the checkpoint at `path` (a snapshot's `db/`).
+pub fn read_checkpoint(path: &Path) -> Result<CheckpointState> {
+    let db = rocks::open_read_only(path, &FAMILIES, &FAMILIES)?
+        .ok_or_else(|| Error::StoreFailed(format!("{} holds no checkpoint", path.display())))?;
+    let meta = read_meta(&db)?;
+    Ok(CheckpointState {
+        schedule: read_schedule(&db, &meta)?,
+        components: rocks::entries(&db, VERSIONS)?,
+        guest: rocks::entries(&db, GUEST)?,
+        meta,
+    })
+}
+
 pub(crate) fn read_meta_read_only(path: &Path) -> Result<Option<Meta>> {
     rocks::read_only_value(path, &FAMILIES, META, META_KEY)?
         .map(|bytes| decode_meta(&bytes))

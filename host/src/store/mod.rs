@@ -27,7 +27,10 @@ mod db;
 mod events;
 
 pub(crate) use db::read_meta_read_only;
-pub use db::{DB_DIR, Meta, genesis_version_read_only, stored_versions_read_only};
+pub use db::{
+    CheckpointState, DB_DIR, Meta, genesis_version_read_only, read_checkpoint,
+    stored_versions_read_only,
+};
 pub use events::{
     BatchEvents, EVENTS_DIR, EventLog, Record, RecordHeader, chain_next, encode_record,
     read_events, recompute_balances,

@@ -30,6 +30,28 @@ impl Probe {
         }
     }
 
+    /// Has the group build a snapshot of what it applied, and waits for it;
+    /// the index it is at.
+    pub async fn snapshot(&self) -> u64 {
+        let partition = self.node.partition(0).expect("group 0");
+        let applied = partition.store().applied_index();
+        partition
+            .raft()
+            .trigger()
+            .snapshot()
+            .await
+            .expect("a snapshot is triggered");
+        for _ in 0..500 {
+            let current = partition.snapshots().current().expect("snapshots read");
+            let index = current.and_then(|s| s.meta.last_log_id).map(|id| id.index);
+            if let Some(index) = index.filter(|&index| index >= applied) {
+                return index;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no snapshot was built");
+    }
+
     /// The sizes of the submissions so far.
     pub fn submits(&self) -> Vec<usize> {
         self.submits.lock().expect("lock").clone()
@@ -145,9 +167,10 @@ impl WalletService for Probe {
     async fn verify(
         &self,
         hash: VersionHash,
+        window: crate::audit::Window,
         progress: tokio::sync::watch::Sender<(u64, u64)>,
     ) -> crate::Result<crate::audit::Report> {
-        self.node.verify(hash, progress).await
+        self.node.verify(hash, window, progress).await
     }
 
     async fn change_versions(

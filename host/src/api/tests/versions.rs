@@ -156,9 +156,13 @@ mod fixtures;
 
 /// The JSON lines of a verification, the last one (the report) first.
 async fn verify(app: &super::App, hash: &str) -> (serde_json::Value, usize) {
+    verify_from(app, hash, "genesis").await
+}
+
+async fn verify_from(app: &super::App, hash: &str, from: &str) -> (serde_json::Value, usize) {
     let answer = app
         .post(
-            &format!("/v1/admin/versions/{hash}/verify"),
+            &format!("/v1/admin/versions/{hash}/verify?from={from}"),
             Some(ADMIN),
             &json!({}),
         )
@@ -296,4 +300,61 @@ async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it(
         .await;
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert_eq!(refused.code(), "not_verified");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verification_from_a_snapshot_replays_the_entries_after_it_on_its_state() {
+    let app = app().await;
+    let deployed = app
+        .post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            Some("application/wasm"),
+            DAILY_LIMIT_RELEASE.to_vec(),
+        )
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let limited = VersionHash::of(DAILY_LIMIT_RELEASE).to_string();
+    let (last, _) = verify_from(&app, &limited, "snapshot").await;
+    assert_eq!(last["error"], "no_snapshot", "{last}");
+
+    let deposit = json!({"account_id": "alice", "amount": "20000.00", "currency": "USD",
+                         "transaction_id": txid(1)});
+    let deposited = app.post("/v1/wallet/deposit", Some(ADMIN), &deposit).await;
+    assert_eq!(deposited.status, 200, "{}", deposited.text);
+    let snapshot = app.probe.snapshot().await;
+
+    // Only the state the snapshot holds funds these: on an empty state
+    // both sides would refuse both alike.
+    let alice = app.client("alice").await;
+    let mut positions = Vec::new();
+    for n in 2..4 {
+        let paid = transfer("alice", "bob", "6000.00", "USD", &txid(n));
+        let paid = app
+            .post("/v1/wallet/balance_transfer", Some(&alice), &paid)
+            .await;
+        assert_eq!(paid.status, 200, "{}", paid.text);
+        let position = paid.header("wallet-position").expect("a position");
+        let index = position.strip_prefix("0:").expect("partition 0");
+        positions.push(index.parse::<u64>().expect("an index"));
+    }
+    let (window, _) = verify_from(&app, &limited, "snapshot").await;
+    let (whole, _) = verify(&app, &limited).await;
+    let (window, whole) = (&window["report"], &whole["report"]);
+    assert_eq!(window["from"], snapshot + 1, "{window}");
+    assert_eq!(whole["from"], 1, "{whole}");
+    assert!(
+        window["batches"].as_u64() < whole["batches"].as_u64(),
+        "{window} {whole}"
+    );
+    for report in [window, whole] {
+        assert_eq!(report["outcome_changed"], 1, "{report}");
+        assert_eq!(report["differences"][0]["index"], positions[1], "{report}");
+    }
+    let versions = listed_with(&app, 2).await["versions"].clone();
+    assert_eq!(versions[1]["verification"]["differing"], 1, "{versions}");
+    assert_eq!(
+        versions[1]["verification"]["through"], whole["through"],
+        "{versions}"
+    );
 }
