@@ -16,14 +16,47 @@ use crate::store::{
 };
 use crate::views::{StoredBalances, stored_balances_read_only};
 use crate::{Error, Result};
+use hashbrown::HashMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use wallet_core::codec;
+use wallet_core::{Currency, codec};
 
 /// Per `(account, currency)`: available, reserved and in flight, in minor
 /// units (`i128`, so that the fold never overflows).
-pub type Balances = BTreeMap<(String, String), [i128; 3]>;
+type Balances = BTreeMap<(String, String), [i128; 3]>;
+
+/// [`Balances`] while the replay adds every event to them: keyed by the
+/// currency code then the account's bytes, so that an event finds its
+/// total without allocating (a replay adds tens of millions).
+#[derive(Clone, Default)]
+struct Totals {
+    totals: HashMap<Box<[u8]>, [i128; 3]>,
+    key: Vec<u8>,
+}
+
+impl Totals {
+    fn add(&mut self, account: &str, currency: Currency, change: [i128; 3]) {
+        self.key.clear();
+        self.key.extend_from_slice(&currency.0);
+        self.key.extend_from_slice(account.as_bytes());
+        let total = self.totals.entry_ref(&self.key[..]).or_insert([0; 3]);
+        for (total, delta) in total.iter_mut().zip(change) {
+            *total += delta;
+        }
+    }
+
+    fn balances(&self) -> Balances {
+        self.totals
+            .iter()
+            .map(|(key, total)| {
+                let (currency, account) = key.split_at(3);
+                let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
+                ((text(account), text(currency)), *total)
+            })
+            .collect()
+    }
+}
 
 /// What an audit found, once every check passed.
 #[derive(Clone, Debug, Serialize)]
@@ -128,8 +161,8 @@ pub fn audit(
         executor: Executor::new(engine),
         state: MemoryState::default(),
         record: Vec::new(),
-        balances: Balances::new(),
-        balances_at: at_ms.map(|_| Balances::new()),
+        balances: Totals::default(),
+        balances_at: at_ms.map(|_| Totals::default()),
         projected_balances: None,
         audit: Audit {
             through: 0,
@@ -178,8 +211,8 @@ struct Replaying {
     executor: Executor,
     state: MemoryState,
     record: Vec<u8>,
-    balances: Balances,
-    balances_at: Option<Balances>,
+    balances: Totals,
+    balances_at: Option<Totals>,
     /// The balances when the read models' cursor was reached.
     projected_balances: Option<Balances>,
     audit: Audit,
@@ -253,17 +286,16 @@ impl Replaying {
             let Some((posting, effect)) = event.effect() else {
                 continue;
             };
-            let key = (posting.account.to_string(), posting.currency.to_string());
             let amount = i128::from(posting.amount);
             let change = [effect.available, effect.reserved, effect.in_flight]
                 .map(|e| amount * i128::from(e));
-            add(self.balances.entry(key.clone()).or_default(), change);
+            self.balances.add(posting.account, posting.currency, change);
             if in_time && let Some(at) = &mut self.balances_at {
-                add(at.entry(key).or_default(), change);
+                at.add(posting.account, posting.currency, change);
             }
         }
         if projected.is_some_and(|p| p.events == seq) {
-            self.projected_balances = Some(self.balances.clone());
+            self.projected_balances = Some(self.balances.balances());
         }
         Ok(())
     }
@@ -288,7 +320,7 @@ impl Replaying {
                 replayed: hex::encode(replayed),
             });
         }
-        for ((_, currency), amounts) in &self.balances {
+        for ((_, currency), amounts) in &self.balances.balances() {
             *self.audit.sums.entry(currency.clone()).or_default() += amounts.iter().sum::<i128>();
         }
         if let Some((currency, sum)) = self.audit.sums.iter().find(|(_, sum)| **sum != 0) {
@@ -307,6 +339,7 @@ impl Replaying {
         self.audit.chain_head = hex::encode(self.head);
         self.audit.balances_at = self.balances_at.map(|balances| {
             balances
+                .balances()
                 .into_iter()
                 .map(
                     |((account, currency), [available, reserved, _])| BalanceAt {
@@ -355,12 +388,6 @@ fn compare(projected: &StoredBalances, expected: &Balances) -> Result<usize, Mis
         }
     }
     Ok(projected.accounts.len())
-}
-
-fn add(to: &mut [i128; 3], change: [i128; 3]) {
-    for (total, delta) in to.iter_mut().zip(change) {
-        *total += delta;
-    }
 }
 
 /// What differs between a stored record and the replay's.

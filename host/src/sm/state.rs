@@ -2,6 +2,7 @@
 
 use crate::Result;
 use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
 use wallet_core::codec::ValuesWriter;
 
 /// The guest's committed state, as prefetch reads it. The runtime only
@@ -23,18 +24,21 @@ pub struct MemoryState {
 }
 
 impl MemoryState {
+    /// One hash per write: replays apply millions.
     pub fn apply<'a>(&mut self, writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>) {
         for (key, value) in writes {
-            match (value, self.entries.get_mut(key)) {
-                (Some(value), Some(old)) => {
-                    old.clear();
-                    old.extend_from_slice(value);
+            let Some(value) = value else {
+                self.entries.remove(key);
+                continue;
+            };
+            match self.entries.entry_ref(key) {
+                EntryRef::Occupied(mut held) => {
+                    let held = held.get_mut();
+                    held.clear();
+                    held.extend_from_slice(value);
                 }
-                (Some(value), None) => {
-                    self.entries.insert(key.into(), value.to_vec());
-                }
-                (None, _) => {
-                    self.entries.remove(key);
+                EntryRef::Vacant(vacant) => {
+                    vacant.insert(value.to_vec());
                 }
             }
         }
