@@ -347,10 +347,13 @@ async fn verify(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let count = |key: &str| report[key].as_u64().unwrap_or(0);
+    if from_snapshot && report.get("from").is_none() {
+        bail!("the server does not know --from-snapshot: it replayed from genesis");
+    }
     println!(
         "{} batches from log index {} through {}: {} identical, {} outcome changed, {} event changed, {} state changed only",
         count("batches"),
-        count("from"),
+        report["from"].as_u64().unwrap_or(1),
         count("through"),
         count("identical"),
         count("outcome_changed"),

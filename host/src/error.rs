@@ -138,6 +138,9 @@ pub enum Error {
     #[error("this replica holds no snapshot yet to start a verification at")]
     NoSnapshot,
 
+    #[error("no entry was applied after the snapshot at index {snapshot}: the window is empty")]
+    EmptyWindow { snapshot: u64 },
+
     #[error("event log starts at record {first}, not at genesis (record 1); it cannot be verified")]
     EventLogNotFromGenesis { first: u64 },
 

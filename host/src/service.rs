@@ -260,6 +260,9 @@ pub trait WalletService: Send + Sync + 'static {
     /// Every deployed state-machine version and where it stands.
     fn versions(&self) -> Vec<VersionInfo>;
 
+    /// The log index of this node's current snapshot, if it has one.
+    fn snapshot_index(&self) -> Option<u64>;
+
     /// Compiles and instantiates a candidate version: what a deploy checks
     /// before it is proposed.
     fn check_version(&self, bytes: &[u8]) -> crate::Result<VersionHash>;

@@ -323,14 +323,16 @@ fn versions_paths() -> Value {
 
 fn verify_path() -> Value {
     json!({"post": {
-        "summary": "Admin: replay this member's recorded history, from genesis or (`from=snapshot`) from its current snapshot on, through the version beside the versions that ran it, and record the outcome in the log (activation requires an identical one). Answers JSON lines while it runs: `{\"progress\": {\"index\", \"through\"}}`, then `{\"report\": {...}, \"recorded_at\"}` (the report grades each differing batch: outcome_changed, event_changed or state_changed_only, with the first differing outcome, event or write of each side; own_state_writes counts the candidate's writes under keys no recorded version wrote, its new state, which are not differences), or `{\"error\", \"message\"}`.",
+        "summary": "Admin: replay this member's recorded history, from genesis or (`from=snapshot`) only the entries after its current snapshot, through the version beside the versions that ran it, and record the outcome in the log (activation requires an identical one). Answers JSON lines while it runs: `{\"progress\": {\"index\", \"through\"}}`, then `{\"report\": {...}, \"recorded_at\"}` (the report grades each differing batch: outcome_changed, event_changed or state_changed_only, with the first differing outcome, event or write of each side; own_state_writes counts the candidate's writes under keys no recorded version wrote, its new state, which are not differences), or `{\"error\", \"message\"}`.",
         "parameters": [path_param("hash", "The version's SHA-256, in hex", VERSION_PATTERN),
-            {"name": "from", "in": "query", "required": false, "description": "Where the replay starts: `genesis`, or `snapshot`: after this member's current snapshot, on the state it holds (the log records the window; an error line `no_snapshot` when there is none yet).", "schema": {"type": "string", "enum": ["genesis", "snapshot"], "default": "genesis"}}],
+            {"name": "from", "in": "query", "required": false, "description": "Where the replay starts: `genesis`, or `snapshot`: after this member's current snapshot, on the state it holds (the log records the window; 409 `no_snapshot` when there is none yet, and an error line `empty_window` when no entry was applied after it).", "schema": {"type": "string", "enum": ["genesis", "snapshot"], "default": "genesis"}}],
         "responses": {
             "200": {"description": "The verification's progress and report, as JSON lines.",
                 "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
             "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-            "404": error("NotFound"), "500": error("Internal"),
+            "404": error("NotFound"),
+            "409": plain("Refused: no_snapshot (`from=snapshot` on a member that holds none yet).", "Error"),
+            "500": error("Internal"),
         }
     }})
 }

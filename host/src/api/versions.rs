@@ -156,6 +156,13 @@ pub async fn verify<S: WalletService>(
             format!("version {hash} is not deployed"),
         ));
     }
+    if query.from == Window::Snapshot && state.service.snapshot_index().is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_snapshot",
+            "this member holds no snapshot yet to start a verification at",
+        ));
+    }
     let (lines, body) = mpsc::channel::<Bytes>(16);
     tokio::spawn(verify_into(state.service, hash, query.from, lines));
     let stream = futures_util::stream::unfold(body, |mut body| async move {
@@ -206,6 +213,7 @@ async fn verify_into<S: WalletService>(
             let code = match error {
                 crate::Error::ArchiveGap { .. } => "archive_incomplete",
                 crate::Error::NoSnapshot => "no_snapshot",
+                crate::Error::EmptyWindow { .. } => "empty_window",
                 _ => "verification_failed",
             };
             send(json!({"error": code, "message": error.to_string()})).await;

@@ -29,7 +29,7 @@ type Balances = BTreeMap<(String, String), [i128; 3]>;
 /// [`Balances`] while the replay adds every event to them: keyed by the
 /// currency code then the account's bytes, so that an event finds its
 /// total without allocating (a replay adds tens of millions).
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Totals {
     totals: HashMap<Box<[u8]>, [i128; 3]>,
     key: Vec<u8>,
@@ -50,12 +50,31 @@ impl Totals {
         self.totals
             .iter()
             .map(|(key, total)| {
-                let (currency, account) = key.split_at(3);
-                let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
-                ((text(account), text(currency)), *total)
+                let (currency, account) = split(key);
+                let account = String::from_utf8_lossy(account).into_owned();
+                ((account, currency.to_string()), *total)
             })
             .collect()
     }
+
+    /// Per currency, every balance, reservation and amount in flight.
+    fn sums(&self) -> BTreeMap<String, i128> {
+        let mut sums = BTreeMap::new();
+        for (key, total) in &self.totals {
+            *sums.entry(split(key).0.to_string()).or_default() += total.iter().sum::<i128>();
+        }
+        sums
+    }
+}
+
+fn split(key: &[u8]) -> (Currency, &[u8]) {
+    let (currency, account) = key.split_at(3);
+    let currency = Currency(
+        currency
+            .try_into()
+            .expect("a key starts with a currency code"),
+    );
+    (currency, account)
 }
 
 /// What an audit found, once every check passed.
@@ -320,9 +339,7 @@ impl Replaying {
                 replayed: hex::encode(replayed),
             });
         }
-        for ((_, currency), amounts) in &self.balances.balances() {
-            *self.audit.sums.entry(currency.clone()).or_default() += amounts.iter().sum::<i128>();
-        }
+        self.audit.sums = self.balances.sums();
         if let Some((currency, sum)) = self.audit.sums.iter().find(|(_, sum)| **sum != 0) {
             return Err(Mismatch::Sum {
                 currency: currency.clone(),

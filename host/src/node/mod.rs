@@ -278,6 +278,11 @@ impl WalletService for Node {
         self.partition.store().versions()
     }
 
+    fn snapshot_index(&self) -> Option<u64> {
+        let current = self.partition.snapshots().current().ok()??;
+        current.meta.last_log_id.map(|id| id.index)
+    }
+
     fn check_version(&self, bytes: &[u8]) -> Result<VersionHash> {
         let version = Version::compile(&self.engine, bytes)?;
         let hash = version.hash;

@@ -339,6 +339,11 @@ impl Partition {
         window: Window,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Report> {
+        let (mut history, mut verifier) = match window {
+            Window::Genesis => self.verifier_at_genesis(engine, candidate)?,
+            Window::Snapshot => self.verifier_at_snapshot(engine, candidate)?,
+        };
+        // Read after the snapshot was picked, which may be newer.
         let applied = self.store.applied_index();
         let through = self.log.archived_through(applied);
         if through < applied {
@@ -347,11 +352,11 @@ impl Partition {
                 to: applied,
             });
         }
-        let (mut history, mut verifier) = match window {
-            Window::Genesis => self.verifier_at_genesis(engine, candidate)?,
-            Window::Snapshot => self.verifier_at_snapshot(engine, candidate)?,
-        };
         let from = verifier.from();
+        if from > applied {
+            // Nothing replayed must not pass for history found identical.
+            return Err(Error::EmptyWindow { snapshot: from - 1 });
+        }
         for index in from..=through {
             let stored = self.log.archived(index)?.ok_or(Error::ArchiveGap {
                 from: index,
@@ -399,14 +404,15 @@ impl Partition {
             .map_err(|e| Error::StoreFailed(format!("reading the current snapshot: {e}")))?
             .ok_or(Error::NoSnapshot)?;
         let files: &SnapshotFiles = &snapshot.snapshot;
-        let checkpoint = crate::store::read_checkpoint(&files.dir.join(CHECKPOINT_DIR))?;
-        let mut state = MemoryState::default();
-        state.apply(
-            checkpoint
-                .guest
-                .iter()
-                .map(|(key, value)| (&key[..], Some(&value[..]))),
-        );
+        // Two newer snapshots replacing it while it is read would remove it.
+        let checkpoint =
+            crate::store::read_checkpoint(&files.dir.join(CHECKPOINT_DIR)).map_err(|e| {
+                Error::StoreFailed(format!(
+                    "reading snapshot {}: {e} (a newer one may have replaced it: try again)",
+                    snapshot.meta.snapshot_id
+                ))
+            })?;
+        let state = checkpoint.guest.into_iter().collect();
         let history = History::resume(
             self.id,
             checkpoint.schedule,

@@ -160,6 +160,10 @@ impl WalletService for Probe {
         self.node.versions()
     }
 
+    fn snapshot_index(&self) -> Option<u64> {
+        self.node.snapshot_index()
+    }
+
     fn check_version(&self, bytes: &[u8]) -> crate::Result<VersionHash> {
         self.node.check_version(bytes)
     }

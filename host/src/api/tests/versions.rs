@@ -315,14 +315,24 @@ async fn a_verification_from_a_snapshot_replays_the_entries_after_it_on_its_stat
         .await;
     assert_eq!(deployed.status, 201, "{}", deployed.text);
     let limited = VersionHash::of(DAILY_LIMIT_RELEASE).to_string();
-    let (last, _) = verify_from(&app, &limited, "snapshot").await;
-    assert_eq!(last["error"], "no_snapshot", "{last}");
+    let refused = app
+        .post(
+            &format!("/v1/admin/versions/{limited}/verify?from=snapshot"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.code(), "no_snapshot");
 
     let deposit = json!({"account_id": "alice", "amount": "20000.00", "currency": "USD",
                          "transaction_id": txid(1)});
     let deposited = app.post("/v1/wallet/deposit", Some(ADMIN), &deposit).await;
     assert_eq!(deposited.status, 200, "{}", deposited.text);
     let snapshot = app.probe.snapshot().await;
+    // Nothing replayed is no verification.
+    let (last, _) = verify_from(&app, &limited, "snapshot").await;
+    assert_eq!(last["error"], "empty_window", "{last}");
 
     // Only the state the snapshot holds funds these: on an empty state
     // both sides would refuse both alike.
