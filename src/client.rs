@@ -1,6 +1,6 @@
 //! The commands that talk to a running server: `wallet cluster status`,
-//! `wallet token create/list/revoke`, `wallet sm list/deploy/verify/activate` and
-//! `wallet backup`.
+//! `wallet token create/list/revoke`, `wallet sm
+//! list/deploy/verify/activate/cancel` and `wallet backup`.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -104,6 +104,14 @@ pub enum SmCommand {
         /// Why to activate without an identical verification.
         #[arg(long, value_name = "REASON")]
         force: Option<String>,
+    },
+    /// Withdraw a version's activation that the log has not reached yet
+    /// (one made with --at-index) (admin).
+    Cancel {
+        #[command(flatten)]
+        target: Target,
+        /// The version's SHA-256 (hex).
+        hash: String,
     },
 }
 
@@ -300,6 +308,10 @@ pub async fn sm(command: SmCommand) -> anyhow::Result<()> {
                     .ok(Method::POST, &path, Some(Body::Json(body)))
                     .await?,
             )
+        }
+        SmCommand::Cancel { target, hash } => {
+            let path = format!("/v1/admin/versions/{hash}/cancel");
+            print(&target.ok(Method::POST, &path, None).await?)
         }
     }
 }

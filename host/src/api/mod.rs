@@ -123,6 +123,10 @@ pub fn router<S: WalletService>(service: Arc<S>, metrics: PrometheusHandle) -> R
             "/v1/admin/versions/{hash}/verify",
             post(versions::verify::<S>),
         )
+        .route(
+            "/v1/admin/versions/{hash}/cancel",
+            post(versions::cancel::<S>),
+        )
         .route("/metrics", get(metrics::render::<S>))
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz::<S>))

@@ -272,6 +272,7 @@ fn paths() -> Value {
     }});
     paths["/v1/admin/versions"] = versions_paths();
     paths["/v1/admin/versions/{hash}/activate"] = activate_path();
+    paths["/v1/admin/versions/{hash}/cancel"] = cancel_path();
     paths["/v1/admin/versions/{hash}/verify"] = verify_path();
     paths
 }
@@ -333,6 +334,23 @@ fn verify_path() -> Value {
             "404": error("NotFound"),
             "409": plain("Refused: no_snapshot (`from=snapshot` on a member that holds none yet).", "Error"),
             "500": error("Internal"),
+        }
+    }})
+}
+
+fn cancel_path() -> Value {
+    json!({"post": {
+        "summary": "Admin: withdraw the version's activation that the log has not reached yet (one made with a later `at_index`), through the log. Refused once the log has reached it.",
+        "parameters": [path_param("hash", "The version's SHA-256, in hex", VERSION_PATTERN)],
+        "responses": {
+            "200": {"description": "Cancelled.",
+                "headers": {"Wallet-Position": {"$ref": "#/components/headers/WalletPosition"}},
+                "content": {"application/json": {"schema": {"type": "object", "required": ["hash", "cancelled_from"], "properties": {
+                    "hash": {"type": "string", "pattern": VERSION_PATTERN}, "cancelled_from": {"type": "integer"}}}}}},
+            "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+            "404": error("NotFound"),
+            "409": plain("Refused: not_scheduled (no activation of it that the log has not reached).", "Error"),
+            "500": error("Internal"), "503": error("Unavailable"),
         }
     }})
 }

@@ -1,5 +1,5 @@
-//! State-machine versions: list (admins and auditors), deploy, verify and
-//! activate (admins). Deploying and activating are log entries (`crate::sm::
+//! State-machine versions: list (admins and auditors), deploy, verify,
+//! activate and cancel a scheduled activation (admins). Deploying and activating are log entries (`crate::sm::
 //! VersionChange`) taken by the leader; a deploy is checked here first (it
 //! compiles, imports nothing, and instantiates), so a component that could
 //! never run is refused before it reaches the log.
@@ -119,6 +119,28 @@ pub async fn activate<S: WalletService>(
     match outcome {
         VersionOutcome::Activated { hash, from } => Ok(stamp(
             Json(json!({"hash": hash, "active_from": from})).into_response(),
+            &positions,
+        )),
+        VersionOutcome::Refused(refused) => Err(refusal(&refused)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `POST /v1/admin/versions/{hash}/cancel`: withdraws an activation of
+/// the version the log has not reached yet; 200 with the index it would
+/// have run from; 404 for a version never deployed; 409 `not_scheduled`
+/// when it has no such activation (the log may have reached it).
+pub async fn cancel<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiPath(hash): ApiPath,
+) -> Result<Response, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let change = VersionChange::Cancel { hash };
+    let (outcome, positions) = state.service.change_versions(change).await?;
+    match outcome {
+        VersionOutcome::Cancelled { hash, from } => Ok(stamp(
+            Json(json!({"hash": hash, "cancelled_from": from})).into_response(),
             &positions,
         )),
         VersionOutcome::Refused(refused) => Err(refusal(&refused)),
@@ -254,6 +276,7 @@ fn refusal(refused: &VersionRefused) -> ApiError {
         VersionRefused::NotVerified(_) => "not_verified",
         VersionRefused::FirstAtIndex => "first_activation_at_index",
         VersionRefused::OlderVerification { .. } => "older_verification",
+        VersionRefused::NotScheduled(_) => "not_scheduled",
     };
     ApiError::new(StatusCode::CONFLICT, code, refused.to_string())
 }

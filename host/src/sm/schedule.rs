@@ -38,6 +38,9 @@ pub enum VersionChange {
         from: u64,
         verification: Verification,
     },
+    /// Withdraws the activation of `hash` that the log has not reached
+    /// yet, so a mistaken `at` blocks nothing until then.
+    Cancel { hash: VersionHash },
 }
 
 impl VersionChange {
@@ -88,6 +91,7 @@ impl std::fmt::Debug for VersionChange {
                 .field("from", from)
                 .field("verification", verification)
                 .finish(),
+            VersionChange::Cancel { hash } => f.debug_struct("Cancel").field("hash", hash).finish(),
         }
     }
 }
@@ -119,6 +123,11 @@ pub enum VersionOutcome {
         hash: VersionHash,
     },
     Refused(VersionRefused),
+    /// The activation that would have run `hash` from `from` is withdrawn.
+    Cancelled {
+        hash: VersionHash,
+        from: u64,
+    },
 }
 
 /// Why an activation (or a verification record) was refused.
@@ -144,6 +153,8 @@ pub enum VersionRefused {
     FirstAtIndex,
     #[error("version {hash} has a verification through index {through} already")]
     OlderVerification { hash: VersionHash, through: u64 },
+    #[error("version {0} has no activation the log has not reached yet")]
+    NotScheduled(VersionHash),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +322,17 @@ impl Schedule {
                     None => refused(VersionRefused::NotDeployed(*hash)),
                 }
             }
+            VersionChange::Cancel { hash } => match self.activations.last() {
+                // Only the last activation can be ahead of the log: a
+                // pending one blocks any other.
+                Some(pending) if pending.hash == *hash && pending.from > index => {
+                    let from = pending.from;
+                    self.activations.pop();
+                    VersionOutcome::Cancelled { hash: *hash, from }
+                }
+                _ if !self.is_deployed(*hash) => refused(VersionRefused::NotDeployed(*hash)),
+                _ => refused(VersionRefused::NotScheduled(*hash)),
+            },
         }
     }
 
@@ -611,6 +633,48 @@ mod tests {
             activate(&mut schedule, b, None, None, 13),
             VersionOutcome::Activated { hash: b, from: 14 }
         );
+    }
+
+    #[test]
+    fn a_scheduled_activation_can_be_cancelled_until_the_log_reaches_it() {
+        let mut schedule = Schedule::genesis(VersionHash::of(b"a"));
+        let b = deploy(&mut schedule, b"b", 5);
+        let c = deploy(&mut schedule, b"c", 6);
+        let cancel = |hash| VersionChange::Cancel { hash };
+        assert_eq!(
+            activate(&mut schedule, b, Some(1_000_000), Some("typo"), 7),
+            VersionOutcome::Activated {
+                hash: b,
+                from: 1_000_000
+            }
+        );
+        assert_eq!(
+            schedule.apply(&cancel(c), 8),
+            VersionOutcome::Refused(VersionRefused::NotScheduled(c))
+        );
+        assert_eq!(
+            schedule.apply(&cancel(b), 9),
+            VersionOutcome::Cancelled {
+                hash: b,
+                from: 1_000_000
+            }
+        );
+        assert_eq!(schedule.version_at(1_000_000), Some(VersionHash::of(b"a")));
+        assert_eq!(
+            activate(&mut schedule, c, None, Some("now"), 10),
+            VersionOutcome::Activated { hash: c, from: 11 }
+        );
+        // Once the log reaches an activation, it stands.
+        assert_eq!(
+            activate(&mut schedule, b, Some(20), Some("later"), 12),
+            VersionOutcome::Activated { hash: b, from: 20 }
+        );
+        let before = schedule.clone();
+        assert_eq!(
+            schedule.apply(&cancel(b), 20),
+            VersionOutcome::Refused(VersionRefused::NotScheduled(b))
+        );
+        assert_eq!(schedule, before);
     }
 
     #[test]

@@ -70,6 +70,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/versions", "get"),
         ("/v1/admin/versions/{hash}/activate", "post"),
         ("/v1/admin/versions/{hash}/verify", "post"),
+        ("/v1/admin/versions/{hash}/cancel", "post"),
         ("/metrics", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

@@ -368,3 +368,56 @@ async fn a_verification_from_a_snapshot_replays_the_entries_after_it_on_its_stat
         "{versions}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_activation_is_cancelled_through_the_log_and_blocks_nothing_after() {
+    let app = app().await;
+    let deployed = app
+        .post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            Some("application/wasm"),
+            EARLIER_RELEASE.to_vec(),
+        )
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let hash = VersionHash::of(EARLIER_RELEASE).to_string();
+    let post = |path: String, body: serde_json::Value| {
+        let app = &app;
+        async move { app.post(&path, Some(ADMIN), &body).await }
+    };
+    let activate = format!("/v1/admin/versions/{hash}/activate");
+    let cancel = format!("/v1/admin/versions/{hash}/cancel");
+    let far = json!({"at_index": 1_000_000_000u64, "force_reason": "a typo"});
+    let scheduled = post(activate.clone(), far).await;
+    assert_eq!(scheduled.status, 200, "{}", scheduled.text);
+    assert_eq!(
+        listed_with(&app, 2).await["versions"][1]["state"],
+        "scheduled"
+    );
+    let now = json!({"force_reason": "meant now"});
+    let blocked = post(activate.clone(), now.clone()).await;
+    assert_eq!(blocked.status, 409, "{}", blocked.text);
+    assert_eq!(blocked.code(), "activation_pending");
+
+    let cancelled = post(cancel.clone(), json!({})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    assert_eq!(cancelled.json["cancelled_from"], 1_000_000_000u64);
+    assert!(cancelled.header("wallet-position").is_some());
+    let again = post(cancel.clone(), json!({})).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.code(), "not_scheduled");
+    let unknown = post(
+        format!("/v1/admin/versions/{}/cancel", "0".repeat(64)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let versions = listed_with(&app, 2).await["versions"].clone();
+    assert_eq!(versions[0]["state"], "active", "{versions}");
+    assert_eq!(versions[1]["state"], "deployed", "{versions}");
+
+    let activated = post(activate, now).await;
+    assert_eq!(activated.status, 200, "{}", activated.text);
+    assert_eq!(listed_with(&app, 2).await["versions"][1]["state"], "active");
+}
