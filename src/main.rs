@@ -28,7 +28,7 @@ enum Cli {
     /// Bearer tokens: create, list, revoke (admin).
     #[command(subcommand)]
     Token(client::TokenCommand),
-    /// State-machine versions: list, deploy, activate.
+    /// State-machine versions: list, deploy, verify, activate, cancel.
     #[command(subcommand)]
     Sm(client::SmCommand),
     /// Take a consistent online backup of a running node (admin): its
