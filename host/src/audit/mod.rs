@@ -8,14 +8,16 @@
 //! - `history`: the archive's entries with the version scheduled for each.
 //! - `check`: `wallet audit`, every check of a stopped replica's data.
 //! - `verify`: a candidate version run over recorded history beside the
-//!   versions that made it.
+//!   versions that made it, on a `shadow` state.
 
 mod check;
 mod history;
+mod shadow;
 mod verify;
 
 pub use check::{Audit, BalanceAt, Mismatch, audit};
 pub use history::{Batch, History};
+pub use shadow::{Base, Shadow};
 pub use verify::{Difference, DifferenceKind, Report, Verifier, Window};
 
 use crate::Result;

@@ -13,7 +13,7 @@
 //! from then on the candidate reads it from the shadow like everything
 //! else.
 
-use super::{Batch, History};
+use super::{Batch, History, Shadow};
 use crate::Result;
 use crate::sm::{
     Answer, Executed, Executor, MemoryState, StateSource, Verification, Version, VersionChange,
@@ -117,7 +117,7 @@ pub struct Verifier {
     executor: Executor,
     candidate: Version,
     bytes: Vec<u8>,
-    state: MemoryState,
+    state: Shadow,
     /// The candidate's writes to keys of its own.
     own: MemoryState,
     report: Report,
@@ -125,7 +125,7 @@ pub struct Verifier {
 
 /// The shadow as the recorded version reads it, noting the keys it reads.
 struct Recording<'s> {
-    shadow: &'s MemoryState,
+    shadow: &'s Shadow,
     read: HashSet<Box<[u8]>>,
 }
 
@@ -133,9 +133,7 @@ impl StateSource for Recording<'_> {
     fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
         for key in keys {
             self.read.insert((*key).into());
-            values
-                .push(self.shadow.get(key))
-                .map_err(|e| crate::Error::StateRead(e.to_string()))?;
+            self.shadow.read(key, |value| push(values, value))??;
         }
         Ok(())
     }
@@ -143,20 +141,26 @@ impl StateSource for Recording<'_> {
 
 /// The state as the candidate reads it: its own keys over the shadow.
 struct CandidateView<'s> {
-    shadow: &'s MemoryState,
+    shadow: &'s Shadow,
     own: &'s MemoryState,
 }
 
 impl StateSource for CandidateView<'_> {
     fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
         for key in keys {
-            let value = self.own.get(key).or_else(|| self.shadow.get(key));
-            values
-                .push(value)
-                .map_err(|e| crate::Error::StateRead(e.to_string()))?;
+            match self.own.get(key) {
+                Some(value) => push(values, Some(value))?,
+                None => self.shadow.read(key, |value| push(values, value))??,
+            }
         }
         Ok(())
     }
+}
+
+fn push(values: &mut ValuesWriter, value: Option<&[u8]>) -> Result<()> {
+    values
+        .push(value)
+        .map_err(|e| crate::Error::StateRead(e.to_string()))
 }
 
 impl Verifier {
@@ -167,7 +171,7 @@ impl Verifier {
         engine: &wasmtime::Engine,
         candidate: Vec<u8>,
         from: u64,
-        state: MemoryState,
+        state: Shadow,
     ) -> Result<Verifier> {
         let version = Version::compile(engine, &candidate)?;
         Ok(Verifier {
@@ -222,7 +226,7 @@ impl Verifier {
         // A batch either side failed keeps nothing of the candidate's.
         let own = match (&recorded, &candidate) {
             (Executed::Applied(_), Executed::Applied(candidate)) => {
-                own_writes(&self.state, &theirs, candidate)
+                own_writes(&self.state, &theirs, candidate)?
             }
             _ => Vec::new(),
         };
@@ -278,12 +282,18 @@ type Write = (Vec<u8>, Option<Vec<u8>>);
 
 /// The candidate's writes to keys of its own: absent from the shadow state,
 /// and neither read nor written by the recorded version in this batch.
-fn own_writes(shadow: &MemoryState, theirs: &HashSet<Box<[u8]>>, candidate: &Answer) -> Vec<Write> {
-    candidate
-        .writes()
-        .filter(|(key, _)| !theirs.contains(*key) && shadow.get(key).is_none())
-        .map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)))
-        .collect()
+fn own_writes(
+    shadow: &Shadow,
+    theirs: &HashSet<Box<[u8]>>,
+    candidate: &Answer,
+) -> Result<Vec<Write>> {
+    let mut own = Vec::new();
+    for (key, value) in candidate.writes() {
+        if !theirs.contains(key) && !shadow.contains(key)? {
+            own.push((key.to_vec(), value.map(<[u8]>::to_vec)));
+        }
+    }
+    Ok(own)
 }
 
 /// The first difference between two answers to one batch: its kind, and

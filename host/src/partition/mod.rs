@@ -13,18 +13,15 @@ mod tests;
 pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
 pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
 
-use crate::audit::{History, Report, Verifier, Window};
+use crate::audit::{Base, History, Report, Shadow, Verifier, Window};
 use crate::cluster::Peers;
 use crate::log::LogOptions;
 use crate::raft::{
-    BatchReply, CHECKPOINT_DIR, LogStore, Network, Raft, Request, SnapshotFiles, Snapshots,
-    StateMachine,
+    BatchReply, CHECKPOINT_DIR, LogStore, Network, Raft, Request, Snapshots, StateMachine,
 };
 use crate::rocks::Tuning;
 use crate::service::{MembershipError, Position, ReadError, Reply, SubmitError, Submitted};
-use crate::sm::{
-    Executor, MemoryState, VersionChange, VersionHash, VersionOutcome, VersionRefused,
-};
+use crate::sm::{Executor, VersionChange, VersionHash, VersionOutcome, VersionRefused};
 use crate::store::{Store, StoreOptions};
 use crate::tokens::{StoredToken, TokenChange, TokenOutcome};
 use crate::views::Views;
@@ -387,7 +384,7 @@ impl Partition {
             None => None,
         };
         let history = History::new(self.id, genesis);
-        let verifier = Verifier::new(engine, candidate, 1, MemoryState::default())?;
+        let verifier = Verifier::new(engine, candidate, 1, Shadow::default())?;
         Ok((history, verifier))
     }
 
@@ -398,21 +395,19 @@ impl Partition {
         engine: &wasmtime::Engine,
         candidate: Vec<u8>,
     ) -> Result<(History, Verifier)> {
-        let snapshot = self
+        let (pinned, manifest) = self
             .snapshots
-            .current()
-            .map_err(|e| Error::StoreFailed(format!("reading the current snapshot: {e}")))?
+            .pin_current()
+            .map_err(|e| {
+                // Two newer snapshots built while it was linked remove it.
+                Error::StoreFailed(format!("pinning the current snapshot: {e} (try again)"))
+            })?
             .ok_or(Error::NoSnapshot)?;
-        let files: &SnapshotFiles = &snapshot.snapshot;
-        // Two newer snapshots replacing it while it is read would remove it.
-        let checkpoint =
-            crate::store::read_checkpoint(&files.dir.join(CHECKPOINT_DIR)).map_err(|e| {
-                Error::StoreFailed(format!(
-                    "reading snapshot {}: {e} (a newer one may have replaced it: try again)",
-                    snapshot.meta.snapshot_id
-                ))
+        let checkpoint = crate::store::read_checkpoint(&pinned.as_ref().join(CHECKPOINT_DIR))
+            .map_err(|e| {
+                let id = &manifest.meta.snapshot_id;
+                Error::StoreFailed(format!("reading snapshot {id}: {e}"))
             })?;
-        let state = checkpoint.guest.into_iter().collect();
         let history = History::resume(
             self.id,
             checkpoint.schedule,
@@ -423,6 +418,7 @@ impl Partition {
             checkpoint.meta.timestamp_ms,
         );
         let from = checkpoint.meta.applied_index + 1;
+        let state = Shadow::over(Base::new(checkpoint.guest, pinned));
         let verifier = Verifier::new(engine, candidate, from, state)?;
         Ok((history, verifier))
     }

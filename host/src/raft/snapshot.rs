@@ -174,6 +174,31 @@ impl Snapshots {
         Ok((dir, manifest))
     }
 
+    /// The current snapshot's files hard-linked into a directory of their
+    /// own, which no prune touches, so they can be read for as long as the
+    /// guard lives; `None` without a snapshot.
+    pub fn pin_current(&self) -> std::io::Result<Option<(BackupDir, Manifest)>> {
+        let Some(current) = self.complete()?.pop() else {
+            return Ok(None);
+        };
+        let files = SnapshotFiles { dir: current };
+        let manifest = files.manifest()?;
+        let pinned = BackupDir(
+            self.dir
+                .join(format!("{BACKUP_PREFIX}{}", uuid::Uuid::new_v4().simple())),
+        );
+        let (from, to) = (
+            files.dir.join(CHECKPOINT_DIR),
+            pinned.0.join(CHECKPOINT_DIR),
+        );
+        std::fs::create_dir_all(&to)?;
+        for entry in std::fs::read_dir(&from)? {
+            let entry = entry?;
+            std::fs::hard_link(entry.path(), to.join(entry.file_name()))?;
+        }
+        Ok(Some((pinned, manifest)))
+    }
+
     /// Writes a checkpoint of the state and its manifest into `dir`, which
     /// must not exist.
     fn checkpoint_into(&self, dir: &Path) -> std::io::Result<Manifest> {

@@ -57,18 +57,6 @@ impl MemoryState {
     }
 }
 
-/// A state from stored keys and values, taking their buffers.
-impl FromIterator<(Box<[u8]>, Box<[u8]>)> for MemoryState {
-    fn from_iter<I: IntoIterator<Item = (Box<[u8]>, Box<[u8]>)>>(entries: I) -> Self {
-        MemoryState {
-            entries: entries
-                .into_iter()
-                .map(|(key, value)| (key, value.into_vec()))
-                .collect(),
-        }
-    }
-}
-
 impl StateSource for MemoryState {
     fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
         for key in keys {

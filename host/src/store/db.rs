@@ -207,18 +207,35 @@ pub fn stored_versions_read_only(store_dir: &Path) -> Result<rocks::Entries> {
     rocks::read_only_entries(&store_dir.join(DB_DIR), &FAMILIES, VERSIONS)
 }
 
-/// What a snapshot's checkpoint holds of the state machine, read whole:
-/// where a verification of the history after it starts.
+/// What a snapshot's checkpoint holds of the state machine: where a
+/// verification of the history after it starts.
 pub struct CheckpointState {
     pub meta: Meta,
     pub schedule: Schedule,
     /// Every component deployed by then, under its hash.
     pub components: rocks::Entries,
-    /// The guest's keys and values.
-    pub guest: rocks::Entries,
+    /// The guest's keys and values, read in place.
+    pub guest: GuestReader,
 }
 
-/// Reads the checkpoint at `path` (a snapshot's `db/`).
+/// The guest state of a checkpoint open read-only: a key at a time, so
+/// that a large state is not loaded whole.
+pub struct GuestReader {
+    db: DB,
+}
+
+impl GuestReader {
+    /// Calls `f` with the value of `key`, without copying it.
+    pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
+        let value = self
+            .db
+            .get_pinned_cf(cf(&self.db, GUEST), key)
+            .map_err(rocks("reading a checkpoint's state"))?;
+        Ok(f(value.as_deref()))
+    }
+}
+
+/// Opens the checkpoint at `path` (a snapshot's `db/`).
 pub fn read_checkpoint(path: &Path) -> Result<CheckpointState> {
     let db = rocks::open_read_only(path, &FAMILIES, &FAMILIES)?
         .ok_or_else(|| Error::StoreFailed(format!("{} holds no checkpoint", path.display())))?;
@@ -226,8 +243,8 @@ pub fn read_checkpoint(path: &Path) -> Result<CheckpointState> {
     Ok(CheckpointState {
         schedule: read_schedule(&db, &meta)?,
         components: rocks::entries(&db, VERSIONS)?,
-        guest: rocks::entries(&db, GUEST)?,
         meta,
+        guest: GuestReader { db },
     })
 }
 

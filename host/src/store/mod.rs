@@ -28,7 +28,7 @@ mod events;
 
 pub(crate) use db::read_meta_read_only;
 pub use db::{
-    CheckpointState, DB_DIR, Meta, genesis_version_read_only, read_checkpoint,
+    CheckpointState, DB_DIR, GuestReader, Meta, genesis_version_read_only, read_checkpoint,
     stored_versions_read_only,
 };
 pub use events::{
