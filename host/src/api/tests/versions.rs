@@ -154,6 +154,20 @@ async fn a_component_that_imports_a_clock_or_randomness_or_is_no_component_is_re
 #[path = "../../../tests/statemachine/fixtures.rs"]
 mod fixtures;
 
+/// Deploys `component` as a new version; its hash.
+async fn deployed(app: &super::App, component: &[u8]) -> String {
+    let answer = app
+        .post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            Some("application/wasm"),
+            component.to_vec(),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    VersionHash::of(component).to_string()
+}
+
 /// The JSON lines of a verification, the last one (the report) first.
 async fn verify(app: &super::App, hash: &str) -> (serde_json::Value, usize) {
     verify_from(app, hash, "genesis").await
@@ -181,17 +195,7 @@ async fn verify_from(app: &super::App, hash: &str, from: &str) -> (serde_json::V
 #[tokio::test(flavor = "multi_thread")]
 async fn a_verified_version_activates_without_a_reason_and_a_differing_one_is_refused() {
     let app = app().await;
-    let wasm = Some("application/wasm");
-    let deployed = app
-        .post_raw(
-            "/v1/admin/versions",
-            Some(ADMIN),
-            wasm,
-            EARLIER_RELEASE.to_vec(),
-        )
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
-    let same = VersionHash::of(EARLIER_RELEASE).to_string();
+    let same = deployed(&app, EARLIER_RELEASE).await;
     let (last, _) = verify(&app, &same).await;
     let report = &last["report"];
     assert!(report["batches"].as_u64() > Some(1), "{last}");
@@ -203,12 +207,7 @@ async fn a_verified_version_activates_without_a_reason_and_a_differing_one_is_re
 
     // A version that loops forever fails every batch the release applied:
     // the first differing batch is the group's first.
-    let looping = fixtures::looping();
-    let deployed = app
-        .post_raw("/v1/admin/versions", Some(ADMIN), wasm, looping.clone())
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
-    let looping = VersionHash::of(&looping).to_string();
+    let looping = deployed(&app, &fixtures::looping()).await;
     let (last, _) = verify(&app, &looping).await;
     let report = &last["report"];
     assert_eq!(report["identical"], 0, "{last}");
@@ -269,18 +268,9 @@ async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it(
         let index = position.strip_prefix("0:").expect("partition 0");
         positions.push(index.parse::<u64>().expect("an index"));
     }
-    let deployed = app
-        .post_raw(
-            "/v1/admin/versions",
-            Some(ADMIN),
-            Some("application/wasm"),
-            DAILY_LIMIT_RELEASE.to_vec(),
-        )
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
     // The first 6,000 starts alice's day (new state, not a difference);
     // the second would have passed the limit.
-    let limited = VersionHash::of(DAILY_LIMIT_RELEASE).to_string();
+    let limited = deployed(&app, DAILY_LIMIT_RELEASE).await;
     let (last, _) = verify(&app, &limited).await;
     let report = &last["report"];
     assert_eq!(report["outcome_changed"], 1, "{last}");
@@ -305,16 +295,7 @@ async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_verification_from_a_snapshot_replays_the_entries_after_it_on_its_state() {
     let app = app().await;
-    let deployed = app
-        .post_raw(
-            "/v1/admin/versions",
-            Some(ADMIN),
-            Some("application/wasm"),
-            DAILY_LIMIT_RELEASE.to_vec(),
-        )
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
-    let limited = VersionHash::of(DAILY_LIMIT_RELEASE).to_string();
+    let limited = deployed(&app, DAILY_LIMIT_RELEASE).await;
     let refused = app
         .post(
             &format!("/v1/admin/versions/{limited}/verify?from=snapshot"),
@@ -372,16 +353,7 @@ async fn a_verification_from_a_snapshot_replays_the_entries_after_it_on_its_stat
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scheduled_activation_is_cancelled_through_the_log_and_blocks_nothing_after() {
     let app = app().await;
-    let deployed = app
-        .post_raw(
-            "/v1/admin/versions",
-            Some(ADMIN),
-            Some("application/wasm"),
-            EARLIER_RELEASE.to_vec(),
-        )
-        .await;
-    assert_eq!(deployed.status, 201, "{}", deployed.text);
-    let hash = VersionHash::of(EARLIER_RELEASE).to_string();
+    let hash = deployed(&app, EARLIER_RELEASE).await;
     let post = |path: String, body: serde_json::Value| {
         let app = &app;
         async move { app.post(&path, Some(ADMIN), &body).await }
