@@ -154,6 +154,24 @@ async fn a_component_that_imports_a_clock_or_randomness_or_is_no_component_is_re
 #[path = "../../../tests/statemachine/fixtures.rs"]
 mod fixtures;
 
+/// Two transfers of 6,000 USD from alice to bob (ids 2 and 3), each
+/// answered 200; their log indexes.
+async fn alice_pays_bob_6000_twice(app: &super::App) -> Vec<u64> {
+    let alice = app.client("alice").await;
+    let mut positions = Vec::new();
+    for n in 2..4 {
+        let paid = transfer("alice", "bob", "6000.00", "USD", &txid(n));
+        let paid = app
+            .post("/v1/wallet/balance_transfer", Some(&alice), &paid)
+            .await;
+        assert_eq!(paid.status, 200, "{}", paid.text);
+        let position = paid.header("wallet-position").expect("a position");
+        let index = position.strip_prefix("0:").expect("partition 0");
+        positions.push(index.parse::<u64>().expect("an index"));
+    }
+    positions
+}
+
 /// Deploys `component` as a new version; its hash.
 async fn deployed(app: &super::App, component: &[u8]) -> String {
     let answer = app
@@ -256,18 +274,7 @@ async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it(
                          "transaction_id": txid(1)});
     let deposited = app.post("/v1/wallet/deposit", Some(ADMIN), &deposit).await;
     assert_eq!(deposited.status, 200, "{}", deposited.text);
-    let alice = app.client("alice").await;
-    let mut positions = Vec::new();
-    for n in 2..4 {
-        let paid = transfer("alice", "bob", "6000.00", "USD", &txid(n));
-        let paid = app
-            .post("/v1/wallet/balance_transfer", Some(&alice), &paid)
-            .await;
-        assert_eq!(paid.status, 200, "{}", paid.text);
-        let position = paid.header("wallet-position").expect("a position");
-        let index = position.strip_prefix("0:").expect("partition 0");
-        positions.push(index.parse::<u64>().expect("an index"));
-    }
+    let positions = alice_pays_bob_6000_twice(&app).await;
     // The first 6,000 starts alice's day (new state, not a difference);
     // the second would have passed the limit.
     let limited = deployed(&app, DAILY_LIMIT_RELEASE).await;
@@ -317,18 +324,7 @@ async fn a_verification_from_a_snapshot_replays_the_entries_after_it_on_its_stat
 
     // Only the state the snapshot holds funds these: on an empty state
     // both sides would refuse both alike.
-    let alice = app.client("alice").await;
-    let mut positions = Vec::new();
-    for n in 2..4 {
-        let paid = transfer("alice", "bob", "6000.00", "USD", &txid(n));
-        let paid = app
-            .post("/v1/wallet/balance_transfer", Some(&alice), &paid)
-            .await;
-        assert_eq!(paid.status, 200, "{}", paid.text);
-        let position = paid.header("wallet-position").expect("a position");
-        let index = position.strip_prefix("0:").expect("partition 0");
-        positions.push(index.parse::<u64>().expect("an index"));
-    }
+    let positions = alice_pays_bob_6000_twice(&app).await;
     let (window, _) = verify_from(&app, &limited, "snapshot").await;
     let (whole, _) = verify(&app, &limited).await;
     let (window, whole) = (&window["report"], &whole["report"]);
