@@ -1,4 +1,5 @@
-//! The WebAssembly component: the `machine` export. Built `no_std` so that
+//! The WebAssembly component: the `machine` export, and `migration` in
+//! rules that change the state's layout. Built `no_std` so that
 //! it imports nothing at all: no WASI, no clock, no randomness.
 
 use crate::BatchHeader;
@@ -86,6 +87,13 @@ impl Guest for Machine {
 
     fn execute(header: BatchHeader, calls: Vec<u8>, values: Vec<u8>) -> Vec<u8> {
         crate::execute(&header, &calls, &values)
+    }
+}
+
+#[cfg(feature = "compact-accounts")]
+impl crate::exports::wallet::statemachine::migration::Guest for Machine {
+    fn migrate(records: Vec<u8>) -> Vec<u8> {
+        crate::migrate(&records)
     }
 }
 

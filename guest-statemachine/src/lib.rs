@@ -12,6 +12,7 @@
 //! component that imports anything.
 //!
 //! - `keys`: the guest's state keys, and which ones each command reads.
+//! - `layout`: how accounts are stored, and the migration between layouts.
 //! - `limit`: the daily outgoing limit of the rules built with one.
 //! - `records`: the stored values and their bytes (the guest's own schema).
 //! - `plan`: the keys of a batch, round by round.
@@ -22,14 +23,22 @@
 
 extern crate alloc;
 
+// Rules that change the state's layout also export its migration.
+#[cfg(not(feature = "compact-accounts"))]
 wit_bindgen::generate!({
     path: "../wit",
     world: "statemachine",
+});
+#[cfg(feature = "compact-accounts")]
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "migrating-statemachine",
 });
 
 #[cfg(target_arch = "wasm32")]
 mod component;
 mod keys;
+mod layout;
 mod limit;
 mod output;
 mod plan;
@@ -64,4 +73,12 @@ pub fn execute(header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
         "the host sends a value for every key prefetch named"
     );
     rules::run(&calls, plan, &values, limit::day(header.timestamp_ms))
+}
+
+/// The migration of rules that change the state's layout: a page of
+/// records in, the writes that bring them to this layout out (see
+/// `layout`).
+#[cfg(feature = "compact-accounts")]
+pub fn migrate(records: &[u8]) -> Vec<u8> {
+    layout::migrate(records)
 }

@@ -3,6 +3,7 @@
 //! value that does not decode is state this code did not write, a bug:
 //! decoding panics, which traps.
 
+use crate::layout;
 use smallvec::SmallVec;
 use wallet_core::codec::{self, Reader};
 use wallet_core::{AccountKind, Call, Command, Currency, Reason};
@@ -67,9 +68,27 @@ impl<'a> Account<'a> {
             .binary_search_by_key(&currency, |b| b.currency)
     }
 
-    /// `kind, owner option<str8>, u8 count, (currency [3], available i64,
-    /// reserved i64) per balance`.
+    /// In this build's layout (`layout`).
     pub fn encode(&self, out: &mut Vec<u8>) {
+        if layout::COMPACT {
+            layout::encode(self, out);
+        } else {
+            self.encode_fixed(out);
+        }
+    }
+
+    /// A record this build wrote, or one its migration rewrote.
+    pub fn decode(bytes: &'a [u8]) -> Self {
+        if layout::COMPACT {
+            layout::decode(bytes)
+        } else {
+            Self::decode_fixed(bytes)
+        }
+    }
+
+    /// Layout 1: `kind, owner option<str8>, u8 count, (currency [3],
+    /// available i64, reserved i64) per balance`.
+    pub fn encode_fixed(&self, out: &mut Vec<u8>) {
         match self.kind {
             AccountKind::Standard => out.push(0),
             AccountKind::Credit(limit) => {
@@ -93,7 +112,7 @@ impl<'a> Account<'a> {
         }
     }
 
-    pub fn decode(bytes: &'a [u8]) -> Self {
+    pub fn decode_fixed(bytes: &'a [u8]) -> Self {
         let mut r = Reader::new(bytes);
         let kind = match r.u8().expect("account kind") {
             0 => AccountKind::Standard,
@@ -307,7 +326,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "account kind")]
     fn a_truncated_record_is_refused() {
-        Account::decode(&[]);
+        Account::decode_fixed(&[]);
     }
 }
 

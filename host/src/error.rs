@@ -135,6 +135,12 @@ pub enum Error {
     )]
     ArchiveGap { from: u64, to: u64 },
 
+    #[error("the migration of version {version} failed: {failure}")]
+    MigrationFailed {
+        version: VersionHash,
+        failure: String,
+    },
+
     #[error("this replica holds no snapshot yet to start a verification at")]
     NoSnapshot,
 

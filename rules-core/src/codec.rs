@@ -22,6 +22,8 @@
 //!   else a reason code); `u32 count` and the events, each `command u32`
 //!   and an event (a tag byte and its body, see [`put_event`]); `u32 count`
 //!   and the writes, each `key bytes16` and `0` (delete) or `1 bytes32`.
+//! - migration page and answer: a writes section alone (`u32 count` and
+//!   the writes); a page's writes are all sets, records of the state.
 
 use crate::command::{AccountKind, Call, Command, OpenAccount, Transfer, Txid};
 use crate::currency::Currency;
@@ -786,6 +788,28 @@ pub fn event_record<'a>(r: &mut Reader<'a>, calls: usize) -> DecodeResult<(u32, 
         return Err(r.error("an event naming a call that is not in the batch"));
     }
     Ok((command, event(r)?))
+}
+
+/// A migration page or answer: a writes section, within the same limits
+/// as an execute answer's.
+pub fn migration_writes(bytes: &[u8]) -> DecodeResult<Vec<Write<'_>>> {
+    let mut r = Reader::new(bytes);
+    let writes = writes(&mut r)?;
+    r.end()?;
+    Ok(writes)
+}
+
+/// Appends one write of a writes section (its count is the caller's).
+pub fn put_write(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) -> Result<(), EncodeError> {
+    put_bytes16(out, key)?;
+    match value {
+        None => out.push(0),
+        Some(value) => {
+            out.push(1);
+            put_bytes32(out, value)?;
+        }
+    }
+    Ok(())
 }
 
 fn writes<'a>(r: &mut Reader<'a>) -> DecodeResult<Vec<Write<'a>>> {

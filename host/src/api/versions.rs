@@ -236,6 +236,7 @@ async fn verify_into<S: WalletService>(
                 crate::Error::ArchiveGap { .. } => "archive_incomplete",
                 crate::Error::NoSnapshot => "no_snapshot",
                 crate::Error::EmptyWindow { .. } => "empty_window",
+                crate::Error::MigrationFailed { .. } => "migration_failed",
                 _ => "verification_failed",
             };
             send(json!({"error": code, "message": error.to_string()})).await;

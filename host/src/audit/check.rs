@@ -259,6 +259,8 @@ impl Replaying {
             return Ok(());
         }
         self.audit.through = index;
+        self.history
+            .migrate(&mut self.executor, &batch, &mut self.state)?;
         let executed = self
             .history
             .runtime(&mut self.executor, batch.version)?

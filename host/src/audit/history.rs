@@ -1,9 +1,10 @@
 //! Recorded history as the state machine saw it: each command entry of the
 //! archive with the header it ran under and the version the log's own
-//! deploy and activate entries scheduled for it.
+//! deploy and activate entries scheduled for it, and the migrations the
+//! state went through before it.
 
 use crate::raft::{CommandBatch, Request, TypeConfig};
-use crate::sm::{BatchHeader, Executor, Runtime, Schedule, VersionHash};
+use crate::sm::{BatchHeader, Executor, MemoryState, OwnedWrite, Runtime, Schedule, VersionHash};
 use crate::{Error, Result};
 use openraft::{Entry, EntryPayload};
 use std::collections::HashMap;
@@ -17,6 +18,10 @@ pub struct History {
     /// The last batch's time: as in the state machine, time never goes
     /// backwards along the log.
     timestamp_ms: u64,
+    /// The index of a migration the starting state went through already.
+    migrated: Option<u64>,
+    /// Versions switched to since the last batch, in log order.
+    switches: Vec<VersionHash>,
 }
 
 /// A batch entry, ready to run.
@@ -24,6 +29,10 @@ pub struct Batch {
     pub header: BatchHeader,
     pub version: VersionHash,
     pub calls: Vec<u8>,
+    /// The versions the log switched to since the batch before, whose
+    /// migrations (for those that have one) ran before this batch, in
+    /// order.
+    pub switches: Vec<VersionHash>,
 }
 
 impl History {
@@ -35,6 +44,8 @@ impl History {
             schedule: Schedule::default(),
             components: HashMap::new(),
             timestamp_ms: 0,
+            migrated: None,
+            switches: Vec::new(),
         };
         if let Some(bytes) = genesis {
             let hash = VersionHash::of(&bytes);
@@ -46,12 +57,14 @@ impl History {
 
     /// From a snapshot's checkpoint, for the entries after it: the
     /// schedule it holds, the components deployed by then (named by their
-    /// own hash, whatever they are stored under) and its last batch's time.
+    /// own hash, whatever they are stored under), its last batch's time and
+    /// the last migration its state went through.
     pub fn resume(
         partition: u32,
         schedule: Schedule,
         components: impl IntoIterator<Item = Vec<u8>>,
         timestamp_ms: u64,
+        migrated: Option<u64>,
     ) -> History {
         History {
             partition,
@@ -61,6 +74,8 @@ impl History {
                 .map(|bytes| (VersionHash::of(&bytes), bytes))
                 .collect(),
             timestamp_ms,
+            migrated,
+            switches: Vec::new(),
         }
     }
 
@@ -70,6 +85,13 @@ impl History {
         let entry: Entry<TypeConfig> = postcard::from_bytes(stored).map_err(|e| {
             Error::StoreFailed(format!("archived entry {index} does not decode: {e}"))
         })?;
+        // As the state machine: a switch takes effect before the entry at
+        // its index, whatever that entry carries.
+        if let Some(hash) = self.schedule.activated_from(index)
+            && self.migrated != Some(index)
+        {
+            self.switches.push(hash);
+        }
         let CommandBatch {
             timestamp_ms,
             calls,
@@ -99,7 +121,45 @@ impl History {
             },
             version,
             calls,
+            switches: std::mem::take(&mut self.switches),
         }))
+    }
+
+    /// The writes of `version`'s migration over a state whose every record,
+    /// in key order, `records` gives: none if the version has no migration,
+    /// or if it fails (the state machine leaves the state as it is then).
+    pub fn migration<I, K, V>(
+        &self,
+        executor: &mut Executor,
+        version: VersionHash,
+        records: impl FnOnce() -> Result<I>,
+    ) -> Result<Vec<OwnedWrite>>
+    where
+        I: IntoIterator<Item = Result<(K, V)>>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let runtime = self.runtime(executor, version)?;
+        if !runtime.migrates() {
+            return Ok(Vec::new());
+        }
+        Ok(crate::sm::migrate(runtime, records()?)?.unwrap_or_default())
+    }
+
+    /// Runs the migrations before `batch` over `state`.
+    pub fn migrate(
+        &self,
+        executor: &mut Executor,
+        batch: &Batch,
+        state: &mut MemoryState,
+    ) -> Result<()> {
+        for &version in &batch.switches {
+            let writes = self.migration(executor, version, || {
+                Ok(state.records().into_iter().map(Ok))
+            })?;
+            state.apply(writes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
+        }
+        Ok(())
     }
 
     /// The runtime of `version` from `executor`, made from the component

@@ -62,6 +62,7 @@ pub fn replay(partition_dir: &Path, partition: u32, engine: &wasmtime::Engine) -
         let Some(batch) = history.next(index, stored)? else {
             return Ok(());
         };
+        history.migrate(&mut executor, &batch, &mut state)?;
         let executed = history.runtime(&mut executor, batch.version)?.execute(
             batch.header,
             &batch.calls,

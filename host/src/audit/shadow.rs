@@ -9,6 +9,7 @@ use crate::raft::BackupDir;
 use crate::store::GuestReader;
 use hashbrown::HashMap;
 use hashbrown::hash_map::EntryRef;
+use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub struct Shadow {
@@ -50,6 +51,24 @@ impl Shadow {
             (None, Some(base)) => base.reader.read(key, f),
             (None, None) => Ok(f(None)),
         }
+    }
+
+    /// Every record, in key order: the whole state, in memory, for a
+    /// migration to go through.
+    pub fn records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut records = BTreeMap::new();
+        if let Some(base) = &self.base {
+            for (key, value) in base.reader.records()? {
+                records.insert(key.into_vec(), value.into_vec());
+            }
+        }
+        for (key, value) in &self.changes {
+            match value {
+                Some(value) => records.insert(key.to_vec(), value.clone()),
+                None => records.remove(&key[..]),
+            };
+        }
+        Ok(records.into_iter().collect())
     }
 
     pub fn contains(&self, key: &[u8]) -> Result<bool> {

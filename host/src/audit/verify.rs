@@ -12,13 +12,20 @@
 //! key the recorded version reads or writes is never the candidate's own:
 //! from then on the candidate reads it from the shadow like everything
 //! else.
+//!
+//! A candidate that migrates the state to a layout of its own runs on that
+//! layout: the state at the window's start, migrated by the candidate, and
+//! from then on every write the recorded versions make, migrated the same
+//! way. Its writes are compared with the recorded ones in its layout, so a
+//! faithful migration makes no difference, and one that loses or changes
+//! what a record means shows up in the outcomes and events that follow.
 
 use super::{Batch, History, Shadow};
-use crate::Result;
 use crate::sm::{
-    Answer, Executed, Executor, MemoryState, StateSource, Verification, Version, VersionChange,
-    VersionHash,
+    Answer, Executed, Executor, MemoryState, OwnedWrite, StateSource, Verification, Version,
+    VersionChange, VersionHash,
 };
+use crate::{Error, Result};
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 use wallet_core::codec::{self, Reader, ValuesWriter};
@@ -118,6 +125,9 @@ pub struct Verifier {
     candidate: Version,
     bytes: Vec<u8>,
     state: Shadow,
+    /// For a candidate with a migration, the state in its layout; `None`
+    /// for one that reads the recorded state as it is.
+    migrated: Option<MemoryState>,
     /// The candidate's writes to keys of its own.
     own: MemoryState,
     report: Report,
@@ -139,18 +149,21 @@ impl StateSource for Recording<'_> {
     }
 }
 
-/// The state as the candidate reads it: its own keys over the shadow.
+/// The state as the candidate reads it: its own keys over the migrated
+/// state, or over the shadow.
 struct CandidateView<'s> {
     shadow: &'s Shadow,
+    migrated: Option<&'s MemoryState>,
     own: &'s MemoryState,
 }
 
 impl StateSource for CandidateView<'_> {
     fn read(&mut self, keys: &[&[u8]], values: &mut ValuesWriter) -> Result<()> {
         for key in keys {
-            match self.own.get(key) {
-                Some(value) => push(values, Some(value))?,
-                None => self.shadow.read(key, |value| push(values, value))??,
+            match (self.own.get(key), self.migrated) {
+                (Some(value), _) => push(values, Some(value))?,
+                (None, Some(migrated)) => push(values, migrated.get(key))?,
+                (None, None) => self.shadow.read(key, |value| push(values, value))??,
             }
         }
         Ok(())
@@ -166,7 +179,8 @@ fn push(values: &mut ValuesWriter, value: Option<&[u8]>) -> Result<()> {
 impl Verifier {
     /// Replays from log index `from`, on `state` (the guest's state before
     /// it: empty at genesis). Refuses a candidate that does not compile or
-    /// implements another contract.
+    /// implements another contract, and one whose migration fails on
+    /// `state`.
     pub fn new(
         engine: &wasmtime::Engine,
         candidate: Vec<u8>,
@@ -174,8 +188,22 @@ impl Verifier {
         state: Shadow,
     ) -> Result<Verifier> {
         let version = Version::compile(engine, &candidate)?;
+        let mut executor = Executor::new(engine);
+        let hash = version.hash;
+        let migrated = match executor.runtime(hash, || Ok(candidate.clone()))? {
+            runtime if runtime.migrates() => {
+                let records = state.records()?;
+                let writes = crate::sm::migrate(runtime, records.iter().map(|(k, v)| Ok((k, v))))?
+                    .map_err(|failure| migration_failed(hash, &failure))?;
+                let mut migrated = MemoryState::default();
+                migrated.apply(records.iter().map(|(k, v)| (&k[..], Some(&v[..]))));
+                migrated.apply(writes.iter().map(|(k, v)| (&k[..], v.as_deref())));
+                Some(migrated)
+            }
+            _ => None,
+        };
         Ok(Verifier {
-            executor: Executor::new(engine),
+            executor,
             report: Report {
                 candidate: version.hash,
                 from,
@@ -191,12 +219,16 @@ impl Verifier {
             candidate: version,
             bytes: candidate,
             state,
+            migrated,
             own: MemoryState::default(),
         })
     }
 
     /// Runs `batch` both ways and records how the answers compare.
     pub fn batch(&mut self, history: &History, batch: &Batch) -> Result<()> {
+        for &version in &batch.switches {
+            self.switch(history, version)?;
+        }
         let mut recording = Recording {
             shadow: &self.state,
             read: HashSet::new(),
@@ -205,9 +237,16 @@ impl Verifier {
             .runtime(&mut self.executor, batch.version)?
             .execute(batch.header, &batch.calls, &mut recording)?;
         let mut theirs = recording.read;
-        if let Executed::Applied(answer) = &recorded {
-            theirs.extend(answer.writes().map(|(key, _)| Box::from(key)));
-        }
+        let recorded_writes: Vec<OwnedWrite> = match &recorded {
+            Executed::Applied(answer) => answer
+                .writes()
+                .map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)))
+                .collect(),
+            Executed::Failed(_) => Vec::new(),
+        };
+        let expected = self.in_candidate_layout(&recorded_writes)?;
+        theirs.extend(recorded_writes.iter().map(|(key, _)| Box::from(&key[..])));
+        theirs.extend(expected.iter().map(|(key, _)| Box::from(&key[..])));
         let taken: Vec<&[u8]> = theirs
             .iter()
             .map(|key| &key[..])
@@ -217,6 +256,7 @@ impl Verifier {
         let bytes = &self.bytes;
         let mut view = CandidateView {
             shadow: &self.state,
+            migrated: self.migrated.as_ref(),
             own: &self.own,
         };
         let candidate = self
@@ -226,14 +266,18 @@ impl Verifier {
         // A batch either side failed keeps nothing of the candidate's.
         let own = match (&recorded, &candidate) {
             (Executed::Applied(_), Executed::Applied(candidate)) => {
-                own_writes(&self.state, &theirs, candidate)?
+                let held = |key: &[u8]| match &self.migrated {
+                    Some(migrated) => Ok(migrated.get(key).is_some()),
+                    None => self.state.contains(key),
+                };
+                own_writes(held, &theirs, candidate)?
             }
             _ => Vec::new(),
         };
         let report = &mut self.report;
         report.through = batch.header.log_index;
         report.batches += 1;
-        match compare(&recorded, &candidate, &own) {
+        match compare(&recorded, &candidate, &expected, &own) {
             None => {
                 report.identical += 1;
                 report.own_state_writes += own.len() as u64;
@@ -256,10 +300,62 @@ impl Verifier {
                 }
             }
         }
-        if let Executed::Applied(answer) = &recorded {
-            self.state.apply(answer.writes());
-        }
+        self.apply(&recorded_writes, &expected);
         Ok(())
+    }
+
+    /// Moves both states on by a recorded version's writes.
+    fn apply(&mut self, recorded: &[OwnedWrite], expected: &[OwnedWrite]) {
+        self.state
+            .apply(recorded.iter().map(|(k, v)| (&k[..], v.as_deref())));
+        if let Some(migrated) = &mut self.migrated {
+            migrated.apply(expected.iter().map(|(k, v)| (&k[..], v.as_deref())));
+        }
+    }
+
+    /// The log switched to `version` here: its migration, if it has one,
+    /// runs over the recorded state, as it did when the history was made.
+    fn switch(&mut self, history: &History, version: VersionHash) -> Result<()> {
+        let state = &self.state;
+        let writes = history.migration(&mut self.executor, version, || {
+            Ok(state.records()?.into_iter().map(Ok))
+        })?;
+        let expected = self.in_candidate_layout(&writes)?;
+        self.apply(&writes, &expected);
+        Ok(())
+    }
+
+    /// Recorded writes as the candidate would hold them: migrated by it,
+    /// if it has a migration (a deletion stays one).
+    fn in_candidate_layout(&mut self, writes: &[OwnedWrite]) -> Result<Vec<OwnedWrite>> {
+        if self.migrated.is_none() {
+            return Ok(writes.to_vec());
+        }
+        let bytes = &self.bytes;
+        let hash = self.candidate.hash;
+        let runtime = self.executor.runtime(hash, || Ok(bytes.clone()))?;
+        let mut sets: Vec<(&[u8], &[u8])> = writes
+            .iter()
+            .filter_map(|(key, value)| Some((&key[..], value.as_deref()?)))
+            .collect();
+        sets.sort_unstable_by_key(|(key, _)| *key);
+        let mut made: hashbrown::HashMap<Vec<u8>, Option<Vec<u8>>> =
+            crate::sm::migrate(runtime, sets.into_iter().map(Ok))?
+                .map_err(|failure| migration_failed(hash, &failure))?
+                .into_iter()
+                .collect();
+        let mut expected: Vec<OwnedWrite> = writes
+            .iter()
+            .map(|(key, value)| match made.remove(key) {
+                Some(rewritten) => (key.clone(), rewritten),
+                None => (key.clone(), value.clone()),
+            })
+            .collect();
+        // Records a migration adds beside those it rewrites, in key order.
+        let mut added: Vec<OwnedWrite> = made.into_iter().collect();
+        added.sort_unstable();
+        expected.extend(added);
+        Ok(expected)
     }
 
     /// The first log index it replays.
@@ -280,16 +376,24 @@ impl Verifier {
 
 type Write = (Vec<u8>, Option<Vec<u8>>);
 
-/// The candidate's writes to keys of its own: absent from the shadow state,
-/// and neither read nor written by the recorded version in this batch.
+fn migration_failed(version: VersionHash, failure: &crate::sm::BatchFailure) -> Error {
+    Error::MigrationFailed {
+        version,
+        failure: failure.to_string(),
+    }
+}
+
+/// The candidate's writes to keys of its own: absent from the state it
+/// reads (`held`), and neither read nor written by the recorded version in
+/// this batch.
 fn own_writes(
-    shadow: &Shadow,
+    held: impl Fn(&[u8]) -> Result<bool>,
     theirs: &HashSet<Box<[u8]>>,
     candidate: &Answer,
 ) -> Result<Vec<Write>> {
     let mut own = Vec::new();
     for (key, value) in candidate.writes() {
-        if !theirs.contains(key) && !shadow.contains(key)? {
+        if !theirs.contains(key) && !held(key)? {
             own.push((key.to_vec(), value.map(<[u8]>::to_vec)));
         }
     }
@@ -297,11 +401,13 @@ fn own_writes(
 }
 
 /// The first difference between two answers to one batch: its kind, and
-/// what each side made there. `own` are the candidate's writes to keys of
-/// its own, which are not differences.
+/// what each side made there. `expected` are the recorded writes in the
+/// candidate's layout; `own` the candidate's writes to keys of its own,
+/// which are not differences.
 fn compare(
     recorded: &Executed,
     candidate: &Executed,
+    expected: &[OwnedWrite],
     own: &[Write],
 ) -> Option<(DifferenceKind, String, String)> {
     let outcome = DifferenceKind::OutcomeChanged;
@@ -322,13 +428,14 @@ fn compare(
             "batch applied".into(),
             format!("batch failed: {b}"),
         )),
-        (Executed::Applied(a), Executed::Applied(b)) => compare_answers(a, b, own),
+        (Executed::Applied(a), Executed::Applied(b)) => compare_answers(a, b, expected, own),
     }
 }
 
 fn compare_answers(
     a: &Answer,
     b: &Answer,
+    expected: &[OwnedWrite],
     own: &[Write],
 ) -> Option<(DifferenceKind, String, String)> {
     if let Some(i) = (0..a.outcomes().len()).find(|&i| a.outcomes()[i] != b.outcomes()[i]) {
@@ -349,7 +456,10 @@ fn compare_answers(
         return Some((DifferenceKind::EventChanged, show(&ea), show(&eb)));
     }
     let own: HashSet<&[u8]> = own.iter().map(|(key, _)| key.as_slice()).collect();
-    let wa: Vec<_> = a.writes().collect();
+    let wa: Vec<_> = expected
+        .iter()
+        .map(|(key, value)| (&key[..], value.as_deref()))
+        .collect();
     let wb: Vec<_> = b.writes().filter(|(key, _)| !own.contains(key)).collect();
     if wa != wb {
         let i = wa.iter().zip(&wb).take_while(|(x, y)| x == y).count();

@@ -416,6 +416,7 @@ impl Partition {
                 .into_iter()
                 .map(|(_, bytes)| bytes.into()),
             checkpoint.meta.timestamp_ms,
+            checkpoint.migrated,
         );
         let from = checkpoint.meta.applied_index + 1;
         let state = Shadow::over(Base::new(checkpoint.guest, pinned));

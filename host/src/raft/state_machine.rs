@@ -16,7 +16,9 @@ type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
 /// Applies committed entries: each batch runs through the version the
 /// schedule names for its index (prefetch from the store, execute), and its
-/// event record, state writes and applied log id are committed together. A
+/// event record, state writes and applied log id are committed together.
+/// Where the schedule switches versions, the new version's migration (if
+/// it has one) runs over the whole state before the entry at the switch. A
 /// thin adapter: the rules are the guest's, the schedule and executor
 /// `sm`'s, the durability the store's.
 pub struct StateMachine {
@@ -122,11 +124,40 @@ impl StateMachine {
         })
     }
 
+    /// Brings the state to the layout of `version`, which runs from
+    /// `index` on: its migration over every record, committed (with the
+    /// index, so a crash does not run it twice) before the entry at
+    /// `index` is applied. A migration the version fails changes nothing,
+    /// the same on every replica and in every audit.
+    fn migrate(&mut self, version: VersionHash, index: u64) -> crate::Result<()> {
+        let runtime = runtime(&mut self.executor, &self.store, version)?;
+        if !runtime.migrates() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let writes = match self
+            .store
+            .with_guest_records(|records| crate::sm::migrate(runtime, records))??
+        {
+            Ok(writes) => writes,
+            Err(failure) => {
+                tracing::error!(%version, index, %failure, "the version failed its migration; the state stays as it was");
+                Vec::new()
+            }
+        };
+        self.store.commit_migration(index, &writes)?;
+        tracing::info!(%version, index, writes = writes.len(), elapsed = ?started.elapsed(), "migrated the state");
+        Ok(())
+    }
+
     fn apply_all(&mut self, entries: Vec<Entry<TypeConfig>>) -> crate::Result<Vec<BatchReply>> {
         let mut replies = Vec::with_capacity(entries.len());
         let mut tokens_changed = false;
         for entry in entries {
             let index = entry.log_id.index;
+            if let Some(version) = self.store.switch_at(index) {
+                self.migrate(version, index)?;
+            }
             match &entry.payload {
                 EntryPayload::Normal(Request::Batch(batch)) => {
                     replies.push(self.apply_batch(entry.log_id, batch)?);

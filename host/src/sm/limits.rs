@@ -12,6 +12,11 @@ pub use wallet_core::limits::{BATCH_COMMANDS_MAX, PREFETCH_ROUNDS_MAX};
 pub const FUEL_PER_CALL: u64 = 50_000_000;
 pub const FUEL_PER_COMMAND: u64 = 2_000_000;
 
+/// A page of a migration (`migration`): at most this many records, and
+/// past this many bytes no further record is added.
+pub const MIGRATION_PAGE_RECORDS: usize = 1024;
+pub const MIGRATION_PAGE_BYTES: usize = 1 << 20;
+
 /// Linear memory the guest may grow to.
 pub const MEMORY_BYTES_MAX: usize = 512 << 20;
 

@@ -9,12 +9,14 @@
 //! - `runtime`: prefetch rounds and the execute step on a reused instance.
 //! - `schedule`: which version runs which log index (replicated state).
 //! - `executor`: each batch through its scheduled version.
+//! - `migration`: a version's migration over a whole state, page by page.
 //! - `release`: the built release the host embeds.
 
 mod bindings;
 mod engine;
 mod executor;
 pub mod limits;
+mod migration;
 mod release;
 mod runtime;
 mod schedule;
@@ -24,6 +26,7 @@ mod version;
 pub use bindings::BatchHeader;
 pub use engine::new_engine;
 pub use executor::Executor;
+pub use migration::{OwnedWrite, migrate};
 pub use release::{RELEASE_HASH_HEX, release_bytes};
 pub use runtime::{Answer, BatchFailure, Executed, Runtime};
 pub use schedule::{

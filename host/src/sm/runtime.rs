@@ -1,9 +1,9 @@
 //! Running batches through one state-machine version: prefetch rounds,
 //! the host's reads, then the execute step, on an instance reused from
-//! batch to batch.
+//! batch to batch; and a page of its migration, if it has one.
 
 use super::Version;
-use super::bindings::{BatchHeader, Statemachine, StatemachinePre};
+use super::bindings::{BatchHeader, machine, migration};
 use super::limits;
 use super::state::StateSource;
 use crate::{Error, Result};
@@ -11,7 +11,7 @@ use std::ops::Range;
 use wallet_core::codec::{self, ValuesWriter};
 use wallet_core::limits::{BATCH_KEYS_MAX, KEY_BYTES_MAX};
 use wallet_core::reason::Outcome;
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
 /// What became of a batch. A failed batch leaves no writes and no events,
@@ -119,7 +119,14 @@ struct Host {
 
 struct Live {
     store: Store<Host>,
-    bindings: Statemachine,
+    machine: machine::Guest,
+    migration: Option<migration::Guest>,
+}
+
+/// Where an instance's exports are.
+struct Exports {
+    machine: machine::GuestIndices,
+    migration: Option<migration::GuestIndices>,
 }
 
 /// Runs batches through one state-machine version. The instance is reused
@@ -128,7 +135,8 @@ struct Live {
 pub struct Runtime {
     engine: Engine,
     version: Version,
-    pre: StatemachinePre<Host>,
+    pre: InstancePre<Host>,
+    exports: Exports,
     /// `None` only if replacing a trapped instance failed.
     live: Option<Live>,
 }
@@ -138,19 +146,42 @@ impl Runtime {
         let linker = Linker::new(engine);
         let pre = linker
             .instantiate_pre(&version.component)
-            .and_then(StatemachinePre::new)
             .map_err(Error::Component)?;
-        let live = instantiate(engine, &pre)?;
+        let exports = Exports {
+            machine: machine::GuestIndices::new(&pre).map_err(Error::Component)?,
+            migration: migration::GuestIndices::new(&pre).ok(),
+        };
+        let live = instantiate(engine, &pre, &exports)?;
         Ok(Runtime {
             engine: engine.clone(),
             version,
             pre,
+            exports,
             live: Some(live),
         })
     }
 
     pub fn version(&self) -> &Version {
         &self.version
+    }
+
+    /// Whether the version brings inherited state to its own layout when
+    /// it is activated (`wit/wallet.wit`, `migration`).
+    pub fn migrates(&self) -> bool {
+        self.exports.migration.is_some()
+    }
+
+    /// Runs the migration over one page of `records` records (a writes
+    /// section, `wallet_core::codec`), and answers with its writes section.
+    pub fn migrate_page(
+        &mut self,
+        page: &[u8],
+        records: usize,
+    ) -> Result<Result<Vec<u8>, BatchFailure>> {
+        self.call(limits::fuel_for(records), |live| {
+            let migration = live.migration.as_ref().expect("only a migrating version");
+            migration.call_migrate(&mut live.store, page)
+        })
     }
 
     /// Executes one batch of encoded calls against `state`. `Err` is the
@@ -180,9 +211,9 @@ impl Runtime {
         let fuel = limits::fuel_for(count);
         let mut values = ValuesWriter::default();
         for _ in 0..limits::PREFETCH_ROUNDS_MAX {
-            let answer = match self.call(fuel, |b, s| {
-                b.wallet_statemachine_machine()
-                    .call_prefetch(s, header, calls, values.as_bytes())
+            let answer = match self.call(fuel, |live| {
+                live.machine
+                    .call_prefetch(&mut live.store, header, calls, values.as_bytes())
             })? {
                 Ok(answer) => answer,
                 Err(failure) => return Ok(Executed::Failed(failure)),
@@ -211,9 +242,9 @@ impl Runtime {
         fuel: u64,
         values: &mut ValuesWriter,
     ) -> Result<Executed> {
-        let answer = self.call(fuel, |b, s| {
-            b.wallet_statemachine_machine()
-                .call_execute(s, header, calls, values.as_bytes())
+        let answer = self.call(fuel, |live| {
+            live.machine
+                .call_execute(&mut live.store, header, calls, values.as_bytes())
         })?;
         Ok(match answer.and_then(|bytes| Answer::parse(bytes, count)) {
             Ok(answer) => Executed::Applied(answer),
@@ -226,11 +257,11 @@ impl Runtime {
     fn call<T>(
         &mut self,
         fuel: u64,
-        f: impl FnOnce(&Statemachine, &mut Store<Host>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&mut Live) -> wasmtime::Result<T>,
     ) -> Result<Result<T, BatchFailure>> {
         let live = self.live.as_mut().ok_or(Error::InstanceLost)?;
         live.store.set_fuel(fuel).map_err(Error::Engine)?;
-        match f(&live.bindings, &mut live.store) {
+        match f(live) {
             Ok(value) => Ok(Ok(value)),
             Err(error) => self.recover(error).map(Err),
         }
@@ -239,7 +270,7 @@ impl Runtime {
     /// Replaces the trapped instance and classifies the failure.
     fn recover(&mut self, error: wasmtime::Error) -> Result<BatchFailure> {
         self.live = None;
-        self.live = Some(instantiate(&self.engine, &self.pre)?);
+        self.live = Some(instantiate(&self.engine, &self.pre, &self.exports)?);
         match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => Ok(BatchFailure::OutOfFuel),
             Some(trap) => Ok(BatchFailure::Trap(trap.to_string())),
@@ -270,7 +301,7 @@ fn check_prefetch(answer: &[u8], known: usize) -> Result<codec::Prefetch<'_>, Ba
     Ok(prefetch)
 }
 
-fn instantiate(engine: &Engine, pre: &StatemachinePre<Host>) -> Result<Live> {
+fn instantiate(engine: &Engine, pre: &InstancePre<Host>, exports: &Exports) -> Result<Live> {
     let limits = StoreLimitsBuilder::new()
         .memory_size(limits::MEMORY_BYTES_MAX)
         .instances(limits::INSTANCES_MAX)
@@ -282,6 +313,20 @@ fn instantiate(engine: &Engine, pre: &StatemachinePre<Host>) -> Result<Live> {
     store
         .set_fuel(limits::FUEL_PER_CALL)
         .map_err(Error::Engine)?;
-    let bindings = pre.instantiate(&mut store).map_err(Error::Component)?;
-    Ok(Live { store, bindings })
+    let instance = pre.instantiate(&mut store).map_err(Error::Component)?;
+    let machine = exports
+        .machine
+        .load(&mut store, &instance)
+        .map_err(Error::Component)?;
+    let migration = exports
+        .migration
+        .as_ref()
+        .map(|migration| migration.load(&mut store, &instance))
+        .transpose()
+        .map_err(Error::Component)?;
+    Ok(Live {
+        store,
+        machine,
+        migration,
+    })
 }

@@ -235,6 +235,15 @@ impl Schedule {
             .map(|a| a.hash)
     }
 
+    /// The version an activation runs from `index` on, if one does.
+    pub fn activated_from(&self, index: u64) -> Option<VersionHash> {
+        self.activations
+            .iter()
+            .rev()
+            .find(|a| a.from == index)
+            .map(|a| a.hash)
+    }
+
     /// Whether any version was ever activated.
     pub fn has_active(&self) -> bool {
         !self.activations.is_empty()

@@ -48,6 +48,17 @@ impl MemoryState {
         self.entries.get(key).map(Vec::as_slice)
     }
 
+    /// Every record, in key order.
+    pub fn records(&self) -> Vec<(&[u8], &[u8])> {
+        let mut records: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(key, value)| (&key[..], &value[..]))
+            .collect();
+        records.sort_unstable_by_key(|(key, _)| *key);
+        records
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

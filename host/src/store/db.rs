@@ -25,6 +25,10 @@ const META_KEY: &[u8] = b"meta";
 /// The version schedule (postcard of a `Schedule`).
 const SCHEDULE_KEY: &[u8] = b"schedule";
 const TOKEN_PREFIX: &[u8] = b"token/";
+/// The index whose activation's migration the state last went through
+/// (`u64` little endian): written with the migration's writes, so that one
+/// committed before a crash is not run again when the log replays.
+const MIGRATED_KEY: &[u8] = b"migrated";
 /// The first byte of the meta value. Format 1 was written by the release
 /// that ran `wallet:statemachine@1.0.0`.
 const META_FORMAT: u8 = 2;
@@ -178,6 +182,27 @@ pub(super) fn read_schedule(db: &DB, meta: &Meta) -> Result<Schedule> {
     }
 }
 
+pub(super) fn migrated_key() -> &'static [u8] {
+    MIGRATED_KEY
+}
+
+/// The index of the last migration the state went through, if any.
+pub(super) fn read_migrated(db: &DB) -> Result<Option<u64>> {
+    let bytes = db
+        .get_pinned_cf(cf(db, META), MIGRATED_KEY)
+        .map_err(rocks("reading the last migration"))?;
+    bytes
+        .map(|b| {
+            <[u8; 8]>::try_from(&b[..])
+                .map(u64::from_le_bytes)
+                .map_err(|_| Error::CorruptValue {
+                    cf: META,
+                    why: format!("the last migration's index has {} bytes", b.len()),
+                })
+        })
+        .transpose()
+}
+
 /// The committed meta; the genesis meta for a new store.
 pub(super) fn read_meta(db: &DB) -> Result<Meta> {
     let bytes = db
@@ -212,6 +237,8 @@ pub fn stored_versions_read_only(store_dir: &Path) -> Result<rocks::Entries> {
 pub struct CheckpointState {
     pub meta: Meta,
     pub schedule: Schedule,
+    /// The index of the last migration its state went through.
+    pub migrated: Option<u64>,
     /// Every component deployed by then, under its hash.
     pub components: rocks::Entries,
     /// The guest's keys and values, read in place.
@@ -233,6 +260,11 @@ impl GuestReader {
             .map_err(rocks("reading a checkpoint's state"))?;
         Ok(f(value.as_deref()))
     }
+
+    /// Every record, in key order.
+    pub fn records(&self) -> Result<rocks::Entries> {
+        rocks::entries(&self.db, GUEST)
+    }
 }
 
 /// Opens the checkpoint at `path` (a snapshot's `db/`).
@@ -242,6 +274,7 @@ pub fn read_checkpoint(path: &Path) -> Result<CheckpointState> {
     let meta = read_meta(&db)?;
     Ok(CheckpointState {
         schedule: read_schedule(&db, &meta)?,
+        migrated: read_migrated(&db)?,
         components: rocks::entries(&db, VERSIONS)?,
         meta,
         guest: GuestReader { db },

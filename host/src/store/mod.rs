@@ -39,7 +39,8 @@ pub use events::{
 use crate::log::LogOptions;
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::{
-    Answer, Schedule, StateSource, VersionChange, VersionHash, VersionInfo, VersionOutcome,
+    Answer, OwnedWrite, Schedule, StateSource, VersionChange, VersionHash, VersionInfo,
+    VersionOutcome,
 };
 use crate::tokens::{Registry, TokenChange, TokenInfo, TokenOutcome};
 use crate::{Error, Result};
@@ -52,6 +53,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wallet_core::codec::ValuesWriter;
+
+/// The guest's committed state, record by record in key order.
+pub type GuestRecords<'a> = dyn Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'a;
 
 /// How the store uses memory and disk.
 #[derive(Clone, Debug)]
@@ -100,6 +104,8 @@ struct Writer {
     meta: Meta,
     /// Equal to the schedule in RocksDB.
     schedule: Schedule,
+    /// Equal to the last migration's index in RocksDB.
+    migrated: Option<u64>,
     cache: StateCache,
     /// Bytes written since the last flush.
     unflushed: usize,
@@ -123,6 +129,7 @@ impl Store {
         events.check_against(&meta)?;
         let tokens = Registry::new(db::read_tokens(&db)?);
         let schedule = db::read_schedule(&db, &meta)?;
+        let migrated = db::read_migrated(&db)?;
         let (applied, _) = watch::channel(Applied {
             index: meta.applied_index,
             events_last: meta.events_last,
@@ -135,6 +142,7 @@ impl Store {
                 db: Some(Arc::new(db)),
                 meta,
                 schedule,
+                migrated,
                 cache: StateCache::new(options.cache_bytes),
                 unflushed: 0,
                 record: Vec::new(),
@@ -440,6 +448,7 @@ impl Store {
         *self.tokens.write().unwrap_or_else(PoisonError::into_inner) =
             Registry::new(db::read_tokens(&db)?);
         w.schedule = db::read_schedule(&db, &installed)?;
+        w.migrated = db::read_migrated(&db)?;
         w.db = Some(Arc::new(db));
         w.meta = installed.clone();
         w.cache.clear();
@@ -481,6 +490,50 @@ impl Store {
         self.write(w, batch, meta)?;
         w.schedule = schedule;
         Ok(outcome)
+    }
+
+    /// The version whose activation the log reaches at `index`, if its
+    /// migration (if it has one) has not run yet: it runs before that
+    /// entry is applied.
+    pub fn switch_at(&self, index: u64) -> Option<VersionHash> {
+        let w = self.writer();
+        w.schedule
+            .activated_from(index)
+            .filter(|_| w.migrated != Some(index))
+    }
+
+    /// Calls `f` with every record of the guest's committed state, in key
+    /// order.
+    pub fn with_guest_records<R>(&self, f: impl FnOnce(&mut GuestRecords<'_>) -> R) -> Result<R> {
+        let db = Arc::clone(self.writer().db()?);
+        let mut records = db
+            .iterator_cf(cf(&db, GUEST), rocksdb::IteratorMode::Start)
+            .map(|record| record.map_err(rocks("reading guest state")));
+        Ok(f(&mut records))
+    }
+
+    /// Commits the writes of the migration run before the entry at
+    /// `index` (none if it failed), and that it ran; the applied index
+    /// stays.
+    pub fn commit_migration(&self, index: u64, writes: &[OwnedWrite]) -> Result<()> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut batch = WriteBatch::default();
+        let db = w.db()?;
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.put_cf(cf(db, GUEST), key, value),
+                None => batch.delete_cf(cf(db, GUEST), key),
+            }
+        }
+        batch.put_cf(cf(db, META), db::migrated_key(), index.to_le_bytes());
+        let meta = w.meta.clone();
+        self.write(w, batch, meta)?;
+        w.migrated = Some(index);
+        for (key, value) in writes {
+            w.cache.put(key, value.as_deref());
+        }
+        Ok(())
     }
 
     /// The version that runs the entry at `index`.
@@ -590,5 +643,40 @@ impl StateSource for GuestState<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_migration_commits_with_its_index_and_is_not_due_again_after_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = crate::test_support::options().store;
+        let store = Store::open(dir.path(), &options).expect("opens");
+        let bytes = b"a component".to_vec();
+        let hash = VersionHash::of(&bytes);
+        let bootstrap = VersionChange::Bootstrap(bytes);
+        store
+            .commit_versions(b"1".to_vec(), 1, &bootstrap)
+            .expect("commits");
+        assert_eq!(store.switch_at(1), None);
+        assert_eq!(store.switch_at(2), Some(hash));
+
+        let writes = vec![(b"ak".to_vec(), Some(b"v2".to_vec()))];
+        store.commit_migration(2, &writes).expect("commits");
+        assert_eq!(store.switch_at(2), None);
+        assert_eq!(store.applied_index(), 1, "the entry at 2 is still to apply");
+        store.flush().expect("flushes");
+        drop(store);
+
+        let store = Store::open(dir.path(), &options).expect("reopens");
+        assert_eq!(store.switch_at(2), None);
+        let records = store
+            .with_guest_records(|records| records.collect::<Result<Vec<_>>>())
+            .expect("opens")
+            .expect("reads");
+        assert_eq!(records, [(b"ak"[..].into(), b"v2"[..].into())]);
     }
 }

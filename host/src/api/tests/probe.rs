@@ -52,6 +52,19 @@ impl Probe {
         panic!("no snapshot was built");
     }
 
+    /// The guest's stored value under `key`.
+    pub fn stored(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let store = self.node.partition(0).expect("group 0").store();
+        store
+            .with_guest_records(|records| {
+                records
+                    .map(|record| record.expect("state reads"))
+                    .find(|(k, _)| &k[..] == key)
+                    .map(|(_, value)| value.into_vec())
+            })
+            .expect("the state opens")
+    }
+
     /// The sizes of the submissions so far.
     pub fn submits(&self) -> Vec<usize> {
         self.submits.lock().expect("lock").clone()

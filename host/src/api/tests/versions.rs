@@ -265,7 +265,7 @@ async fn a_verified_version_activates_without_a_reason_and_a_differing_one_is_re
 
 /// This build's rules plus a daily outgoing limit of 10,000 per client.
 const DAILY_LIMIT_RELEASE: &[u8] =
-    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.2.0+daily-limit.wasm");
+    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.3.0+daily-limit.wasm");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it() {
@@ -388,4 +388,84 @@ async fn a_scheduled_activation_is_cancelled_through_the_log_and_blocks_nothing_
     let activated = post(activate, now).await;
     assert_eq!(activated.status, 200, "{}", activated.text);
     assert_eq!(listed_with(&app, 2).await["versions"][1]["state"], "active");
+}
+
+/// This build's rules storing accounts in a compact layout, with the
+/// migration that rewrites the accounts earlier versions stored.
+const COMPACT_RELEASE: &[u8] = include_bytes!(
+    "../../../../guest-statemachine/releases/statemachine-2.3.0+compact-accounts.wasm"
+);
+
+/// Layout 2's first byte (`guest-statemachine/src/layout.rs`).
+const LAYOUT_2: u8 = 0xA2;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_that_changes_the_state_layout_migrates_it_where_it_starts_running() {
+    let app = app().await;
+    let deposit = json!({"account_id": "alice", "amount": "20000.00", "currency": "USD",
+                         "transaction_id": txid(1)});
+    let deposited = app.post("/v1/wallet/deposit", Some(ADMIN), &deposit).await;
+    assert_eq!(deposited.status, 200, "{}", deposited.text);
+    app.probe.snapshot().await;
+    alice_pays_bob_6000_twice(&app).await;
+    let stored = |account: &str| app.probe.stored(format!("a{account}").as_bytes());
+    assert_ne!(
+        stored("alice").and_then(|v| v.first().copied()),
+        Some(LAYOUT_2)
+    );
+
+    // Compared in the candidate's layout, history is identical, from
+    // genesis and from the snapshot's migrated state.
+    let compact = deployed(&app, COMPACT_RELEASE).await;
+    for from in ["genesis", "snapshot"] {
+        let (last, _) = verify_from(&app, &compact, from).await;
+        let report = &last["report"];
+        assert!(report["batches"].as_u64() > Some(0), "{last}");
+        assert_eq!(report["identical"], report["batches"], "{last}");
+        assert_eq!(report["own_state_writes"], 0, "{last}");
+    }
+
+    // Scheduled two entries ahead: the entry between still runs the rules
+    // before, on layout 1, and the migration runs only at the switch.
+    let status = app.get("/v1/cluster/status", Some(ADMIN)).await;
+    let applied = status.json["partitions"][0]["applied_index"]
+        .as_u64()
+        .expect("an index");
+    let activated = app
+        .post(
+            &format!("/v1/admin/versions/{compact}/activate"),
+            Some(ADMIN),
+            &json!({"at_index": applied + 3}),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{}", activated.text);
+    for n in 4..7 {
+        let paid = transfer("alice", "bob", "1.00", "USD", &txid(n));
+        let paid = app
+            .post("/v1/wallet/balance_transfer", Some(ADMIN), &paid)
+            .await;
+        assert_eq!(paid.status, 200, "{}", paid.text);
+    }
+    let status = app.get("/v1/cluster/status", Some(ADMIN)).await;
+    assert_eq!(
+        status.json["partitions"][0]["active_version"],
+        compact.as_str()
+    );
+    for account in ["alice", "bob", "carol"] {
+        let layout = stored(account).and_then(|v| v.first().copied());
+        assert_eq!(layout, Some(LAYOUT_2), "{account}");
+    }
+    assert_eq!(app.balance("bob", "USD").await, 1_200_300);
+    assert_eq!(
+        app.balance("alice", "USD").await,
+        10_000 + 2_000_000 - 1_200_300
+    );
+
+    // Over a history that now holds the switch (its migration runs on the
+    // recorded state there), the active version is identical to itself.
+    let (last, _) = verify(&app, &compact).await;
+    assert_eq!(
+        last["report"]["identical"], last["report"]["batches"],
+        "{last}"
+    );
 }
