@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::hash::{Hash, Hasher};
 use wallet_core::{Command, Currency, Txid};
 
-const ACCOUNT: u8 = b'a';
+pub const ACCOUNT: u8 = b'a';
 const RECEIPT: u8 = b't';
 const PHASE: u8 = b'x';
 const OUTGOING: u8 = b'o';

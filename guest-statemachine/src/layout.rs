@@ -20,10 +20,6 @@ pub const COMPACT: bool = cfg!(feature = "compact-accounts");
 
 const LAYOUT_2: u8 = 0xA2;
 
-/// The table byte of account keys (`keys`).
-#[cfg(any(test, feature = "compact-accounts"))]
-const ACCOUNT_TABLE: u8 = b'a';
-
 pub fn encode(account: &Account, out: &mut Vec<u8>) {
     out.push(LAYOUT_2);
     match account.kind {
@@ -93,7 +89,7 @@ pub fn migrate(records: &[u8]) -> Vec<u8> {
     let mut value = Vec::new();
     for (key, record) in records {
         let record = record.expect("a page holds records, not deletions");
-        if key.first() != Some(&ACCOUNT_TABLE) || record.first() == Some(&LAYOUT_2) {
+        if key.first() != Some(&crate::keys::ACCOUNT) || record.first() == Some(&LAYOUT_2) {
             continue;
         }
         value.clear();
@@ -118,6 +114,9 @@ fn varint(r: &mut Reader) -> i64 {
     let mut zigzag = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = r.u8().expect("an amount");
+        // The tenth byte holds the last bit; only the shortest form is
+        // written.
+        assert!(shift < 63 || byte <= 1, "an amount over 64 bits");
         zigzag |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
@@ -160,6 +159,14 @@ mod tests {
             put_varint(&mut out, v);
             assert_eq!(varint(&mut Reader::new(&out)), v);
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "an amount over 64 bits")]
+    fn an_amount_over_64_bits_is_refused() {
+        let mut too_long = [0xff; 10];
+        too_long[9] = 0x02;
+        varint(&mut Reader::new(&too_long));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::sm::{
     VersionChange, VersionHash,
 };
 use crate::{Error, Result};
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use wallet_core::codec::{self, Reader, ValuesWriter};
 use wallet_core::reason::Outcome;
@@ -125,8 +125,11 @@ pub struct Verifier {
     candidate: Version,
     bytes: Vec<u8>,
     state: Shadow,
-    /// For a candidate with a migration, the state in its layout; `None`
-    /// for one that reads the recorded state as it is.
+    /// Whether the candidate has a migration.
+    migrates: bool,
+    /// For a candidate with a migration, the state in its layout, made at
+    /// the first batch; `None` for one that reads the recorded state as it
+    /// is.
     migrated: Option<MemoryState>,
     /// The candidate's writes to keys of its own.
     own: MemoryState,
@@ -179,8 +182,7 @@ fn push(values: &mut ValuesWriter, value: Option<&[u8]>) -> Result<()> {
 impl Verifier {
     /// Replays from log index `from`, on `state` (the guest's state before
     /// it: empty at genesis). Refuses a candidate that does not compile or
-    /// implements another contract, and one whose migration fails on
-    /// `state`.
+    /// implements another contract.
     pub fn new(
         engine: &wasmtime::Engine,
         candidate: Vec<u8>,
@@ -188,22 +190,9 @@ impl Verifier {
         state: Shadow,
     ) -> Result<Verifier> {
         let version = Version::compile(engine, &candidate)?;
-        let mut executor = Executor::new(engine);
-        let hash = version.hash;
-        let migrated = match executor.runtime(hash, || Ok(candidate.clone()))? {
-            runtime if runtime.migrates() => {
-                let records = state.records()?;
-                let writes = crate::sm::migrate(runtime, records.iter().map(|(k, v)| Ok((k, v))))?
-                    .map_err(|failure| migration_failed(hash, &failure))?;
-                let mut migrated = MemoryState::default();
-                migrated.apply(records.iter().map(|(k, v)| (&k[..], Some(&v[..]))));
-                migrated.apply(writes.iter().map(|(k, v)| (&k[..], v.as_deref())));
-                Some(migrated)
-            }
-            _ => None,
-        };
         Ok(Verifier {
-            executor,
+            executor: Executor::new(engine),
+            migrates: version.migrates,
             report: Report {
                 candidate: version.hash,
                 from,
@@ -219,13 +208,31 @@ impl Verifier {
             candidate: version,
             bytes: candidate,
             state,
-            migrated,
+            migrated: None,
             own: MemoryState::default(),
         })
     }
 
+    /// The state the window starts on, migrated by the candidate: made at
+    /// the first batch, so an empty window costs nothing. A candidate
+    /// whose migration fails is not verified.
+    fn migrate_start(&mut self) -> Result<MemoryState> {
+        let (bytes, hash) = (&self.bytes, self.candidate.hash);
+        let runtime = self.executor.runtime(hash, || Ok(bytes.clone()))?;
+        let records = self.state.records()?;
+        let writes = crate::sm::migrate(runtime, records.iter().map(|(k, v)| Ok((k, v))))?
+            .map_err(|failure| migration_failed(hash, &failure))?;
+        let mut migrated = MemoryState::default();
+        migrated.apply(records.iter().map(|(k, v)| (&k[..], Some(&v[..]))));
+        migrated.apply(writes.iter().map(|(k, v)| (&k[..], v.as_deref())));
+        Ok(migrated)
+    }
+
     /// Runs `batch` both ways and records how the answers compare.
     pub fn batch(&mut self, history: &History, batch: &Batch) -> Result<()> {
+        if self.migrates && self.migrated.is_none() {
+            self.migrated = Some(self.migrate_start()?);
+        }
         for &version in &batch.switches {
             self.switch(history, version)?;
         }
@@ -321,6 +328,10 @@ impl Verifier {
             Ok(state.records()?.into_iter().map(Ok))
         })?;
         let expected = self.in_candidate_layout(&writes)?;
+        // As in a batch: a key a recorded version writes is never the
+        // candidate's own.
+        self.own
+            .apply(writes.iter().map(|(key, _)| (&key[..], None)));
         self.apply(&writes, &expected);
         Ok(())
     }
@@ -334,25 +345,33 @@ impl Verifier {
         let bytes = &self.bytes;
         let hash = self.candidate.hash;
         let runtime = self.executor.runtime(hash, || Ok(bytes.clone()))?;
-        let mut sets: Vec<(&[u8], &[u8])> = writes
+        // A key written twice holds its last write: that is the record.
+        let last: HashMap<&[u8], Option<&[u8]>> = writes
             .iter()
-            .filter_map(|(key, value)| Some((&key[..], value.as_deref()?)))
+            .map(|(key, value)| (&key[..], value.as_deref()))
             .collect();
-        sets.sort_unstable_by_key(|(key, _)| *key);
-        let mut made: hashbrown::HashMap<Vec<u8>, Option<Vec<u8>>> =
-            crate::sm::migrate(runtime, sets.into_iter().map(Ok))?
+        let mut records: Vec<(&[u8], &[u8])> = last
+            .iter()
+            .filter_map(|(key, value)| Some((*key, (*value)?)))
+            .collect();
+        records.sort_unstable_by_key(|(key, _)| *key);
+        let made: HashMap<Vec<u8>, Option<Vec<u8>>> =
+            crate::sm::migrate(runtime, records.into_iter().map(Ok))?
                 .map_err(|failure| migration_failed(hash, &failure))?
                 .into_iter()
                 .collect();
         let mut expected: Vec<OwnedWrite> = writes
             .iter()
-            .map(|(key, value)| match made.remove(key) {
-                Some(rewritten) => (key.clone(), rewritten),
-                None => (key.clone(), value.clone()),
+            .map(|(key, value)| match (value, made.get(key)) {
+                (Some(_), Some(rewritten)) => (key.clone(), rewritten.clone()),
+                _ => (key.clone(), value.clone()),
             })
             .collect();
         // Records a migration adds beside those it rewrites, in key order.
-        let mut added: Vec<OwnedWrite> = made.into_iter().collect();
+        let mut added: Vec<OwnedWrite> = made
+            .into_iter()
+            .filter(|(key, _)| !last.contains_key(&key[..]))
+            .collect();
         added.sort_unstable();
         expected.extend(added);
         Ok(expected)
@@ -374,8 +393,6 @@ impl Verifier {
     }
 }
 
-type Write = (Vec<u8>, Option<Vec<u8>>);
-
 fn migration_failed(version: VersionHash, failure: &crate::sm::BatchFailure) -> Error {
     Error::MigrationFailed {
         version,
@@ -390,7 +407,7 @@ fn own_writes(
     held: impl Fn(&[u8]) -> Result<bool>,
     theirs: &HashSet<Box<[u8]>>,
     candidate: &Answer,
-) -> Result<Vec<Write>> {
+) -> Result<Vec<OwnedWrite>> {
     let mut own = Vec::new();
     for (key, value) in candidate.writes() {
         if !theirs.contains(key) && !held(key)? {
@@ -408,7 +425,7 @@ fn compare(
     recorded: &Executed,
     candidate: &Executed,
     expected: &[OwnedWrite],
-    own: &[Write],
+    own: &[OwnedWrite],
 ) -> Option<(DifferenceKind, String, String)> {
     let outcome = DifferenceKind::OutcomeChanged;
     match (recorded, candidate) {
@@ -436,7 +453,7 @@ fn compare_answers(
     a: &Answer,
     b: &Answer,
     expected: &[OwnedWrite],
-    own: &[Write],
+    own: &[OwnedWrite],
 ) -> Option<(DifferenceKind, String, String)> {
     if let Some(i) = (0..a.outcomes().len()).find(|&i| a.outcomes()[i] != b.outcomes()[i]) {
         let show = |o: &Outcome| match o {

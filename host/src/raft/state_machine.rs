@@ -135,18 +135,19 @@ impl StateMachine {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let writes = match self
+        match self
             .store
             .with_guest_records(|records| crate::sm::migrate(runtime, records))??
         {
-            Ok(writes) => writes,
-            Err(failure) => {
-                tracing::error!(%version, index, %failure, "the version failed its migration; the state stays as it was");
-                Vec::new()
+            Ok(writes) => {
+                self.store.commit_migration(index, &writes)?;
+                tracing::info!(%version, index, writes = writes.len(), elapsed = ?started.elapsed(), "migrated the state");
             }
-        };
-        self.store.commit_migration(index, &writes)?;
-        tracing::info!(%version, index, writes = writes.len(), elapsed = ?started.elapsed(), "migrated the state");
+            Err(failure) => {
+                self.store.commit_migration(index, &[])?;
+                tracing::error!(%version, index, %failure, "the version failed its migration; the state stays as it was");
+            }
+        }
         Ok(())
     }
 

@@ -147,9 +147,16 @@ impl Runtime {
         let pre = linker
             .instantiate_pre(&version.component)
             .map_err(Error::Component)?;
+        // A migration export this host cannot bind refuses the version,
+        // rather than letting it run without migrating.
+        let migration = version
+            .migrates
+            .then(|| migration::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(Error::Component)?;
         let exports = Exports {
             machine: machine::GuestIndices::new(&pre).map_err(Error::Component)?,
-            migration: migration::GuestIndices::new(&pre).ok(),
+            migration,
         };
         let live = instantiate(engine, &pre, &exports)?;
         Ok(Runtime {

@@ -55,12 +55,15 @@ impl TryFrom<String> for VersionHash {
 #[derive(Clone)]
 pub struct Version {
     pub hash: VersionHash,
+    /// Whether it exports a migration (`wit/wallet.wit`, `migration`).
+    pub migrates: bool,
     pub(crate) component: Component,
 }
 
 /// What a state machine exports: the machine interface of this host's
 /// contract (`wallet:statemachine/machine@2.x`).
 const MACHINE_EXPORT: &str = "wallet:statemachine/machine@";
+const MIGRATION_EXPORT: &str = "wallet:statemachine/migration@";
 const CONTRACT_MAJOR: &str = "2.";
 
 impl Version {
@@ -97,8 +100,12 @@ impl Version {
         if !imports.is_empty() {
             return Err(Error::ForbiddenImports { imports });
         }
+        let migrates = ty
+            .exports(engine)
+            .any(|(name, _)| name.starts_with(MIGRATION_EXPORT));
         Ok(Version {
             hash: VersionHash::of(bytes),
+            migrates,
             component,
         })
     }

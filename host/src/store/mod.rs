@@ -13,7 +13,8 @@
 //! - the event log is synced before RocksDB flushes (every flush goes
 //!   through [`Store::flush`], which holds the writer while it syncs and
 //!   switches memtables, and the store flushes long before a memtable
-//!   fills, so RocksDB never flushes on its own); so the event log always
+//!   fills, and a migration's one large write gets memtables of its own,
+//!   so RocksDB never flushes on its own); so the event log always
 //!   holds every batch the durable state has applied;
 //! - a batch applied again finds its event record already in the log and
 //!   checks that it made the same bytes (`EventLog::append`).
@@ -514,10 +515,13 @@ impl Store {
 
     /// Commits the writes of the migration run before the entry at
     /// `index` (none if it failed), and that it ran; the applied index
-    /// stays.
+    /// stays. One write, which may be larger than a memtable: it goes into
+    /// a memtable of its own, switched for flushing before and after it
+    /// with the event log synced, so RocksDB never flushes by itself.
     pub fn commit_migration(&self, index: u64, writes: &[OwnedWrite]) -> Result<()> {
         let mut guard = self.writer();
         let w = &mut *guard;
+        self.start_flush(w)?;
         let mut batch = WriteBatch::default();
         let db = w.db()?;
         for (key, value) in writes {
@@ -529,6 +533,7 @@ impl Store {
         batch.put_cf(cf(db, META), db::migrated_key(), index.to_le_bytes());
         let meta = w.meta.clone();
         self.write(w, batch, meta)?;
+        self.start_flush(w)?;
         w.migrated = Some(index);
         for (key, value) in writes {
             w.cache.put(key, value.as_deref());
