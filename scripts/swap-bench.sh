@@ -2,7 +2,7 @@
 # A state-machine version swapped under load: request errors and latency
 # during the swap against a steady run of the same load, in one command.
 #
-#   DURATION=20 [RULES=daily-limit] scripts/swap-bench.sh [SERVE_FLAGS...]
+#   DURATION=20 [RULES=daily-limit] [ACCOUNTS=10000] scripts/swap-bench.sh [SERVE_FLAGS...]
 #
 # Starts a server with a fresh data directory, measures DURATION seconds of
 # single transfers from 64 clients (steady state), then the same load again
@@ -23,7 +23,7 @@ require_build_packages
 start_server swap "$@"
 
 bench() {
-    WALLET_TOKEN=$token "$wallet" bench --target "$url" --accounts 10000 \
+    WALLET_TOKEN=$token "$wallet" bench --target "$url" --accounts "${ACCOUNTS:-10000}" \
         --clients 64 --duration "$duration" --json "$@"
 }
 sm() {
@@ -65,4 +65,4 @@ for q in ("p50_ms", "p99_ms", "p999_ms", "max_ms"):
     row(q, steady["latency"][q], swap["latency"][q], "{:.1f}")
 PY
 # The server logs how many records a migration rewrote and how long it took.
-sed -n 's/.*migrated the state/migration at the switch:/p' "$work/stderr"
+sed -e 's/\x1b\[[0-9;]*m//g' -n -e 's/.*migrated the state/migration at the switch:/p' "$work/stderr"
