@@ -89,6 +89,18 @@ impl AuditArgs {
         for (version, batches) in &audit.versions {
             println!("  version {version}: {batches} batches");
         }
+        for migration in &audit.migrations {
+            let (version, index) = (migration.version, migration.index);
+            match &migration.failure {
+                None => println!(
+                    "  migration of version {version} before index {index}: {} records written",
+                    migration.writes
+                ),
+                Some(why) => println!(
+                    "  migration of version {version} before index {index} failed, changing nothing: {why}"
+                ),
+            }
+        }
         for (currency, sum) in &audit.sums {
             println!("  {currency}: balances sum to {sum}");
         }

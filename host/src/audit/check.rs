@@ -7,7 +7,7 @@
 //! balances must sum to zero; and the read models must hold the balances
 //! the events give.
 
-use super::History;
+use super::{History, Migration};
 use crate::raft::for_each_archived;
 use crate::sm::{Executed, Executor, MemoryState, VersionHash};
 use crate::store::{
@@ -89,6 +89,8 @@ pub struct Audit {
     pub chain_head: String,
     /// Batches each version ran.
     pub versions: BTreeMap<VersionHash, u64>,
+    /// The migrations the replay ran, in log order.
+    pub migrations: Vec<Migration>,
     /// Per currency: the sum of every balance, reservation and amount in
     /// flight (zero, or the audit fails).
     pub sums: BTreeMap<String, i128>,
@@ -190,6 +192,7 @@ pub fn audit(
             events: 0,
             chain_head: hex::encode([0; 32]),
             versions: BTreeMap::new(),
+            migrations: Vec::new(),
             sums: BTreeMap::new(),
             accounts_compared: 0,
             balances_at: None,
@@ -259,8 +262,10 @@ impl Replaying {
             return Ok(());
         }
         self.audit.through = index;
-        self.history
+        let migrations = self
+            .history
             .migrate(&mut self.executor, &batch, &mut self.state)?;
+        self.audit.migrations.extend(migrations);
         let executed = self
             .history
             .runtime(&mut self.executor, batch.version)?

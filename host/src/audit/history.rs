@@ -4,9 +4,12 @@
 //! state went through before it.
 
 use crate::raft::{CommandBatch, Request, TypeConfig};
-use crate::sm::{BatchHeader, Executor, MemoryState, OwnedWrite, Runtime, Schedule, VersionHash};
+use crate::sm::{
+    BatchFailure, BatchHeader, Executor, MemoryState, OwnedWrite, Runtime, Schedule, VersionHash,
+};
 use crate::{Error, Result};
 use openraft::{Entry, EntryPayload};
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// Follows the schedule through the log, entry by entry.
@@ -21,7 +24,7 @@ pub struct History {
     /// The index of a migration the starting state went through already.
     migrated: Option<u64>,
     /// Versions switched to since the last batch, in log order.
-    switches: Vec<VersionHash>,
+    switches: Vec<Switch>,
 }
 
 /// A batch entry, ready to run.
@@ -32,7 +35,28 @@ pub struct Batch {
     /// The versions the log switched to since the batch before, whose
     /// migrations (for those that have one) ran before this batch, in
     /// order.
-    pub switches: Vec<VersionHash>,
+    pub switches: Vec<Switch>,
+}
+
+/// Where the log switched to a version.
+#[derive(Clone, Copy, Debug)]
+pub struct Switch {
+    pub version: VersionHash,
+    /// The first index it runs.
+    pub index: u64,
+}
+
+/// A migration a replay ran, as `wallet audit` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    pub version: VersionHash,
+    /// The index it ran before.
+    pub index: u64,
+    /// Records it wrote.
+    pub writes: usize,
+    /// Why it failed, leaving the state as it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl History {
@@ -90,7 +114,10 @@ impl History {
         if let Some(hash) = self.schedule.activated_from(index)
             && self.migrated != Some(index)
         {
-            self.switches.push(hash);
+            self.switches.push(Switch {
+                version: hash,
+                index,
+            });
         }
         let CommandBatch {
             timestamp_ms,
@@ -125,15 +152,16 @@ impl History {
         }))
     }
 
-    /// The writes of `version`'s migration over a state whose every record,
-    /// in key order, `records` gives: none if the version has no migration,
-    /// or if it fails (the state machine leaves the state as it is then).
+    /// The outcome of `version`'s migration over a state whose every
+    /// record, in key order, `records` gives: `None` if the version has no
+    /// migration. A failed one leaves the state as it is, as in the state
+    /// machine.
     pub fn migration<I, K, V>(
         &self,
         executor: &mut Executor,
         version: VersionHash,
         records: impl FnOnce() -> Result<I>,
-    ) -> Result<Vec<OwnedWrite>>
+    ) -> Result<Option<Result<Vec<OwnedWrite>, BatchFailure>>>
     where
         I: IntoIterator<Item = Result<(K, V)>>,
         K: AsRef<[u8]>,
@@ -141,25 +169,37 @@ impl History {
     {
         let runtime = self.runtime(executor, version)?;
         if !runtime.migrates() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        Ok(crate::sm::migrate(runtime, records()?)?.unwrap_or_default())
+        crate::sm::migrate(runtime, records()?).map(Some)
     }
 
-    /// Runs the migrations before `batch` over `state`.
+    /// Runs the migrations before `batch` over `state`; what each did.
     pub fn migrate(
         &self,
         executor: &mut Executor,
         batch: &Batch,
         state: &mut MemoryState,
-    ) -> Result<()> {
-        for &version in &batch.switches {
-            let writes = self.migration(executor, version, || {
+    ) -> Result<Vec<Migration>> {
+        let mut migrations = Vec::new();
+        for switch in &batch.switches {
+            let outcome = self.migration(executor, switch.version, || {
                 Ok(state.records().into_iter().map(Ok))
             })?;
+            let (writes, failure) = match outcome {
+                None => continue,
+                Some(Ok(writes)) => (writes, None),
+                Some(Err(failure)) => (Vec::new(), Some(failure.to_string())),
+            };
             state.apply(writes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
+            migrations.push(Migration {
+                version: switch.version,
+                index: switch.index,
+                writes: writes.len(),
+                failure,
+            });
         }
-        Ok(())
+        Ok(migrations)
     }
 
     /// The runtime of `version` from `executor`, made from the component

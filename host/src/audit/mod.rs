@@ -16,7 +16,7 @@ mod shadow;
 mod verify;
 
 pub use check::{Audit, BalanceAt, Mismatch, audit};
-pub use history::{Batch, History};
+pub use history::{Batch, History, Migration, Switch};
 pub use shadow::{Base, Shadow};
 pub use verify::{Difference, DifferenceKind, Report, Verifier, Window};
 

@@ -131,7 +131,8 @@ async fn a_version_activated_under_load_switches_every_member_at_one_index() {
     );
     cluster.start_node(behind);
     check(&cluster, &outcomes).await;
-    switched_everywhere(cluster, &hash, from).await;
+    let migrations = switched_everywhere(cluster, &hash, from).await;
+    assert!(migrations.iter().all(|m| *m == json!([])), "{migrations:?}");
 }
 
 /// Deploys `component` through `api` and verifies it over the whole
@@ -172,8 +173,9 @@ async fn activate_and_pass(api: &Api, hash: &str) -> u64 {
 
 /// Every member runs `hash` from `from` and lists the same versions; then
 /// each archive replays, every batch through the version the log
-/// scheduled for it, and `wallet audit` passes.
-async fn switched_everywhere(mut cluster: Cluster, hash: &str, from: u64) {
+/// scheduled for it, and `wallet audit` passes; the migrations each audit
+/// ran.
+async fn switched_everywhere(mut cluster: Cluster, hash: &str, from: u64) -> Vec<Value> {
     let mut lists = Vec::new();
     for i in 0..3 {
         let api = cluster.api(i);
@@ -190,10 +192,13 @@ async fn switched_everywhere(mut cluster: Cluster, hash: &str, from: u64) {
     assert_eq!(versions[1]["active_from"], from);
     assert_eq!(versions[0]["state"], "retired");
     cluster.stop_and_replay().await;
-    for i in 0..3 {
-        let (passed, report, stderr) = audit(&cluster.data(i), &[]);
-        assert!(passed, "member {i}: {report} {stderr}");
-    }
+    (0..3)
+        .map(|i| {
+            let (passed, report, stderr) = audit(&cluster.data(i), &[]);
+            assert!(passed, "member {i}: {report} {stderr}");
+            report["migrations"].clone()
+        })
+        .collect()
 }
 
 /// This build's rules storing accounts in a compact layout, with the
@@ -248,5 +253,13 @@ async fn a_version_that_changes_the_state_layout_migrates_every_member_at_its_sw
     // own switch, is identical to itself.
     let report = verify(&api, &hash).await;
     assert_eq!(report["identical"], report["batches"], "{report}");
-    switched_everywhere(cluster, &hash, from).await;
+    // Each audit ran the migration where the log switched, over every
+    // account opened before it.
+    for migrations in switched_everywhere(cluster, &hash, from).await {
+        assert_eq!(migrations.as_array().map(Vec::len), Some(1), "{migrations}");
+        assert_eq!(migrations[0]["version"], hash.as_str(), "{migrations}");
+        assert_eq!(migrations[0]["index"], from, "{migrations}");
+        assert!(migrations[0]["writes"].as_u64() > Some(16), "{migrations}");
+        assert!(migrations[0].get("failure").is_none(), "{migrations}");
+    }
 }
