@@ -535,9 +535,10 @@ impl Store {
         self.write(w, batch, meta)?;
         self.start_flush(w)?;
         w.migrated = Some(index);
-        for (key, value) in writes {
-            w.cache.put(key, value.as_deref());
-        }
+        // A migration rewrites most of the state: forgetting the cache is
+        // cheaper than rewriting it, and hot records come back on the next
+        // reads.
+        w.cache.clear();
         Ok(())
     }
 
