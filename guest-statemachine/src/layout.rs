@@ -10,10 +10,11 @@
 //! first byte is a kind, 0 to 2), then as layout 1 with every amount
 //! (credit limit, available, reserved) a zigzag LEB128 varint.
 
-use crate::records::{Account, Balance};
+use crate::records::Account;
 use alloc::vec::Vec;
-use wallet_core::codec::{self, Reader};
-use wallet_core::{AccountKind, Currency};
+#[cfg(any(test, feature = "compact-accounts"))]
+use wallet_core::codec;
+use wallet_core::codec::Reader;
 
 /// Whether this build stores layout 2.
 pub const COMPACT: bool = cfg!(feature = "compact-accounts");
@@ -22,27 +23,7 @@ const LAYOUT_2: u8 = 0xA2;
 
 pub fn encode(account: &Account, out: &mut Vec<u8>) {
     out.push(LAYOUT_2);
-    match account.kind {
-        AccountKind::Standard => out.push(0),
-        AccountKind::Credit(limit) => {
-            out.push(1);
-            put_varint(out, limit);
-        }
-        AccountKind::System => out.push(2),
-    }
-    match account.owner {
-        None => out.push(0),
-        Some(owner) => {
-            out.push(1);
-            codec::put_str8(out, owner).expect("owners are principals of at most 64 bytes");
-        }
-    }
-    out.push(u8::try_from(account.balances.len()).expect("fewer currencies than 256 exist"));
-    for b in &account.balances {
-        out.extend_from_slice(&b.currency.0);
-        put_varint(out, b.available);
-        put_varint(out, b.reserved);
-    }
+    account.encode_with(out, put_varint);
 }
 
 /// A layout-2 record. Anything else is state this build cannot read (a
@@ -51,30 +32,9 @@ pub fn encode(account: &Account, out: &mut Vec<u8>) {
 pub fn decode(bytes: &[u8]) -> Account<'_> {
     let mut r = Reader::new(bytes);
     assert_eq!(r.u8().expect("layout"), LAYOUT_2, "an account in layout 2");
-    let kind = match r.u8().expect("account kind") {
-        0 => AccountKind::Standard,
-        1 => AccountKind::Credit(varint(&mut r)),
-        2 => AccountKind::System,
-        tag => panic!("corrupt account kind {tag}"),
-    };
-    let owner = match r.u8().expect("owner tag") {
-        0 => None,
-        _ => Some(r.str8().expect("owner")),
-    };
-    let count = r.u8().expect("balance count");
-    let balances = (0..count)
-        .map(|_| Balance {
-            currency: Currency(r.array().expect("currency")),
-            available: varint(&mut r),
-            reserved: varint(&mut r),
-        })
-        .collect();
+    let account = Account::decode_with(&mut r, varint);
     r.end().expect("no trailing bytes");
-    Account {
-        kind,
-        owner,
-        balances,
-    }
+    account
 }
 
 #[cfg(any(test, feature = "compact-accounts"))]
@@ -110,10 +70,10 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
     out.push(zigzag as u8);
 }
 
-fn varint(r: &mut Reader) -> i64 {
+fn varint(r: &mut Reader, what: &'static str) -> i64 {
     let mut zigzag = 0u64;
     for shift in (0..64).step_by(7) {
-        let byte = r.u8().expect("an amount");
+        let byte = r.u8().expect(what);
         // The tenth byte holds the last bit; only the shortest form is
         // written.
         assert!(shift < 63 || byte <= 1, "an amount over 64 bits");
@@ -128,7 +88,9 @@ fn varint(r: &mut Reader) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Balance;
     use smallvec::smallvec;
+    use wallet_core::{AccountKind, Currency};
 
     fn alice() -> Account<'static> {
         Account {
@@ -157,7 +119,7 @@ mod tests {
         for v in [0, 1, -1, 63, -64, 64, 1 << 40, i64::MIN, i64::MAX] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
-            assert_eq!(varint(&mut Reader::new(&out)), v);
+            assert_eq!(varint(&mut Reader::new(&out), "an amount"), v);
         }
     }
 
@@ -166,7 +128,7 @@ mod tests {
     fn an_amount_over_64_bits_is_refused() {
         let mut too_long = [0xff; 10];
         too_long[9] = 0x02;
-        varint(&mut Reader::new(&too_long));
+        varint(&mut Reader::new(&too_long), "an amount");
     }
 
     #[test]

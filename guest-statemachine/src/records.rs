@@ -89,11 +89,25 @@ impl<'a> Account<'a> {
     /// Layout 1: `kind, owner option<str8>, u8 count, (currency [3],
     /// available i64, reserved i64) per balance`.
     pub fn encode_fixed(&self, out: &mut Vec<u8>) {
+        self.encode_with(out, codec::put_i64);
+    }
+
+    pub fn decode_fixed(bytes: &'a [u8]) -> Self {
+        let mut r = Reader::new(bytes);
+        let account = Self::decode_with(&mut r, |r, what| r.i64().expect(what));
+        r.end().expect("no trailing bytes");
+        account
+    }
+
+    /// The fields in layout 1's order, each amount (credit limit,
+    /// available, reserved) written by `put`: layout 1 itself, and the
+    /// body of layout 2 (`layout`).
+    pub fn encode_with(&self, out: &mut Vec<u8>, put: fn(&mut Vec<u8>, i64)) {
         match self.kind {
             AccountKind::Standard => out.push(0),
             AccountKind::Credit(limit) => {
                 out.push(1);
-                codec::put_i64(out, limit);
+                put(out, limit);
             }
             AccountKind::System => out.push(2),
         }
@@ -107,16 +121,20 @@ impl<'a> Account<'a> {
         out.push(u8::try_from(self.balances.len()).expect("fewer currencies than 256 exist"));
         for b in &self.balances {
             out.extend_from_slice(&b.currency.0);
-            codec::put_i64(out, b.available);
-            codec::put_i64(out, b.reserved);
+            put(out, b.available);
+            put(out, b.reserved);
         }
     }
 
-    pub fn decode_fixed(bytes: &'a [u8]) -> Self {
-        let mut r = Reader::new(bytes);
+    /// What [`Account::encode_with`] wrote, each amount read by `amount`
+    /// (given what the amount is, for its panic message).
+    pub fn decode_with(
+        r: &mut Reader<'a>,
+        amount: fn(&mut Reader<'a>, &'static str) -> i64,
+    ) -> Self {
         let kind = match r.u8().expect("account kind") {
             0 => AccountKind::Standard,
-            1 => AccountKind::Credit(r.i64().expect("credit limit")),
+            1 => AccountKind::Credit(amount(r, "credit limit")),
             2 => AccountKind::System,
             tag => panic!("corrupt account kind {tag}"),
         };
@@ -128,11 +146,10 @@ impl<'a> Account<'a> {
         let balances = (0..count)
             .map(|_| Balance {
                 currency: Currency(r.array().expect("currency")),
-                available: r.i64().expect("available"),
-                reserved: r.i64().expect("reserved"),
+                available: amount(r, "available"),
+                reserved: amount(r, "reserved"),
             })
             .collect();
-        r.end().expect("no trailing bytes");
         Account {
             kind,
             owner,
