@@ -57,6 +57,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     pub hot_share: f64,
 
+    /// With --partitions: the fraction of transfers (0 to 1) whose two
+    /// accounts are in different partitions; the rest stay in one.
+    #[arg(long, value_parser = parse_fraction, requires = "partitions", conflicts_with = "hot_share")]
+    pub cross_share: Option<f64>,
+
+    /// The server's partition count, for --cross-share.
+    #[arg(long, requires = "cross_share")]
+    pub partitions: Option<u32>,
+
     /// Currency of all deposits and transfers.
     #[arg(long, default_value = "USD")]
     pub currency: String,

@@ -195,6 +195,22 @@ struct ServeArgs {
     /// one.
     #[arg(long, default_value_t = 100_000)]
     snapshot_entries: u64,
+    /// How many partitions, each its own Raft group, the node runs:
+    /// accounts are spread over them by a hash of their id. Fixed when the
+    /// data directory is created; every member must run the same number.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(wallet_host::node::PARTITIONS_MAX)))]
+    partitions: u32,
+    /// How a transfer between two partitions is coordinated: `tcc` (try,
+    /// confirm or cancel: the money is reserved until confirmed) or `saga`
+    /// (debit, credit, and a refund if the credit is refused).
+    #[arg(long, value_enum, default_value = "tcc")]
+    coordination: Coordination,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Coordination {
+    Tcc,
+    Saga,
 }
 
 #[derive(Args)]
@@ -315,6 +331,11 @@ impl ServeArgs {
             peers: self.peers.map(|p| p.0).unwrap_or_default(),
             cluster_secret,
             join: self.join,
+            partitions: self.partitions,
+            coordination: match self.coordination {
+                Coordination::Tcc => wallet_host::coordinator::Mode::Tcc,
+                Coordination::Saga => wallet_host::coordinator::Mode::Saga,
+            },
         })
     }
 }

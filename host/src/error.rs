@@ -185,6 +185,9 @@ pub enum Error {
     )]
     InsecureListen { address: String },
 
+    #[error("--partitions: {0}")]
+    Partitions(String),
+
     #[error("the node stopped: {0}")]
     Stopped(String),
 

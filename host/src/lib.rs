@@ -10,6 +10,7 @@
 //! - [`raft`]: openraft wiring, one file per trait.
 //! - [`partition`]: one replica of one group: its log, store, read models
 //!   and batcher.
+//! - [`coordinator`]: cross-partition transfers, by TC/C or saga.
 //! - [`cluster`]: members talking to each other: Raft RPCs, forwarded
 //!   writes, streamed snapshots, under the cluster secret.
 //! - [`node`]: a node (its partition behind the free-space floor), and
@@ -24,6 +25,7 @@ pub mod api;
 pub mod audit;
 pub mod backup;
 pub mod cluster;
+pub mod coordinator;
 pub mod error;
 pub mod log;
 pub mod node;

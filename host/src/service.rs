@@ -29,6 +29,15 @@ pub struct Submitted {
     pub position: Position,
 }
 
+/// The replies to a submission that may have run in several partitions,
+/// and where each of them wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    pub replies: Vec<Reply>,
+    /// One per partition written, by partition.
+    pub positions: Vec<Position>,
+}
+
 /// Why a submission did not reach the state machine. Nothing was applied,
 /// so the request is safe to retry with the same transaction ids.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -176,9 +185,20 @@ pub struct TransferView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub node_id: u64,
+    /// The voters of the first partition's group (every partition has the
+    /// same members).
+    pub members: Vec<u64>,
+    pub partitions: Vec<PartitionStatus>,
+    /// Cross-partition transfers this node coordinates now.
+    pub coordinator: crate::coordinator::Stats,
+}
+
+/// This node's replica of one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionStatus {
+    pub partition: u32,
     pub leader: Option<u64>,
     pub members: Vec<u64>,
-    pub partition: u32,
     pub applied_index: u64,
     /// The Raft log index the read models reflect.
     pub projected_index: u64,
@@ -193,8 +213,12 @@ pub struct NodeStatus {
     /// Hex SHA-256 of the state-machine version that runs the next entry;
     /// `None` before a new group activated its first.
     pub active_version: Option<String>,
+    /// Cross-partition transfers this partition started and has not
+    /// finished (its coordinator's journal).
+    pub transfers_in_flight: usize,
     /// Set when this replica was fenced for holding another event chain
     /// than its group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged: Option<crate::partition::Divergence>,
 }
 
@@ -209,7 +233,7 @@ pub enum Readiness {
 pub trait WalletService: Send + Sync + 'static {
     /// Replicates and applies the calls (possibly batched with other
     /// requests' calls); one reply per call, in order.
-    fn submit(&self, calls: Calls) -> impl Future<Output = Result<Submitted, SubmitError>> + Send;
+    fn submit(&self, calls: Calls) -> impl Future<Output = Result<Answered, SubmitError>> + Send;
 
     /// Waits, bounded, until the read models reflect `wanted` (or, for
     /// `None`, everything this node had applied when the read arrived);

@@ -30,6 +30,8 @@ pub struct Plan {
     pub accounts: u64,
     pub batch: usize,
     pub hot_share: f64,
+    /// The server's partition map and the share of transfers across it.
+    pub cross: Option<(wallet_host::node::PartitionMap, f64)>,
     pub currency: String,
     /// Digits after the decimal point for `currency` (USD 2, JPY 0, BHD 3).
     pub minor_digits: u32,
@@ -65,12 +67,24 @@ impl Plan {
             );
         };
         check_prefix(&args.prefix, args.accounts)?;
+        let cross = match (args.partitions, args.cross_share) {
+            (Some(count), Some(share)) => {
+                ensure!(
+                    (1..=wallet_host::node::PARTITIONS_MAX).contains(&count),
+                    "--partitions must be 1 to {}",
+                    wallet_host::node::PARTITIONS_MAX
+                );
+                Some((wallet_host::node::PartitionMap::new(count), share))
+            }
+            _ => None,
+        };
         Ok(Self {
             clients: args.clients,
             duration: Duration::from_secs(args.duration),
             accounts: args.accounts,
             batch: args.batch,
             hot_share: args.hot_share,
+            cross,
             minor_digits: u32::from(minor_digits),
             currency,
             prefix: args.prefix.clone(),
@@ -107,7 +121,23 @@ impl Plan {
     /// One random transfer: distinct accounts, 1 to 100 minor units, and an
     /// id that no earlier run has used.
     pub fn transfer<'a>(&'a self, rng: &mut SplitMix64, ids: &mut IdGen) -> TransferBody<'a> {
-        let (from, to) = pick_pair(rng, self.accounts, self.hot_share);
+        let (from, to) = match &self.cross {
+            Some((map, share)) => {
+                let across = rng.next_f64() < *share;
+                let partition = |i| map.of(&self.account_id(i));
+                // Drawn again until the pair is on the chosen side of the
+                // map (bounded: with one partition nothing is across).
+                let mut pair = pick_pair(rng, self.accounts, 0.0);
+                for _ in 0..256 {
+                    if (partition(pair.0) != partition(pair.1)) == across {
+                        break;
+                    }
+                    pair = pick_pair(rng, self.accounts, 0.0);
+                }
+                pair
+            }
+            None => pick_pair(rng, self.accounts, self.hot_share),
+        };
         let minor = 1 + rng.below(MAX_TRANSFER_MINOR_UNITS);
         TransferBody {
             from_account: self.account_id(from),

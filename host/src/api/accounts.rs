@@ -63,7 +63,7 @@ pub async fn create<S: WalletService>(
     let open = opening(&body)?;
     let (id, kind) = (&body.account_id, open.kind);
     let submitted = submit(&*state.service, one_call(&who, Command::OpenAccount(open))?).await?;
-    let positions = Positions(vec![submitted.position]);
+    let positions = Positions(submitted.positions);
     let response = match &submitted.replies[0] {
         Reply::Accepted => {
             let view = AccountView {
@@ -153,7 +153,7 @@ pub async fn create_batch<S: WalletService>(
             reason,
         });
     }
-    let positions = Positions(vec![submitted.position]);
+    let positions = Positions(submitted.positions);
     Ok(stamp(
         Json(OpeningsJson { results }).into_response(),
         &positions,

@@ -13,29 +13,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 #[derive(Debug, Serialize)]
-pub struct PartitionJson {
-    pub partition: u32,
-    pub leader: Option<u64>,
-    pub members: Vec<u64>,
-    pub applied_index: u64,
-    pub projected_index: u64,
-    pub projector_lag_records: u64,
-    /// Minor units per currency.
-    pub in_flight: std::collections::BTreeMap<String, i64>,
-    pub chain_head: String,
-    pub active_version: Option<String>,
-    /// Present when this replica was fenced: the event record where its
-    /// chain head differed from the majority's, and both heads.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diverged: Option<crate::partition::Divergence>,
-}
-
-#[derive(Debug, Serialize)]
 pub struct StatusJson {
     /// The node that answered.
     pub node_id: u64,
     pub nodes: Vec<u64>,
-    pub partitions: Vec<PartitionJson>,
+    /// This node's replica of each partition. `in_flight` is in minor
+    /// units per currency; `diverged` is present when the replica was
+    /// fenced: the event record where its chain head differed from the
+    /// majority's, and both heads.
+    pub partitions: Vec<crate::service::PartitionStatus>,
+    /// The cross-partition transfers this node coordinates now: how many
+    /// wait at each stage, and the age of the oldest in milliseconds.
+    pub coordinator: crate::coordinator::Stats,
 }
 
 /// `GET /v1/cluster/status`: any authenticated caller.
@@ -46,19 +35,9 @@ pub async fn status<S: WalletService>(
     let status = state.service.status();
     Json(StatusJson {
         node_id: status.node_id,
-        nodes: status.members.clone(),
-        partitions: vec![PartitionJson {
-            partition: status.partition,
-            leader: status.leader,
-            members: status.members,
-            applied_index: status.applied_index,
-            projected_index: status.projected_index,
-            projector_lag_records: status.projector_lag_records,
-            in_flight: status.in_flight,
-            chain_head: status.chain_head,
-            active_version: status.active_version,
-            diverged: status.diverged,
-        }],
+        nodes: status.members,
+        partitions: status.partitions,
+        coordinator: status.coordinator,
     })
 }
 

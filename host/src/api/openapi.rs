@@ -534,10 +534,15 @@ fn components() -> Value {
                 "projector_lag_records": {"type": "integer"},
                 "in_flight": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Minor units per currency that left for (or arrived from) another partition and are not settled there yet."},
-                "chain_head": {"type": "string"}, "active_version": {"type": "string", "nullable": true}}},
-            "ClusterStatus": {"type": "object", "required": ["node_id", "nodes", "partitions"], "properties": {
+                "chain_head": {"type": "string"}, "active_version": {"type": "string", "nullable": true},
+                "transfers_in_flight": {"type": "integer", "description": "Cross-partition transfers this partition started and has not finished."}}},
+            "ClusterStatus": {"type": "object", "required": ["node_id", "nodes", "partitions", "coordinator"], "properties": {
                 "node_id": {"type": "integer"}, "nodes": {"type": "array", "items": {"type": "integer"}},
-                "partitions": {"type": "array", "items": reference("Partition")}}},
+                "partitions": {"type": "array", "items": reference("Partition")},
+                "coordinator": {"type": "object", "required": ["stages", "oldest_ms"], "properties": {
+                    "stages": {"type": "object", "additionalProperties": {"type": "integer"},
+                        "description": "Cross-partition transfers this node coordinates, by the step they wait on (placing, crediting, settling, dropping, releasing, saga_crediting, refunding)."},
+                    "oldest_ms": {"type": "integer", "description": "How long the oldest of them has been driven here."}}}}},
             "TokenRequest": {"oneOf": [
                 {"type": "object", "additionalProperties": false, "required": ["role", "owner"], "properties": {
                     "role": {"type": "string", "enum": ["client"]}, "owner": principal,

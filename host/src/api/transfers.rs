@@ -9,7 +9,7 @@ use super::extract::{ApiJson, ApiPath};
 use super::input::{self, BatchRequest, CashRequest, TransferRequest};
 use super::position::{Wanted, reflect, stamp};
 use super::views::TransferJson;
-use crate::service::{Reply, Submitted, WalletService};
+use crate::service::{Answered, Reply, WalletService};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -68,7 +68,7 @@ fn outcome(id: Uuid, reply: &Reply) -> Result<(StatusCode, OutcomeJson), ApiErro
 pub(crate) async fn submit<S: WalletService>(
     service: &S,
     calls: Calls,
-) -> Result<Submitted, ApiError> {
+) -> Result<Answered, ApiError> {
     let sent = calls.len();
     let submitted = service.submit(calls).await?;
     if submitted.replies.len() != sent {
@@ -99,7 +99,7 @@ async fn single<S: WalletService>(
 ) -> Result<Response, ApiError> {
     let submitted = submit(service, calls).await?;
     let (status, body) = outcome(id, &submitted.replies[0])?;
-    let positions = crate::service::Positions(vec![submitted.position]);
+    let positions = crate::service::Positions(submitted.positions);
     Ok(stamp((status, Json(body)).into_response(), &positions))
 }
 
@@ -161,7 +161,7 @@ pub async fn transfer_batch<S: WalletService>(
         (Vec::new().into_iter(), None)
     } else {
         let submitted = submit(&*state.service, calls).await?;
-        let positions = crate::service::Positions(vec![submitted.position]);
+        let positions = crate::service::Positions(submitted.positions);
         (submitted.replies.into_iter(), Some(positions))
     };
     let mut results = Vec::with_capacity(count);

@@ -84,6 +84,21 @@ fn genesis() -> u64 {
 }
 
 impl Report {
+    /// This report and `other`'s, of another partition's history, as one.
+    pub fn and(mut self, other: Report) -> Report {
+        self.from = self.from.min(other.from);
+        self.through = self.through.max(other.through);
+        self.batches += other.batches;
+        self.identical += other.identical;
+        self.outcome_changed += other.outcome_changed;
+        self.event_changed += other.event_changed;
+        self.state_changed_only += other.state_changed_only;
+        self.own_state_writes += other.own_state_writes;
+        self.differences.extend(other.differences);
+        self.differences.truncate(DIFFERENCES_SHOWN);
+        self
+    }
+
     pub fn differing(&self) -> u64 {
         self.outcome_changed + self.event_changed + self.state_changed_only
     }

@@ -43,6 +43,9 @@ pub enum Rpc {
     Tokens,
     /// A version change forwarded to the leader.
     Versions,
+    /// Cross-partition transfers forwarded to their source's leader, which
+    /// coordinates them.
+    Coordinate,
 }
 
 impl Rpc {
@@ -57,6 +60,7 @@ impl Rpc {
             Rpc::Heads => "heads",
             Rpc::Tokens => "tokens",
             Rpc::Versions => "versions",
+            Rpc::Coordinate => "coordinate",
         }
     }
 
@@ -71,6 +75,7 @@ impl Rpc {
             Rpc::Heads,
             Rpc::Tokens,
             Rpc::Versions,
+            Rpc::Coordinate,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

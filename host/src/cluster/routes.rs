@@ -121,6 +121,12 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             let answer = members.node.submit_here(group, calls).await;
             signed(secret, &path, &answer)
         }
+        Rpc::Coordinate => {
+            let calls = forwarded_calls(body)
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("calls: {e}")))?;
+            let answer = members.node.coordinate_here(group, calls).await;
+            signed(secret, &path, &answer)
+        }
         Rpc::Tokens => {
             let answer = members.node.change_tokens_here(group, decode(body)?).await;
             signed(secret, &path, &answer)

@@ -1,46 +1,57 @@
-//! One wallet node: a partition replica behind the free-space floor, seen
-//! by the HTTP edge as a `WalletService`.
+//! One wallet node: a replica of each of its partitions behind the
+//! free-space floor, seen by the HTTP edge as a `WalletService`.
 //!
+//! - `map`: which partition holds an account.
+//! - `router`: where each write goes, and cross-partition coordination.
 //! - `seed`: the group's first tokens.
 //! - `space`: the free-space floor.
 //! - `server`: `wallet serve`.
 //! - `tls`: HTTPS for the edge.
 
+mod map;
+mod router;
 mod seed;
 mod server;
 mod space;
 mod tls;
 
+pub use map::{PARTITIONS_MAX, PartitionMap};
+pub use router::Router;
 pub use seed::LEGACY_TOKENS_FILE;
 pub use server::{ServeOptions, serve};
 pub use space::{FreeSpace, free_bytes};
 
 use crate::Result;
 use crate::cluster::Rpc;
+use crate::coordinator::{Coordinator, Mode};
 use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
-    AccountView, HistoryPage, MembershipError, NodeStatus, Position, Positions, ReadError,
-    Readiness, SubmitError, Submitted, TransferView, WalletService, Who,
+    AccountView, Answered, HistoryPage, MembershipError, NodeStatus, Position, Positions,
+    ReadError, Readiness, SubmitError, Submitted, TransferState, TransferView, WalletService, Who,
 };
 use crate::sm::{
     Runtime, Version, VersionChange, VersionHash, VersionInfo, VersionOutcome, new_engine,
 };
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome, now_ms};
-use serde::de::DeserializeOwned;
-use std::path::PathBuf;
+use router::Route;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wallet_core::Txid;
 use wallet_core::codec::Calls;
+use wallet_core::{AccountKind, Reason, Txid};
 
-/// This version of the node runs one partition.
-const PARTITION: u32 = 0;
+/// The partition that holds the tokens and answers for the node's status.
+const FIRST: u32 = 0;
+/// How often a node looks for transfers a previous leader left in flight.
+const RESUME_EVERY: Duration = Duration::from_millis(500);
+/// How long a placeholder may go undelivered, in the source's log time,
+/// before a TC/C transfer is cancelled.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// The file in the data directory that holds its partition count.
+const PARTITIONS_FILE: &str = "partitions";
 
 /// How long a read waits for the read models to reflect its position.
 pub const READ_WAIT_MAX: Duration = Duration::from_secs(2);
-/// How long a write forwarded to the leader may take; a little more than
-/// the leader's own wait for a commit.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -55,30 +66,81 @@ pub struct NodeConfig {
     pub wasm_cache_dir: PathBuf,
     pub partition: PartitionOptions,
     pub group: Group,
+    /// How many partitions (each its own Raft group) the node runs; fixed
+    /// when the data directory is created.
+    pub partitions: u32,
+    /// How transfers across partitions are coordinated.
+    pub coordination: Mode,
     /// The admin token to seed a new group with (else a random one, printed
     /// once).
     pub admin_token: Option<String>,
 }
 
-/// Where a write goes.
-enum Route {
-    Here,
-    /// The leader's id and address.
-    Leader(u64, String),
-}
-
 pub struct Node {
     id: u64,
-    partition: Arc<Partition>,
+    router: Arc<Router>,
     /// Where candidate versions are checked before a deploy.
     engine: wasmtime::Engine,
     space: FreeSpace,
-    group: Group,
+    resumer: tokio::task::JoinHandle<()>,
+    /// Each partition's report of the last verification of a version:
+    /// each partition records its own.
+    verified: std::sync::Mutex<Option<(VersionHash, Vec<crate::audit::Report>)>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.resumer.abort();
+    }
+}
+
+/// The partition count a data directory was made with, recorded at its
+/// first start; a different count is refused (partitions do not split).
+fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
+    let path = data_dir.join(PARTITIONS_FILE);
+    let data_dir_error = |source| crate::Error::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let held: u32 = text.trim().parse().map_err(|_| {
+                crate::Error::Partitions(format!(
+                    "{} does not hold a partition count",
+                    path.display()
+                ))
+            })?;
+            if held != count {
+                return Err(crate::Error::Partitions(format!(
+                    "this data directory holds {held} partitions, not {count}: start it with --partitions {held}"
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A directory from before partitions holds partition 0 alone.
+            if count != 1 && data_dir.join("partition-0").exists() {
+                return Err(crate::Error::Partitions(format!(
+                    "this data directory holds 1 partition, not {count}: start it with --partitions 1"
+                )));
+            }
+            std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
+            std::fs::write(&path, format!("{count}\n")).map_err(data_dir_error)
+        }
+        Err(e) => Err(data_dir_error(e)),
+    }
 }
 
 impl Node {
-    /// Opens (or creates) the node's data and brings its partition up.
+    /// Opens (or creates) the node's data and brings its partitions up.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
+        if !(1..=PARTITIONS_MAX).contains(&config.partitions) {
+            return Err(crate::Error::Partitions(format!(
+                "--partitions {}: 1 to {PARTITIONS_MAX}",
+                config.partitions
+            )));
+        }
+        check_partitions(&config.data_dir, config.partitions)?;
         let space = FreeSpace::watch(config.data_dir.clone(), config.free_space_floor_bytes);
         let seed = seed::Seed::new(&config.data_dir, config.admin_token.clone())?;
         let engine = new_engine(Some(&config.wasm_cache_dir))?;
@@ -86,35 +148,60 @@ impl Node {
             node_id: config.node_id,
             advertise: config.advertise.clone(),
         };
-        let dir = config.data_dir.join(format!("partition-{PARTITION}"));
-        let partition = Partition::open(
-            &dir,
-            PARTITION,
-            &member,
-            &config.group,
-            &engine,
-            &config.partition,
-        )
-        .await?;
+        let mut partitions = Vec::new();
+        for id in 0..config.partitions {
+            let dir = config.data_dir.join(format!("partition-{id}"));
+            let partition =
+                Partition::open(&dir, id, &member, &config.group, &engine, &config.partition)
+                    .await?;
+            partitions.push(partition);
+        }
         // A group of one leads already: its tokens are there before it
         // serves. A member of a replicated group seeds once it leads.
+        let first = Arc::clone(&partitions[FIRST as usize]);
         if config.group.members.len() <= 1 {
-            seed.plant(Arc::clone(&partition)).await;
+            seed.plant(first).await;
         } else {
-            tokio::spawn(seed.plant(Arc::clone(&partition)));
+            tokio::spawn(seed.plant(first));
         }
+        let finishers = partitions
+            .iter()
+            .map(|partition| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(router::finisher(Arc::clone(partition), rx));
+                tx
+            })
+            .collect();
+        let router = Arc::new(Router {
+            id: config.node_id,
+            finishers,
+            partitions,
+            map: PartitionMap::new(config.partitions),
+            group: config.group.clone(),
+            coordinator: Arc::new(Coordinator::new(config.coordination, DEADLINE)),
+        });
+        let resumer = tokio::spawn(resume(Arc::downgrade(&router)));
         Ok(Node {
             id: config.node_id,
-            partition,
+            router,
             engine,
             space,
-            group: config.group.clone(),
+            resumer,
+            verified: std::sync::Mutex::default(),
         })
     }
 
     /// The replica of partition `group` this node holds.
     pub fn partition(&self, group: u32) -> Option<&Partition> {
-        (group == PARTITION).then_some(&*self.partition)
+        self.router.partition(group).map(|p| &**p)
+    }
+
+    fn first(&self) -> &Partition {
+        &self.router.partitions[FIRST as usize]
+    }
+
+    fn partitions(&self) -> impl Iterator<Item = &Arc<Partition>> {
+        self.router.partitions.iter()
     }
 
     /// This node's replica of partition `group`, if it may take a write:
@@ -135,9 +222,15 @@ impl Node {
         self.writable(group)?.submit(calls).await
     }
 
+    /// Cross-partition transfers forwarded here, to their source's leader.
+    pub async fn coordinate_here(&self, group: u32, calls: Calls) -> Result<Answered, SubmitError> {
+        self.writable(group)?;
+        self.router.coordinate_here(group, calls).await
+    }
+
     /// Membership changes need the members' network.
     fn replicated(&self) -> Result<(), MembershipError> {
-        match self.group.peers {
+        match self.router.group.peers {
             Some(_) => Ok(()),
             None => Err(MembershipError::Refused(
                 "this node runs alone (no --peers): it has no cluster network to add members over"
@@ -162,124 +255,178 @@ impl Node {
         self.writable(group)?.change_versions(change).await
     }
 
-    /// Where a write goes: here when this node leads (or is alone), else
-    /// to the leader; with no leader known, nowhere yet.
-    fn route(&self) -> Result<Route, SubmitError> {
-        if let Some(verdict) = self.partition.diverged() {
-            return Err(SubmitError::Diverged(describe(&verdict)));
-        }
-        if self.group.members.len() <= 1 {
-            return Ok(Route::Here);
-        }
-        match self.partition.leader() {
-            Some((id, _)) if id == self.id => Ok(Route::Here),
-            Some((id, addr)) => Ok(Route::Leader(id, addr)),
-            None => Err(SubmitError::NotLeader { leader: None }),
-        }
-    }
-
-    /// Sends a write to the leader, which answers as if it came to it. A
-    /// leader that froze or died mid-call is not waited for: once another
-    /// is known, the client retries.
-    async fn forward<T: DeserializeOwned>(
+    async fn change_versions_in(
         &self,
-        leader: u64,
-        addr: &str,
-        rpc: Rpc,
-        body: Vec<u8>,
-    ) -> Result<T, SubmitError> {
-        let Some(peers) = &self.group.peers else {
-            return Err(SubmitError::NotLeader { leader: None });
-        };
-        let unavailable =
-            |why: String| SubmitError::NoQuorum(format!("forwarding to the leader: {why}"));
-        let mut metrics = self.partition.raft().metrics();
-        let replaced = metrics.wait_for(|m| m.current_leader != Some(leader));
-        let call = peers.call(addr, PARTITION, rpc, body, FORWARD_TIMEOUT);
-        let bytes = tokio::select! {
-            answer = call => answer.map_err(|e| unavailable(e.to_string()))?,
-            _ = replaced => return Err(SubmitError::NoQuorum(
-                "the leader changed while the write was forwarded".into(),
-            )),
-        };
-        postcard::from_bytes::<Result<T, SubmitError>>(&bytes)
-            .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
-    }
-
-    /// Resolves when the node cannot go on (its Raft group or its projector
-    /// stopped on a fatal error), with why.
-    pub async fn stopped(&self) -> String {
-        let mut metrics = self.partition.raft().metrics();
-        let raft = async {
-            let why = match metrics.wait_for(|m| m.running_state.is_err()).await {
-                Ok(m) => match &m.running_state {
-                    Err(fatal) => format!("raft stopped: {fatal}"),
-                    Ok(()) => "raft stopped".into(),
-                },
-                Err(_) => "raft stopped".into(),
-            };
-            // A fenced replica stopped its Raft on purpose; it stays up to
-            // say why.
-            if self.partition.diverged().is_some() {
-                std::future::pending::<()>().await;
-            }
-            why
-        };
-        let projector = self.partition.views().stopped();
-        tokio::select! {
-            why = raft => why,
-            why = projector => why,
-        }
-    }
-
-    /// Stops Raft after the edge has stopped taking requests, and makes
-    /// what was applied durable.
-    pub async fn shutdown(&self) {
-        self.partition.shutdown().await;
-    }
-}
-
-impl WalletService for Node {
-    /// Writes go to the leader: here if this node leads (or is alone),
-    /// forwarded otherwise; with no leader known, 503 to retry.
-    async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
-        match self.route()? {
-            Route::Here => self.submit_here(PARTITION, calls).await,
+        group: u32,
+        change: &VersionChange,
+    ) -> Result<(VersionOutcome, Position), SubmitError> {
+        match self.router.route(group)? {
+            Route::Here => self.change_versions_here(group, change.clone()).await,
             Route::Leader(id, addr) => {
-                self.forward(id, &addr, Rpc::Submit, calls.into_bytes())
+                let body = postcard::to_allocvec(change).expect("version changes serialize");
+                self.router
+                    .forward(group, id, &addr, Rpc::Versions, body)
                     .await
             }
         }
     }
 
+    /// Resolves when the node cannot go on (a Raft group or a projector
+    /// stopped on a fatal error), with why.
+    pub async fn stopped(&self) -> String {
+        let each = self.partitions().map(|p| Box::pin(stopped(p)));
+        futures_util::future::select_all(each).await.0
+    }
+
+    /// Stops Raft after the edge has stopped taking requests, and makes
+    /// what was applied durable.
+    pub async fn shutdown(&self) {
+        self.resumer.abort();
+        for partition in self.partitions() {
+            partition.shutdown().await;
+        }
+    }
+}
+
+/// Resolves when `partition` cannot go on, with why.
+async fn stopped(partition: &Partition) -> String {
+    let mut metrics = partition.raft().metrics();
+    let raft = async {
+        let why = match metrics.wait_for(|m| m.running_state.is_err()).await {
+            Ok(m) => match &m.running_state {
+                Err(fatal) => format!("raft stopped: {fatal}"),
+                Ok(()) => "raft stopped".into(),
+            },
+            Err(_) => "raft stopped".into(),
+        };
+        // A fenced replica stopped its Raft on purpose; it stays up to
+        // say why.
+        if partition.diverged().is_some() {
+            std::future::pending::<()>().await;
+        }
+        why
+    };
+    let projector = partition.views().stopped();
+    let why = tokio::select! {
+        why = raft => why,
+        why = projector => why,
+    };
+    format!("partition {}: {why}", partition.id)
+}
+
+/// Resumes what previous leaders left in flight, until the node goes.
+async fn resume(router: std::sync::Weak<Router>) {
+    loop {
+        tokio::time::sleep(RESUME_EVERY).await;
+        let Some(router) = router.upgrade() else {
+            return;
+        };
+        router.resume().await;
+        let stats = router.coordinator.stats();
+        for (stage, count) in &stats.stages {
+            metrics::gauge!("coordinator_in_flight", "stage" => stage.clone()).set(*count as f64);
+        }
+        metrics::gauge!("coordinator_oldest_in_flight_ms").set(stats.oldest_ms as f64);
+    }
+}
+
+/// The sum of an account's shards' balances, by currency.
+fn sum_shards(views: impl Iterator<Item = AccountView>) -> Option<AccountView> {
+    let mut sum: Option<AccountView> = None;
+    for view in views {
+        let Some(total) = &mut sum else {
+            sum = Some(view);
+            continue;
+        };
+        for balance in view.balances {
+            match total
+                .balances
+                .binary_search_by(|b| b.currency.cmp(&balance.currency))
+            {
+                Ok(at) => {
+                    let held = &mut total.balances[at];
+                    held.available = held.available.saturating_add(balance.available);
+                    held.reserved = held.reserved.saturating_add(balance.reserved);
+                }
+                Err(at) => total.balances.insert(at, balance),
+            }
+        }
+    }
+    sum
+}
+
+/// One view of a transfer from the partitions that hold a part of it:
+/// every event, and the state the whole is in.
+fn merge_transfer(id: Txid, parts: Vec<TransferView>) -> Option<TransferView> {
+    if parts.is_empty() {
+        return None;
+    }
+    let mut events: Vec<_> = parts.iter().flat_map(|p| p.events.clone()).collect();
+    events.sort_by_key(|e| (e.timestamp_ms, e.log_index));
+    for (seq, event) in events.iter_mut().enumerate() {
+        event.seq = seq as u64 + 1;
+    }
+    let failed = parts.iter().find_map(|p| match p.state {
+        TransferState::Failed(reason) => Some(reason),
+        _ => None,
+    });
+    // A cancelled step says less than the refusal that caused it.
+    let refusal = parts.iter().find_map(|p| match p.state {
+        TransferState::Failed(reason) if reason != Reason::TransferCancelled => Some(reason),
+        _ => None,
+    });
+    // A saga's source says nothing more once its credit landed.
+    let success = parts.iter().all(|p| p.state == TransferState::Success)
+        || events
+            .iter()
+            .any(|e| matches!(e.event, wallet_core::event::Event::Received(_)));
+    let state = match (refusal.or(failed), success) {
+        (Some(reason), _) => TransferState::Failed(reason),
+        (None, true) => TransferState::Success,
+        (None, false) => TransferState::Pending,
+    };
+    Some(TransferView { id, state, events })
+}
+
+impl WalletService for Node {
+    /// Each call goes to its partition's leader: here if this node leads
+    /// it (or is alone), forwarded otherwise; a transfer across partitions
+    /// to its source's leader, which coordinates it; with no leader known,
+    /// 503 to retry.
+    async fn submit(&self, calls: Calls) -> Result<Answered, SubmitError> {
+        self.router.submit(calls).await
+    }
+
     fn authenticate(&self, token: &str) -> Option<Who> {
-        self.partition.store().authenticate(token, now_ms())
+        self.first().store().authenticate(token, now_ms())
     }
 
     fn tokens(&self) -> Vec<TokenInfo> {
-        self.partition.store().tokens()
+        self.first().store().tokens()
     }
 
     async fn change_tokens(
         &self,
         change: TokenChange,
     ) -> Result<(TokenOutcome, Positions), SubmitError> {
-        let (outcome, position) = match self.route()? {
-            Route::Here => self.change_tokens_here(PARTITION, change).await?,
+        let (outcome, position) = match self.router.route(FIRST)? {
+            Route::Here => self.change_tokens_here(FIRST, change).await?,
             Route::Leader(id, addr) => {
                 let body = postcard::to_allocvec(&change).expect("token changes serialize");
-                self.forward(id, &addr, Rpc::Tokens, body).await?
+                self.router
+                    .forward(FIRST, id, &addr, Rpc::Tokens, body)
+                    .await?
             }
         };
         Ok((outcome, Positions(vec![position])))
     }
 
     fn versions(&self) -> Vec<VersionInfo> {
-        self.partition.store().versions()
+        self.first().store().versions()
     }
 
     fn snapshot_index(&self) -> Option<u64> {
-        let current = self.partition.snapshots().current().ok()??;
+        let current = self.first().snapshots().current().ok()??;
         current.meta.last_log_id.map(|id| id.index)
     }
 
@@ -290,116 +437,197 @@ impl WalletService for Node {
         Ok(hash)
     }
 
+    /// Verifies the candidate on every partition's history in turn; the
+    /// report sums theirs.
     async fn verify(
         &self,
         hash: VersionHash,
         window: crate::audit::Window,
         progress: tokio::sync::watch::Sender<(u64, u64)>,
     ) -> Result<crate::audit::Report> {
-        if !self.partition.store().schedule().is_deployed(hash) {
-            return Err(crate::Error::UnknownVersion(hash));
-        }
-        let bytes = self
-            .partition
-            .store()
-            .version(hash)?
-            .ok_or(crate::Error::UnknownVersion(hash))?;
-        let partition = Arc::clone(&self.partition);
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || {
-            partition.verify(&engine, bytes, window, |at, of| {
-                progress.send_replace((at, of));
+        let mut reports = Vec::new();
+        for partition in self.partitions() {
+            if !partition.store().schedule().is_deployed(hash) {
+                return Err(crate::Error::UnknownVersion(hash));
+            }
+            let bytes = partition
+                .store()
+                .version(hash)?
+                .ok_or(crate::Error::UnknownVersion(hash))?;
+            let (partition, engine) = (Arc::clone(partition), self.engine.clone());
+            let progress = progress.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                partition.verify(&engine, bytes, window, |at, of| {
+                    progress.send_replace((at, of));
+                })
             })
-        })
-        .await
-        .map_err(|e| crate::Error::StoreFailed(format!("the verification stopped: {e}")))?
+            .await
+            .map_err(|e| crate::Error::StoreFailed(format!("the verification stopped: {e}")))??;
+            reports.push(report);
+        }
+        let total = reports.iter().cloned().reduce(crate::audit::Report::and);
+        *self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((hash, reports));
+        Ok(total.expect("a node has a partition"))
     }
 
+    /// Acts on every partition, each at its own index; answers with the
+    /// first partition's outcome once every partition agreed with it.
     async fn change_versions(
         &self,
         change: VersionChange,
     ) -> Result<(VersionOutcome, Positions), SubmitError> {
-        let (outcome, position) = match self.route()? {
-            Route::Here => self.change_versions_here(PARTITION, change).await?,
-            Route::Leader(id, addr) => {
-                let body = postcard::to_allocvec(&change).expect("version changes serialize");
-                self.forward(id, &addr, Rpc::Versions, body).await?
+        let mut first: Option<VersionOutcome> = None;
+        let mut positions = Vec::new();
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for partition in self.partitions() {
+            // A verification is recorded in each partition as that
+            // partition's history verified.
+            let change = match (&change, &verified) {
+                (
+                    VersionChange::Verified { hash, .. }
+                    | VersionChange::VerifiedWindow { hash, .. },
+                    Some((verified, reports)),
+                ) if hash == verified && reports.len() == self.router.partitions.len() => {
+                    reports[partition.id as usize].change()
+                }
+                _ => change.clone(),
+            };
+            let (outcome, position) = self.change_versions_in(partition.id, &change).await?;
+            positions.push(position);
+            match &first {
+                None => first = Some(outcome),
+                Some(held) if std::mem::discriminant(held) == std::mem::discriminant(&outcome) => {}
+                Some(held) => {
+                    return Err(SubmitError::Internal(format!(
+                        "partition {FIRST} answered {held:?}, partition {} {outcome:?}",
+                        partition.id
+                    )));
+                }
             }
-        };
-        Ok((outcome, Positions(vec![position])))
+        }
+        Ok((first.expect("a node has a partition"), Positions(positions)))
     }
 
     async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {
-        if let Some(verdict) = self.partition.diverged() {
-            return Err(ReadError::Diverged(describe(&verdict)));
-        }
-        let index = match wanted {
-            None => None,
-            Some(positions) => {
-                let mut index = None;
-                for position in positions.0 {
-                    if position.partition != PARTITION {
-                        return Err(ReadError::UnknownPartition(position.partition));
-                    }
-                    index = index.max(Some(position.index));
-                }
-                index
-            }
+        let mut waits: Vec<(u32, Option<u64>)> = match wanted {
+            None => self.partitions().map(|p| (p.id, None)).collect(),
+            Some(positions) => positions
+                .0
+                .iter()
+                .map(|p| (p.partition, Some(p.index)))
+                .collect(),
         };
-        let position = self.partition.read_at(index, READ_WAIT_MAX).await?;
-        Ok(Positions(vec![position]))
+        waits.sort();
+        waits.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = earlier.1.max(later.1);
+            }
+            same
+        });
+        let mut reflected = Vec::with_capacity(waits.len());
+        for (group, index) in waits {
+            let partition = self
+                .partition(group)
+                .ok_or(ReadError::UnknownPartition(group))?;
+            if let Some(verdict) = partition.diverged() {
+                return Err(ReadError::Diverged(describe(&verdict)));
+            }
+            reflected.push(partition.read_at(index, READ_WAIT_MAX).await?);
+        }
+        Ok(Positions(reflected))
     }
 
-    /// Asks the leader (this node, or over the network) for its read index.
+    /// Asks each partition's leader (this node, or over the network) for
+    /// its read index.
     async fn read_index(&self) -> Result<Positions, ReadError> {
-        if let Some(verdict) = self.partition.diverged() {
-            return Err(ReadError::Diverged(describe(&verdict)));
-        }
-        let index = match self.partition.leader() {
-            Some((id, _)) if id == self.id => self.partition.read_index().await?,
-            Some((_, addr)) => {
-                let Some(peers) = &self.group.peers else {
-                    return Err(ReadError::NoQuorum("no peers configured".into()));
-                };
-                let unavailable =
-                    |why: String| ReadError::NoQuorum(format!("asking the leader: {why}"));
-                let bytes = peers
-                    .call(
-                        &addr,
-                        PARTITION,
-                        Rpc::ReadIndex,
-                        Vec::new(),
-                        FORWARD_TIMEOUT,
-                    )
-                    .await
-                    .map_err(|e| unavailable(e.to_string()))?;
-                postcard::from_bytes::<Result<u64, ReadError>>(&bytes)
-                    .map_err(|e| unavailable(format!("undecodable answer: {e}")))??
+        let mut positions = Vec::new();
+        for partition in self.partitions() {
+            if let Some(verdict) = partition.diverged() {
+                return Err(ReadError::Diverged(describe(&verdict)));
             }
-            None => return Err(ReadError::NoQuorum("no leader is known".into())),
-        };
-        Ok(Positions(vec![Position {
-            partition: PARTITION,
-            index,
-        }]))
+            let index = match partition.leader() {
+                Some((id, _)) if id == self.id => partition.read_index().await?,
+                Some((_, addr)) => {
+                    let Some(peers) = &self.router.group.peers else {
+                        return Err(ReadError::NoQuorum("no peers configured".into()));
+                    };
+                    let unavailable =
+                        |why: String| ReadError::NoQuorum(format!("asking the leader: {why}"));
+                    let bytes = peers
+                        .call(
+                            &addr,
+                            partition.id,
+                            Rpc::ReadIndex,
+                            Vec::new(),
+                            READ_WAIT_MAX,
+                        )
+                        .await
+                        .map_err(|e| unavailable(e.to_string()))?;
+                    postcard::from_bytes::<Result<u64, ReadError>>(&bytes)
+                        .map_err(|e| unavailable(format!("undecodable answer: {e}")))??
+                }
+                None => return Err(ReadError::NoQuorum("no leader is known".into())),
+            };
+            positions.push(Position {
+                partition: partition.id,
+                index,
+            });
+        }
+        Ok(Positions(positions))
     }
 
     async fn add_member(&self, node_id: u64, address: String) -> Result<Vec<u64>, MembershipError> {
         self.replicated()?;
-        self.partition.add_member(node_id, address).await
+        let mut members = Vec::new();
+        for partition in self.partitions() {
+            members = partition.add_member(node_id, address.clone()).await?;
+        }
+        Ok(members)
     }
 
     async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
         self.replicated()?;
-        self.partition.remove_member(node_id).await
+        let mut members = Vec::new();
+        for partition in self.partitions() {
+            members = partition.remove_member(node_id).await?;
+        }
+        Ok(members)
     }
 
     async fn backup(&self) -> Result<crate::backup::BackupStream> {
-        crate::backup::stream(&self.partition).await
+        if self.router.partitions.len() > 1 {
+            return Err(crate::Error::Partitions(
+                "a backup copies one partition; this node runs several (back up its data directory while it is stopped)".into(),
+            ));
+        }
+        crate::backup::stream(&self.router.partitions[FIRST as usize]).await
     }
 
+    /// A system account's balances are the sum of its shards'.
     fn account(&self, account_id: &str) -> Result<Option<AccountView>> {
-        self.partition.views().account(account_id)
+        let home = self.router.map.of(account_id);
+        let Some(view) = self.router.partitions[home as usize]
+            .views()
+            .account(account_id)?
+        else {
+            return Ok(None);
+        };
+        if view.kind != AccountKind::System || self.router.partitions.len() == 1 {
+            return Ok(Some(view));
+        }
+        let mut shards = Vec::new();
+        for partition in self.partitions() {
+            shards.extend(partition.views().account(account_id)?);
+        }
+        Ok(sum_shards(shards.into_iter()))
     }
 
     fn balance_at(
@@ -408,53 +636,70 @@ impl WalletService for Node {
         currency: &str,
         at_ms: u64,
     ) -> Result<Option<(i64, i64)>> {
-        self.partition
-            .views()
-            .balance_at(account_id, currency, at_ms)
+        let mut sum: Option<(i64, i64)> = None;
+        for partition in self.partitions() {
+            if let Some((available, reserved)) =
+                partition.views().balance_at(account_id, currency, at_ms)?
+            {
+                let (a, r) = sum.unwrap_or_default();
+                sum = Some((a.saturating_add(available), r.saturating_add(reserved)));
+            }
+        }
+        Ok(sum)
     }
 
+    /// A system account's history is its home shard's.
     fn history(
         &self,
         account_id: &str,
         after: Option<u64>,
         limit: usize,
     ) -> Result<Option<HistoryPage>> {
-        self.partition.views().history(account_id, after, limit)
+        let home = self.router.map.of(account_id);
+        self.router.partitions[home as usize]
+            .views()
+            .history(account_id, after, limit)
     }
 
+    /// A transfer is found in every partition that holds a part of it
+    /// (its source, and across partitions its destination).
     fn transfer(&self, id: Txid) -> Result<Option<TransferView>> {
-        self.partition.views().transfer(id)
+        let mut parts = Vec::new();
+        for partition in self.partitions() {
+            parts.extend(partition.views().transfer(id)?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.pop());
+        }
+        Ok(merge_transfer(id, parts))
     }
 
     fn status(&self) -> NodeStatus {
-        let metrics = self.partition.raft().metrics().borrow().clone();
-        let meta = self.partition.store().meta();
-        let reflected = self.partition.views().reflected();
+        let partitions: Vec<crate::service::PartitionStatus> =
+            self.partitions().map(|p| p.status()).collect();
         NodeStatus {
             node_id: self.id,
-            leader: metrics.current_leader,
-            members: metrics.membership_config.membership().voter_ids().collect(),
-            partition: PARTITION,
-            applied_index: meta.applied_index,
-            projected_index: reflected.index,
-            projector_lag_records: meta.events_last.saturating_sub(reflected.events),
-            in_flight: self.partition.views().in_flight().unwrap_or_default(),
-            chain_head: hex::encode(meta.chain_head),
-            active_version: self.partition.active_version().map(|h| h.to_string()),
-            diverged: self.partition.diverged(),
+            members: partitions[FIRST as usize].members.clone(),
+            partitions,
+            coordinator: self.router.coordinator.stats(),
         }
     }
 
     fn readiness(&self) -> Readiness {
-        if let Some(verdict) = self.partition.diverged() {
-            return Readiness::NotReady(format!("diverged: {}", describe(&verdict)));
-        }
-        let metrics = self.partition.raft().metrics().borrow().clone();
-        if let Err(fatal) = &metrics.running_state {
-            return Readiness::NotReady(format!("stopped: {fatal}"));
-        }
-        if metrics.current_leader.is_none() {
-            return Readiness::NotReady("no_leader: the group has no leader".into());
+        for partition in self.partitions() {
+            if let Some(verdict) = partition.diverged() {
+                return Readiness::NotReady(format!("diverged: {}", describe(&verdict)));
+            }
+            let metrics = partition.raft().metrics().borrow().clone();
+            if let Err(fatal) = &metrics.running_state {
+                return Readiness::NotReady(format!("stopped: {fatal}"));
+            }
+            if metrics.current_leader.is_none() {
+                return Readiness::NotReady(format!(
+                    "no_leader: partition {} has no leader",
+                    partition.id
+                ));
+            }
         }
         if let Err(error) = self.space.check() {
             let free = self.space.available();
@@ -466,7 +711,7 @@ impl WalletService for Node {
     }
 }
 
-fn describe(verdict: &crate::partition::Divergence) -> String {
+pub(crate) fn describe(verdict: &crate::partition::Divergence) -> String {
     format!(
         "at event record {} it holds head {}, the majority {}",
         verdict.seq, verdict.held, verdict.majority

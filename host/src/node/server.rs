@@ -44,6 +44,10 @@ pub struct ServeOptions {
     /// Join a running group (added by its leader) instead of initializing
     /// a new one.
     pub join: bool,
+    /// How many partitions (Raft groups) the node runs.
+    pub partitions: u32,
+    /// How transfers across partitions are coordinated.
+    pub coordination: crate::coordinator::Mode,
 }
 
 /// The group this node is a member of, and how it reaches the others.
@@ -116,6 +120,8 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         wasm_cache_dir: options.data_dir.join("wasm-cache"),
         partition: options.partition.clone(),
         group: group.clone(),
+        partitions: options.partitions,
+        coordination: options.coordination,
         admin_token: options.admin_token.clone(),
     };
     let node = Arc::new(Node::start(&config).await?);

@@ -17,7 +17,8 @@ use crate::audit::{Base, History, Report, Shadow, Verifier, Window};
 use crate::cluster::Peers;
 use crate::log::LogOptions;
 use crate::raft::{
-    BatchReply, CHECKPOINT_DIR, LogStore, Network, Raft, Request, Snapshots, StateMachine,
+    BatchReply, CHECKPOINT_DIR, CommandBatch, LogStore, Network, Raft, Request, Snapshots,
+    StateMachine,
 };
 use crate::rocks::Tuning;
 use crate::service::{MembershipError, Position, ReadError, Reply, SubmitError, Submitted};
@@ -289,6 +290,27 @@ impl Partition {
         self.batcher.submit(calls).await
     }
 
+    /// Closes finished transfers in the coordinator's journal (this
+    /// replica must lead).
+    pub async fn finish(&self, ids: Vec<u128>) -> Result<Position, SubmitError> {
+        self.propose(Request::Finished(ids), |_| Some(()))
+            .await
+            .map(|(_, position)| position)
+    }
+
+    /// An empty batch, stamped now: the log's time moves on a partition
+    /// with no traffic, so the coordinator's deadlines pass (this replica
+    /// must lead).
+    pub async fn tick(&self) -> Result<Position, SubmitError> {
+        let batch = CommandBatch {
+            timestamp_ms: crate::tokens::now_ms().max(self.store.timestamp_ms()),
+            calls: Calls::new().into_bytes(),
+        };
+        self.propose(Request::Batch(batch), |_| Some(()))
+            .await
+            .map(|(_, position)| position)
+    }
+
     /// Proposes a change to the tokens (this replica must lead); answers
     /// once it is applied here.
     pub async fn change_tokens(
@@ -310,6 +332,26 @@ impl Partition {
             other => Err(SubmitError::Internal(format!(
                 "a seed applied as {other:?}"
             ))),
+        }
+    }
+
+    /// This replica as `wallet cluster status` shows it.
+    pub fn status(&self) -> crate::service::PartitionStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let meta = self.store.meta();
+        let reflected = self.views.reflected();
+        crate::service::PartitionStatus {
+            partition: self.id,
+            leader: metrics.current_leader,
+            members: metrics.membership_config.membership().voter_ids().collect(),
+            applied_index: meta.applied_index,
+            projected_index: reflected.index,
+            projector_lag_records: meta.events_last.saturating_sub(reflected.events),
+            in_flight: self.views.in_flight().unwrap_or_default(),
+            chain_head: hex::encode(meta.chain_head),
+            active_version: self.active_version().map(|h| h.to_string()),
+            transfers_in_flight: self.store.in_flight().map_or(0, |j| j.len()),
+            diverged: self.diverged(),
         }
     }
 

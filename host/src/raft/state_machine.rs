@@ -3,7 +3,7 @@ use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming}
 use super::{BatchReply, CommandBatch, NodeId, Request, TypeConfig, any_error};
 use crate::cluster::transfer::{COMMANDS_FILE, EVENTS_FILE, Staged};
 use crate::service::Reply;
-use crate::sm::{BatchHeader, Executed, Executor, Runtime, VersionHash, VersionOutcome};
+use crate::sm::{Answer, BatchHeader, Executed, Executor, Runtime, VersionHash, VersionOutcome};
 use crate::store::{RecordHeader, Store};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -115,7 +115,12 @@ impl StateMachine {
         };
         #[cfg(feature = "fault-injection")]
         super::fault::alter_record(&self.store, &mut record);
-        self.store.commit_batch(encode(&log_id), &record, answer)?;
+        let journal = match answer {
+            Some(answer) => journal_changes(batch, answer, header.timestamp_ms)?,
+            None => Vec::new(),
+        };
+        self.store
+            .commit_batch(encode(&log_id), &record, answer, &journal)?;
         metrics::histogram!("batch_commands").record(replies.len() as f64);
         Ok(BatchReply {
             index: log_id.index,
@@ -195,6 +200,14 @@ impl StateMachine {
                         ..BatchReply::default()
                     });
                 }
+                EntryPayload::Normal(Request::Finished(ids)) => {
+                    self.store
+                        .commit_finished(encode(&entry.log_id), index, ids)?;
+                    replies.push(BatchReply {
+                        index,
+                        ..BatchReply::default()
+                    });
+                }
                 EntryPayload::Blank => {
                     self.store
                         .commit_marker(encode(&entry.log_id), index, None)?;
@@ -227,6 +240,22 @@ impl StateMachine {
         metrics::gauge!("applied_index").set(self.store.meta().applied_index as f64);
         Ok(replies)
     }
+}
+
+/// What a batch the version applied does to the coordinator's journal.
+fn journal_changes(
+    batch: &CommandBatch,
+    answer: &Answer,
+    timestamp_ms: u64,
+) -> crate::Result<Vec<crate::coordinator::journal::Change>> {
+    let calls = codec::calls(&batch.calls).map_err(|e| {
+        crate::Error::StoreFailed(format!("an applied batch does not decode: {e:?}"))
+    })?;
+    Ok(crate::coordinator::journal::changes(
+        &calls,
+        answer.outcomes(),
+        timestamp_ms,
+    ))
 }
 
 /// The runtime of `version`, made from the component the store holds for

@@ -12,6 +12,9 @@ pub enum Request {
     Tokens(TokenChange),
     /// A deploy, activate or verification record of a state-machine version.
     Versions(VersionChange),
+    /// Cross-partition transfers whose coordination ended without a step
+    /// at their source (a saga's credit landed): their journal records go.
+    Finished(Vec<u128>),
 }
 
 /// What one Raft entry carries: the encoded calls of a batch

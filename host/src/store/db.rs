@@ -1,5 +1,6 @@
 //! The state database: its column families and the meta record.
 
+use crate::coordinator::InFlight;
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::{Schedule, VersionHash};
 use crate::tokens::StoredToken;
@@ -25,6 +26,9 @@ const META_KEY: &[u8] = b"meta";
 /// The version schedule (postcard of a `Schedule`).
 const SCHEDULE_KEY: &[u8] = b"schedule";
 const TOKEN_PREFIX: &[u8] = b"token/";
+/// The coordinator's journal (`inflight/<txid>`: postcard of an
+/// `InFlight`, see `crate::coordinator::journal`).
+const IN_FLIGHT_PREFIX: &[u8] = b"inflight/";
 /// The index whose activation's migration the state last went through
 /// (`u64` little endian): written with the migration's writes, so that one
 /// committed before a crash is not run again when the log replays.
@@ -154,6 +158,31 @@ pub(super) fn read_tokens(db: &DB) -> Result<Vec<StoredToken>> {
         tokens.push(token);
     }
     Ok(tokens)
+}
+
+pub(super) fn in_flight_key(id: wallet_core::Txid) -> Vec<u8> {
+    [IN_FLIGHT_PREFIX, &id.0.to_be_bytes()[..]].concat()
+}
+
+/// Every transfer the coordinator's journal holds, oldest id first.
+pub(super) fn read_in_flight(db: &DB) -> Result<Vec<InFlight>> {
+    let mut found = Vec::new();
+    let from = rocksdb::IteratorMode::From(IN_FLIGHT_PREFIX, rocksdb::Direction::Forward);
+    for item in db.iterator_cf(cf(db, META), from) {
+        let (key, value) = item.map_err(rocks("reading the coordinator's journal"))?;
+        if !key.starts_with(IN_FLIGHT_PREFIX) {
+            break;
+        }
+        found.push(decode_in_flight(&value)?);
+    }
+    Ok(found)
+}
+
+pub(super) fn decode_in_flight(bytes: &[u8]) -> Result<InFlight> {
+    postcard::from_bytes(bytes).map_err(|e| Error::CorruptValue {
+        cf: META,
+        why: format!("a journal record: {e}"),
+    })
 }
 
 pub(super) fn schedule_key() -> &'static [u8] {

@@ -37,6 +37,7 @@ pub use events::{
     read_events, recompute_balances,
 };
 
+use crate::coordinator::{InFlight, journal};
 use crate::log::LogOptions;
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::{
@@ -205,6 +206,7 @@ impl Store {
         log_id: Vec<u8>,
         header: &RecordHeader,
         answer: Option<&Answer>,
+        journal: &[journal::Change],
     ) -> Result<()> {
         let mut guard = self.writer();
         let w = &mut *guard;
@@ -234,11 +236,36 @@ impl Store {
                 None => batch.delete_cf(guest, key),
             }
         }
+        put_journal(db, &mut batch, journal);
         self.write(w, batch, meta)?;
         for (key, value) in writes {
             w.cache.put(key, value);
         }
         Ok(())
+    }
+
+    /// Commits an entry that closes finished transfers in the
+    /// coordinator's journal.
+    pub fn commit_finished(&self, log_id: Vec<u8>, index: u64, ids: &[u128]) -> Result<()> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = index;
+        let mut batch = WriteBatch::default();
+        let closes: Vec<_> = ids
+            .iter()
+            .map(|&id| journal::Change::Close(wallet_core::Txid(id)))
+            .collect();
+        put_journal(w.db()?, &mut batch, &closes);
+        self.write(w, batch, meta)
+    }
+
+    /// The cross-partition transfers this partition started and has not
+    /// finished.
+    pub fn in_flight(&self) -> Result<Vec<InFlight>> {
+        let db = Arc::clone(self.writer().db()?);
+        db::read_in_flight(&db)
     }
 
     /// Commits an entry that carries no batch (a blank or membership
@@ -605,6 +632,20 @@ impl Writer {
 }
 
 /// Closes a database once no one else holds it.
+/// Writes the journal's changes into a batch's write.
+fn put_journal(db: &DB, batch: &mut WriteBatch, changes: &[journal::Change]) {
+    for change in changes {
+        match change {
+            journal::Change::Open(record) => batch.put_cf(
+                cf(db, META),
+                db::in_flight_key(wallet_core::Txid(record.id)),
+                postcard::to_allocvec(record).expect("a journal record serializes"),
+            ),
+            journal::Change::Close(id) => batch.delete_cf(cf(db, META), db::in_flight_key(*id)),
+        }
+    }
+}
+
 fn close(db: Arc<DB>) {
     let started = Instant::now();
     while Arc::strong_count(&db) > 1 && started.elapsed() < FLUSH_WAIT_MAX {

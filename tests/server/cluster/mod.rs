@@ -4,6 +4,7 @@
 //! replica whose event chain diverges.
 
 mod backup;
+mod partitions;
 mod tokens;
 mod versions;
 

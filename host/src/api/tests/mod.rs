@@ -4,6 +4,7 @@
 
 mod access;
 mod ops;
+mod partitions;
 mod probe;
 mod reads;
 mod rules;
@@ -74,8 +75,13 @@ impl Drop for App {
     }
 }
 
-/// A node in `dir`, with compiled components shared across the test run.
-pub async fn node(dir: &std::path::Path) -> Node {
+/// A node in `dir` running `partitions` partitions, with compiled
+/// components shared across the test run.
+pub async fn partitioned_node(
+    dir: &std::path::Path,
+    partitions: u32,
+    coordination: crate::coordinator::Mode,
+) -> Node {
     let config = NodeConfig {
         data_dir: dir.to_owned(),
         node_id: 1,
@@ -84,6 +90,8 @@ pub async fn node(dir: &std::path::Path) -> Node {
         wasm_cache_dir: crate::test_support::wasm_cache_dir(),
         partition: crate::test_support::options(),
         group: crate::partition::Group::alone(),
+        partitions,
+        coordination,
         admin_token: Some(ADMIN.into()),
     };
     Node::start(&config).await.expect("the node starts")
@@ -99,8 +107,13 @@ fn admin() -> Caller<&'static str> {
 /// alice (owner alice, 100.00 USD), bob (owner bob), carol (owner carol,
 /// credit account with a limit of 500 minor units), and the bank.
 pub async fn app() -> App {
+    app_with(1, crate::coordinator::Mode::Tcc).await
+}
+
+/// The same world on a node running `partitions` partitions.
+pub async fn app_with(partitions: u32, coordination: crate::coordinator::Mode) -> App {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = node(&dir.path().join("node")).await;
+    let node = partitioned_node(&dir.path().join("node"), partitions, coordination).await;
     let mut calls = Calls::new();
     let opens = [
         ("alice", AccountKind::Standard),

@@ -4,8 +4,8 @@
 
 use crate::node::Node;
 use crate::service::{
-    AccountView, HistoryPage, MembershipError, NodeStatus, Positions, ReadError, Readiness, Reply,
-    SubmitError, Submitted, TransferView, WalletService, Who,
+    AccountView, Answered, HistoryPage, MembershipError, NodeStatus, Positions, ReadError,
+    Readiness, Reply, SubmitError, TransferView, WalletService, Who,
 };
 use crate::sm::{BatchFailure, VersionChange, VersionHash, VersionInfo, VersionOutcome};
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome};
@@ -79,6 +79,25 @@ impl Probe {
         *self.fail_batches.lock().expect("lock") = fail;
     }
 
+    /// Per currency, what every partition holds in flight, summed; and how
+    /// many transfers the coordinators' journals hold.
+    pub async fn in_flight(&self, currency: &str) -> (i64, usize) {
+        self.node
+            .read_at(None)
+            .await
+            .expect("the read models catch up");
+        let (mut sum, mut journal) = (0, 0);
+        for group in 0.. {
+            let Some(partition) = self.node.partition(group) else {
+                break;
+            };
+            let held = partition.views().in_flight().expect("reads");
+            sum += held.get(currency).copied().unwrap_or(0);
+            journal += partition.store().in_flight().expect("reads").len();
+        }
+        (sum, journal)
+    }
+
     pub async fn balance(&self, account: &str, currency: &str) -> i64 {
         self.node
             .read_at(None)
@@ -93,16 +112,16 @@ impl Probe {
 }
 
 impl WalletService for Probe {
-    async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+    async fn submit(&self, calls: Calls) -> Result<Answered, SubmitError> {
         self.submits.lock().expect("lock").push(calls.len());
         if let Some(error) = self.fail_submits.lock().expect("lock").clone() {
             return Err(error);
         }
         if *self.fail_batches.lock().expect("lock") {
             let failed = Reply::Failed(BatchFailure::Trap("injected".into()));
-            return Ok(Submitted {
+            return Ok(Answered {
                 replies: vec![failed; calls.len()],
-                position: Default::default(),
+                positions: vec![Default::default()],
             });
         }
         self.node.submit(calls).await

@@ -1,0 +1,372 @@
+//! Where writes go: each call to the partition that holds its accounts,
+//! through that partition's leader (this node, or forwarded to it); a
+//! transfer across partitions to its source's leader, which coordinates
+//! it.
+
+use super::map::{PartitionMap, Target};
+use crate::cluster::Rpc;
+use crate::coordinator::{Coordinator, InFlight, Partitions};
+use crate::partition::{Group, Partition};
+use crate::service::{Answered, Position, Reply, SubmitError, Submitted};
+use futures_util::future::join_all;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use wallet_core::codec::{self, Calls};
+use wallet_core::{Call, Command};
+
+/// How long a write forwarded to the leader may take; a little more than
+/// the leader's own wait for a commit.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(6);
+/// How long a batch of cross-partition transfers forwarded to their
+/// source's leader may take: they are answered once they are done.
+const COORDINATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a write to one partition goes.
+pub(super) enum Route {
+    Here,
+    /// The leader's id and address.
+    Leader(u64, String),
+}
+
+pub struct Router {
+    pub(super) id: u64,
+    pub(super) partitions: Vec<Arc<Partition>>,
+    pub(super) map: PartitionMap,
+    pub(super) group: Group,
+    pub(super) coordinator: Arc<Coordinator>,
+    /// Per partition: the transfers whose journal records are to close.
+    pub(super) finishers: Vec<mpsc::UnboundedSender<Finish>>,
+}
+
+/// A transfer to close in a journal, and who waits for it.
+pub(super) type Finish = (u128, oneshot::Sender<Result<Position, SubmitError>>);
+
+/// Closes finished transfers in `partition`'s journal: as many in one
+/// entry as finished while the previous entry was written.
+pub(super) async fn finisher(partition: Arc<Partition>, mut rx: mpsc::UnboundedReceiver<Finish>) {
+    while let Some(first) = rx.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(next) = rx.try_recv() {
+            waiting.push(next);
+        }
+        let ids = waiting.iter().map(|(id, _)| *id).collect();
+        let written = partition.finish(ids).await;
+        for (_, reply) in waiting {
+            let _ = reply.send(written.clone());
+        }
+    }
+}
+
+impl Router {
+    pub fn partition(&self, group: u32) -> Option<&Arc<Partition>> {
+        self.partitions.get(group as usize)
+    }
+
+    fn get(&self, group: u32) -> Result<&Arc<Partition>, SubmitError> {
+        self.partition(group)
+            .ok_or_else(|| SubmitError::Internal(format!("no partition {group} here")))
+    }
+
+    /// Where a write to `group` goes: here when this node leads it (or is
+    /// alone), else to its leader; with no leader known, nowhere yet.
+    pub(super) fn route(&self, group: u32) -> Result<Route, SubmitError> {
+        let partition = self.get(group)?;
+        if let Some(verdict) = partition.diverged() {
+            return Err(SubmitError::Diverged(super::describe(&verdict)));
+        }
+        if self.group.members.len() <= 1 {
+            return Ok(Route::Here);
+        }
+        match partition.leader() {
+            Some((id, _)) if id == self.id => Ok(Route::Here),
+            Some((id, addr)) => Ok(Route::Leader(id, addr)),
+            None => Err(SubmitError::NotLeader { leader: None }),
+        }
+    }
+
+    /// Sends a write to `group`'s leader, which answers as if it came to
+    /// it. A leader that froze or died mid-call is not waited for: once
+    /// another is known, the client retries.
+    pub(super) async fn forward<T: DeserializeOwned>(
+        &self,
+        group: u32,
+        leader: u64,
+        addr: &str,
+        rpc: Rpc,
+        body: Vec<u8>,
+    ) -> Result<T, SubmitError> {
+        let Some(peers) = &self.group.peers else {
+            return Err(SubmitError::NotLeader { leader: None });
+        };
+        let unavailable =
+            |why: String| SubmitError::NoQuorum(format!("forwarding to the leader: {why}"));
+        let mut metrics = self.get(group)?.raft().metrics();
+        let replaced = metrics.wait_for(|m| m.current_leader != Some(leader));
+        let timeout = match rpc {
+            Rpc::Coordinate => COORDINATE_TIMEOUT,
+            _ => FORWARD_TIMEOUT,
+        };
+        let call = peers.call(addr, group, rpc, body, timeout);
+        let bytes = tokio::select! {
+            answer = call => answer.map_err(|e| unavailable(e.to_string()))?,
+            _ = replaced => return Err(SubmitError::NoQuorum(
+                "the leader changed while the write was forwarded".into(),
+            )),
+        };
+        postcard::from_bytes::<Result<T, SubmitError>>(&bytes)
+            .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
+    }
+
+    /// Submits calls that all run in `group`, through its leader.
+    pub(super) async fn submit_to(
+        &self,
+        group: u32,
+        calls: Calls,
+    ) -> Result<Submitted, SubmitError> {
+        match self.route(group)? {
+            Route::Here => self.get(group)?.submit(calls).await,
+            Route::Leader(id, addr) => {
+                self.forward(group, id, &addr, Rpc::Submit, calls.into_bytes())
+                    .await
+            }
+        }
+    }
+
+    /// Runs every call where it belongs, concurrently; one reply per call,
+    /// in order, and the positions of every partition written.
+    pub async fn submit(self: &Arc<Self>, calls: Calls) -> Result<Answered, SubmitError> {
+        let bytes = calls.into_bytes();
+        let decoded = codec::calls(&bytes).map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
+        let count = self.map.count() as usize;
+        // Per partition: the calls that run there, and which of them
+        // answer which request call. Across: per source.
+        let mut local: Vec<(Calls, Vec<Option<usize>>)> =
+            (0..count).map(|_| (Calls::new(), Vec::new())).collect();
+        let mut across: Vec<(Calls, Vec<usize>)> =
+            (0..count).map(|_| (Calls::new(), Vec::new())).collect();
+        let encode = |e| SubmitError::Internal(format!("{e:?}"));
+        for (i, call) in decoded.iter().enumerate() {
+            match self.map.target(&call.command) {
+                Target::One(p) => {
+                    local[p as usize].0.push(call).map_err(encode)?;
+                    local[p as usize].1.push(Some(i));
+                }
+                Target::Every(answering) => {
+                    for (p, (calls, answers)) in local.iter_mut().enumerate() {
+                        calls.push(call).map_err(encode)?;
+                        answers.push((p as u32 == answering).then_some(i));
+                    }
+                }
+                Target::Across { source } => {
+                    across[source as usize].0.push(call).map_err(encode)?;
+                    across[source as usize].1.push(i);
+                }
+            }
+        }
+        let locals = local
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (calls, _))| !calls.is_empty())
+            .map(|(p, (calls, answers))| async move {
+                let submitted = self.submit_to(p as u32, calls).await?;
+                let replies = answers.into_iter().zip(submitted.replies).collect();
+                Ok::<_, SubmitError>((replies, vec![submitted.position]))
+            });
+        let acrosses = across
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (calls, _))| !calls.is_empty())
+            .map(|(p, (calls, answers))| async move {
+                let answered = self.coordinate(p as u32, calls).await?;
+                let replies = answers
+                    .into_iter()
+                    .map(Some)
+                    .zip(answered.replies)
+                    .collect();
+                Ok::<_, SubmitError>((replies, answered.positions))
+            });
+        let (locals, acrosses) = futures_util::join!(join_all(locals), join_all(acrosses));
+        let mut replies: Vec<Option<Reply>> = vec![None; decoded.len()];
+        let mut positions: Vec<Position> = Vec::new();
+        for part in locals.into_iter().chain(acrosses) {
+            let (part_replies, part_positions): (Vec<(Option<usize>, Reply)>, _) = part?;
+            for (i, reply) in part_replies {
+                if let Some(i) = i {
+                    replies[i] = Some(reply);
+                }
+            }
+            positions.extend(part_positions);
+        }
+        positions.sort();
+        positions.dedup_by(|later, earlier| {
+            let same = later.partition == earlier.partition;
+            if same {
+                earlier.index = earlier.index.max(later.index);
+            }
+            same
+        });
+        let replies = replies
+            .into_iter()
+            .map(|reply| reply.ok_or_else(|| SubmitError::Internal("a call got no reply".into())))
+            .collect::<Result<_, _>>()?;
+        Ok(Answered { replies, positions })
+    }
+
+    /// Cross-partition transfers from `source`, at its leader.
+    async fn coordinate(
+        self: &Arc<Self>,
+        source: u32,
+        calls: Calls,
+    ) -> Result<Answered, SubmitError> {
+        match self.route(source)? {
+            Route::Here => self.coordinate_here(source, calls).await,
+            Route::Leader(id, addr) => {
+                self.forward(source, id, &addr, Rpc::Coordinate, calls.into_bytes())
+                    .await
+            }
+        }
+    }
+
+    /// Coordinates transfers from `source`, which this node leads: their
+    /// tries in one batch there, then each accepted one to its end.
+    pub async fn coordinate_here(
+        self: &Arc<Self>,
+        source: u32,
+        calls: Calls,
+    ) -> Result<Answered, SubmitError> {
+        let partition = self.get(source)?;
+        let bytes = calls.into_bytes();
+        let decoded = codec::calls(&bytes).map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
+        let mode = self.coordinator.mode();
+        let mut tries = Calls::with_capacity(bytes.len());
+        let mut transfers = Vec::with_capacity(decoded.len());
+        for call in &decoded {
+            let Command::Transfer(t) = &call.command else {
+                return Err(SubmitError::Internal(
+                    "only transfers cross partitions".into(),
+                ));
+            };
+            let command = match mode {
+                crate::coordinator::Mode::Tcc => Command::TccReserve(t.clone()),
+                crate::coordinator::Mode::Saga => Command::SagaDebit(t.clone()),
+            };
+            tries
+                .push(&Call {
+                    caller: call.caller.clone(),
+                    command,
+                })
+                .map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
+            transfers.push(t);
+        }
+        let tried = partition.submit(tries).await?;
+        let started_ms = partition.store().timestamp_ms();
+        let driven = transfers
+            .iter()
+            .zip(&tried.replies)
+            .map(|(t, reply)| async move {
+                match reply {
+                    Reply::Accepted => {
+                        let record = InFlight {
+                            mode,
+                            id: t.id.0,
+                            from: t.from.to_owned(),
+                            to: t.to.to_owned(),
+                            amount: t.amount,
+                            currency: t.currency.0,
+                            started_ms,
+                        };
+                        match self.coordinator.drive(self, source, record).await {
+                            Some((Ok(()), positions)) => (Ok(Reply::Accepted), positions),
+                            Some((Err(reason), positions)) => {
+                                (Ok(Reply::Rejected(reason)), positions)
+                            }
+                            None => (
+                                Err(SubmitError::Internal(
+                                    "the coordinator stopped; the transfer resumes from its journal"
+                                        .into(),
+                                )),
+                                Vec::new(),
+                            ),
+                        }
+                    }
+                    other => (Ok(other.clone()), Vec::new()),
+                }
+            });
+        let mut positions = vec![tried.position];
+        let mut replies = Vec::with_capacity(transfers.len());
+        for (reply, written) in join_all(driven).await {
+            replies.push(reply?);
+            positions.extend(written);
+        }
+        Ok(Answered { replies, positions })
+    }
+
+    /// Resumes, in every partition this node leads, the transfers a
+    /// previous leader left in its journal; moves the log time of a
+    /// partition that has some and no traffic, so that deadlines pass.
+    pub async fn resume(self: &Arc<Self>) {
+        for partition in &self.partitions {
+            if !matches!(self.route(partition.id), Ok(Route::Here)) {
+                continue;
+            }
+            let records = match partition.store().in_flight() {
+                Ok(records) => records,
+                Err(error) => {
+                    tracing::warn!(partition = partition.id, %error, "reading the coordinator's journal");
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                continue;
+            }
+            if partition.store().timestamp_ms() + TICK_AFTER_MS < crate::tokens::now_ms()
+                && let Err(error) = partition.tick().await
+            {
+                tracing::warn!(partition = partition.id, %error, "a tick entry");
+            }
+            self.coordinator.resume(self, partition.id, records);
+        }
+    }
+}
+
+/// How far a partition's log time may fall behind the clock, while it has
+/// transfers in flight, before a tick entry moves it.
+const TICK_AFTER_MS: u64 = 1_000;
+
+impl Partitions for Router {
+    async fn run(
+        &self,
+        partition: u32,
+        calls: Vec<Call<String>>,
+    ) -> Result<(Vec<Reply>, Position), SubmitError> {
+        let mut encoded = Calls::new();
+        for call in &calls {
+            encoded
+                .push(call)
+                .map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
+        }
+        let submitted = self.submit_to(partition, encoded).await?;
+        Ok((submitted.replies, submitted.position))
+    }
+
+    fn partition_of(&self, account: &str) -> u32 {
+        self.map.of(account)
+    }
+
+    fn log_time_ms(&self, partition: u32) -> u64 {
+        self.partition(partition)
+            .map_or(0, |p| p.store().timestamp_ms())
+    }
+
+    async fn finish(&self, partition: u32, id: u128) -> Result<Position, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.finishers
+            .get(partition as usize)
+            .ok_or_else(|| SubmitError::Internal(format!("no partition {partition} here")))?
+            .send((id, reply))
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(SubmitError::ShuttingDown))
+    }
+}
