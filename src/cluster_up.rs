@@ -27,6 +27,12 @@ pub struct UpArgs {
     /// Node i serves HTTP on 127.0.0.1:(base port + i).
     #[arg(long, default_value_t = 8080)]
     base_port: u16,
+    /// Partitions (Raft groups) every member runs a replica of.
+    #[arg(long, default_value_t = 1)]
+    partitions: u32,
+    /// How transfers between partitions are coordinated: tcc or saga.
+    #[arg(long, value_enum, default_value = "tcc")]
+    coordination: crate::Coordination,
 }
 
 /// Reads the secret kept in `path`, or writes a new random one there
@@ -85,6 +91,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             .arg("--data-dir")
             .arg(&dir)
             .args(["--listen", &format!("127.0.0.1:{}", port(i))])
+            .args(["--partitions", &args.partitions.to_string()])
+            .args(["--coordination", args.coordination.name()])
             .arg("--cluster-secret-file")
             .arg(&secret_file)
             .env("WALLET_ADMIN_TOKEN", &token)
@@ -115,7 +123,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    println!("a group of {} members on loopback:", args.nodes);
+    println!(
+        "a group of {} members on loopback, {} partition(s) each:",
+        args.nodes, args.partitions
+    );
     for i in 1..=args.nodes {
         println!("  node {i}: http://127.0.0.1:{}", port(i));
     }

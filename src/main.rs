@@ -68,53 +68,77 @@ struct AuditArgs {
 }
 
 impl AuditArgs {
+    /// Audits every partition the data directory holds, in turn; stops at
+    /// the first that fails.
     fn run(self) -> anyhow::Result<()> {
-        let dir = self.data_dir.join("partition-0");
+        let dirs: Vec<PathBuf> = (0..)
+            .map(|i| self.data_dir.join(format!("partition-{i}")))
+            .take_while(|dir| dir.is_dir())
+            .collect();
         anyhow::ensure!(
-            dir.is_dir(),
+            !dirs.is_empty(),
             "{} holds no partition (is it a data directory?)",
             self.data_dir.display()
         );
         let engine = wallet_host::sm::new_engine(None)?;
-        let audit = wallet_host::audit::audit(&dir, 0, &engine, self.at)
-            .map_err(|m| anyhow::anyhow!("audit failed: {m}"))?;
+        let mut audits = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let audit = wallet_host::audit::audit(dir, i as u32, &engine, self.at)
+                .map_err(|m| anyhow::anyhow!("audit of partition {i} failed: {m}"))?;
+            audits.push(audit);
+        }
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&audit)?);
+            // One partition: its report, as before partitions; several: one
+            // report per partition, in order.
+            let json = match audits.as_slice() {
+                [one] => serde_json::to_string_pretty(one)?,
+                all => serde_json::to_string_pretty(&serde_json::json!({ "partitions": all }))?,
+            };
+            println!("{json}");
             return Ok(());
         }
-        println!(
-            "replayed the log through index {}: {} batches, {} commands, {} events; chain head {}",
-            audit.through, audit.batches, audit.commands, audit.events, audit.chain_head
-        );
-        for (version, batches) in &audit.versions {
-            println!("  version {version}: {batches} batches");
-        }
-        for migration in &audit.migrations {
-            let (version, index) = (migration.version, migration.index);
-            match &migration.failure {
-                None => println!(
-                    "  migration of version {version} before index {index}: {} records written",
-                    migration.writes
-                ),
-                Some(why) => println!(
-                    "  migration of version {version} before index {index} failed, changing nothing: {why}"
-                ),
+        for (i, audit) in audits.iter().enumerate() {
+            if audits.len() > 1 {
+                println!("partition {i}:");
             }
-        }
-        for (currency, sum) in &audit.sums {
-            println!("  {currency}: balances sum to {sum}");
-        }
-        println!(
-            "every event record, the chain, the components and {} accounts' read-model balances agree",
-            audit.accounts_compared
-        );
-        for balance in audit.balances_at.iter().flatten() {
-            println!(
-                "{} {} available {} reserved {}",
-                balance.account, balance.currency, balance.available, balance.reserved
-            );
+            print_audit(audit);
         }
         Ok(())
+    }
+}
+
+fn print_audit(audit: &wallet_host::audit::Audit) {
+    println!(
+        "replayed the log through index {}: {} batches, {} commands, {} events; chain head {}",
+        audit.through, audit.batches, audit.commands, audit.events, audit.chain_head
+    );
+    for (version, batches) in &audit.versions {
+        println!("  version {version}: {batches} batches");
+    }
+    for migration in &audit.migrations {
+        let (version, index) = (migration.version, migration.index);
+        match &migration.failure {
+            None => println!(
+                "  migration of version {version} before index {index}: {} records written",
+                migration.writes
+            ),
+            Some(why) => println!(
+                "  migration of version {version} before index {index} failed, changing nothing: {why}"
+            ),
+        }
+    }
+    for (currency, sum) in &audit.sums {
+        println!("  {currency}: balances sum to {sum}");
+    }
+    println!(
+        "every event record, the chain, the components and {} accounts' read-model balances agree",
+        audit.accounts_compared
+    );
+    for balance in audit.balances_at.iter().flatten() {
+        println!(
+            "{} {} available {} reserved {}",
+            balance.account, balance.currency, balance.available, balance.reserved
+        );
     }
 }
 
@@ -208,9 +232,19 @@ struct ServeArgs {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum Coordination {
+pub(crate) enum Coordination {
     Tcc,
     Saga,
+}
+
+impl Coordination {
+    /// As `--coordination` takes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Coordination::Tcc => "tcc",
+            Coordination::Saga => "saga",
+        }
+    }
 }
 
 #[derive(Args)]

@@ -83,6 +83,9 @@ pub async fn reflect<S: WalletService>(service: &S, wanted: Wanted) -> Result<Po
 
 /// Adds the `Wallet-Position` header.
 pub fn stamp(mut response: Response, positions: &Positions) -> Response {
+    if positions.0.is_empty() {
+        return response;
+    }
     if let Ok(value) = HeaderValue::try_from(positions.to_string()) {
         response.headers_mut().insert(WALLET_POSITION, value);
     }

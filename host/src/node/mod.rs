@@ -479,17 +479,16 @@ impl WalletService for Node {
         &self,
         change: VersionChange,
     ) -> Result<(VersionOutcome, Positions), SubmitError> {
-        let mut first: Option<VersionOutcome> = None;
-        let mut positions = Vec::new();
         let verified = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        for partition in self.partitions() {
-            // A verification is recorded in each partition as that
-            // partition's history verified.
-            let change = match (&change, &verified) {
+        // A verification is recorded in each partition as that
+        // partition's history verified.
+        let changes: Vec<VersionChange> = self
+            .partitions()
+            .map(|partition| match (&change, &verified) {
                 (
                     VersionChange::Verified { hash, .. }
                     | VersionChange::VerifiedWindow { hash, .. },
@@ -498,8 +497,24 @@ impl WalletService for Node {
                     reports[partition.id as usize].change()
                 }
                 _ => change.clone(),
-            };
-            let (outcome, position) = self.change_versions_in(partition.id, &change).await?;
+            })
+            .collect();
+        // A change one partition would refuse goes to none, so that no
+        // partition switches alone (this replica's schedules may trail
+        // their logs by a few entries; each partition's log decides).
+        if changes.len() > 1 {
+            for (partition, change) in self.partitions().zip(&changes) {
+                let next = partition.store().applied_index() + 1;
+                let outcome = partition.store().schedule().apply(change, next);
+                if let VersionOutcome::Refused(_) = outcome {
+                    return Ok((outcome, Positions(Vec::new())));
+                }
+            }
+        }
+        let mut first: Option<VersionOutcome> = None;
+        let mut positions = Vec::new();
+        for (partition, change) in self.partitions().zip(&changes) {
+            let (outcome, position) = self.change_versions_in(partition.id, change).await?;
             positions.push(position);
             match &first {
                 None => first = Some(outcome),

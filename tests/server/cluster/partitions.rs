@@ -171,6 +171,23 @@ async fn partitions_survive_kills(mode: &str) {
             .await;
         assert_eq!(body["status"], "failed", "{mode}: {body}");
     }
+    // Every member's every partition audits from genesis to the head the
+    // group agreed on.
+    for node in &mut cluster.nodes {
+        node.take().expect("running").stop();
+    }
+    for (i, status) in statuses.iter().enumerate() {
+        let (passed, report, stderr) = crate::audit::audit(&cluster.data(i), &[]);
+        assert!(passed, "{mode}: member {}: {report} {stderr}", i + 1);
+        for p in 0..PARTITIONS {
+            assert_eq!(
+                report["partitions"][p]["chain_head"],
+                status["partitions"][p]["chain_head"],
+                "{mode}: member {}, partition {p}",
+                i + 1
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -160,3 +160,79 @@ async fn deposits_use_the_bank_shard_beside_the_account() {
     assert_eq!(app.balance(BANK, "USD").await, -10_300);
     assert_eq!(app.probe.in_flight("USD").await, (0, 0));
 }
+
+/// The release before this build's: the same rules, built differently.
+const EARLIER_RELEASE: &[u8] =
+    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.0.0.wasm");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_is_verified_and_activated_in_every_partition() {
+    let app = app_with(PARTITIONS, Mode::Tcc).await;
+    let far = elsewhere("alice", "far");
+    open(&app, &far).await;
+    let body = transfer("alice", &far, "2.00", "USD", &txid(5));
+    let moved = app
+        .post("/v1/wallet/balance_transfer", Some(ADMIN), &body)
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+
+    let deployed = app
+        .post_raw(
+            "/v1/admin/versions",
+            Some(ADMIN),
+            Some("application/wasm"),
+            EARLIER_RELEASE.to_vec(),
+        )
+        .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text);
+    let position = deployed.header("wallet-position").expect("a position");
+    assert_eq!(
+        position.split(',').count(),
+        PARTITIONS as usize,
+        "{position}"
+    );
+    let hash = crate::sm::VersionHash::of(EARLIER_RELEASE).to_string();
+
+    // Not verified anywhere: refused, and no partition switches.
+    let activate = format!("/v1/admin/versions/{hash}/activate");
+    let refused = app.post(&activate, Some(ADMIN), &json!({})).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.code(), "not_verified");
+
+    let verified = app
+        .post(
+            &format!("/v1/admin/versions/{hash}/verify"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    let report: serde_json::Value =
+        serde_json::from_str(verified.text.lines().last().expect("a report")).expect("JSON");
+    let report = &report["report"];
+    // Every partition's history: at least its system account's opening
+    // and the transfer's steps.
+    assert!(
+        report["batches"].as_u64() >= Some(2 * u64::from(PARTITIONS)),
+        "{report}"
+    );
+    assert_eq!(report["identical"], report["batches"], "{report}");
+
+    let activated = app.post(&activate, Some(ADMIN), &json!({})).await;
+    assert_eq!(activated.status, 200, "{}", activated.text);
+    let body = transfer("alice", &far, "3.00", "USD", &txid(6));
+    let moved = app
+        .post("/v1/wallet/balance_transfer", Some(ADMIN), &body)
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let status = app.get("/v1/cluster/status", Some(ADMIN)).await;
+    for p in 0..PARTITIONS as usize {
+        assert_eq!(
+            status.json["partitions"][p]["active_version"],
+            hash.as_str(),
+            "partition {p}: {}",
+            status.text
+        );
+    }
+    assert_eq!(app.balance(&far, "USD").await, 500);
+}
