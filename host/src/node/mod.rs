@@ -81,7 +81,6 @@ pub struct Node {
     router: Arc<Router>,
     /// Where candidate versions are checked before a deploy.
     engine: wasmtime::Engine,
-    space: FreeSpace,
     resumer: tokio::task::JoinHandle<()>,
     /// Each partition's report of the last verification of a version:
     /// each partition records its own.
@@ -174,6 +173,7 @@ impl Node {
             .collect();
         let router = Arc::new(Router {
             id: config.node_id,
+            space,
             finishers,
             partitions,
             map: PartitionMap::new(config.partitions),
@@ -185,7 +185,6 @@ impl Node {
             id: config.node_id,
             router,
             engine,
-            space,
             resumer,
             verified: std::sync::Mutex::default(),
         })
@@ -214,7 +213,7 @@ impl Node {
         if let Some(verdict) = partition.diverged() {
             return Err(SubmitError::Diverged(describe(&verdict)));
         }
-        self.space.check()?;
+        self.router.space.check()?;
         Ok(partition)
     }
 
@@ -716,8 +715,8 @@ impl WalletService for Node {
                 ));
             }
         }
-        if let Err(error) = self.space.check() {
-            let free = self.space.available();
+        if let Err(error) = self.router.space.check() {
+            let free = self.router.space.available();
             return Readiness::NotReady(format!(
                 "insufficient_storage: {error} ({free} bytes free)"
             ));

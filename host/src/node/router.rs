@@ -35,6 +35,8 @@ pub struct Router {
     pub(super) partitions: Vec<Arc<Partition>>,
     pub(super) map: PartitionMap,
     pub(super) group: Group,
+    /// Writes taken here are refused below the free-space floor.
+    pub(super) space: super::FreeSpace,
     pub(super) coordinator: Arc<Coordinator>,
     /// Per partition: the transfers whose journal records are to close.
     pub(super) finishers: Vec<mpsc::UnboundedSender<Finish>>,
@@ -126,7 +128,10 @@ impl Router {
         calls: Calls,
     ) -> Result<Submitted, SubmitError> {
         match self.route(group)? {
-            Route::Here => self.get(group)?.submit(calls).await,
+            Route::Here => {
+                self.space.check()?;
+                self.get(group)?.submit(calls).await
+            }
             Route::Leader(id, addr) => {
                 self.forward(group, id, &addr, Rpc::Submit, calls.into_bytes())
                     .await
@@ -236,6 +241,7 @@ impl Router {
         source: u32,
         calls: Calls,
     ) -> Result<Answered, SubmitError> {
+        self.space.check()?;
         let partition = self.get(source)?;
         let bytes = calls.into_bytes();
         let decoded = codec::calls(&bytes).map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
