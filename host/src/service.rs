@@ -38,8 +38,10 @@ pub struct Answered {
     pub positions: Vec<Position>,
 }
 
-/// Why a submission did not reach the state machine. Nothing was applied,
-/// so the request is safe to retry with the same transaction ids.
+/// Why a submission did not reach the state machine, or not all of it:
+/// nothing was applied, or (a submission spread over partitions, a
+/// transfer across them still in flight) some was and the rest goes on.
+/// Either way the request is safe to retry with the same transaction ids.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum SubmitError {
     #[error("overloaded: {queued} commands queued, limit {limit}")]

@@ -116,13 +116,13 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             signed(secret, &path, &answer)
         }
         Rpc::Submit => {
-            let calls = forwarded_calls(body)
+            let (calls, steps) = forwarded_calls(body)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("calls: {e}")))?;
-            let answer = members.node.submit_here(group, calls).await;
+            let answer = members.node.submit_here(group, calls, steps).await;
             signed(secret, &path, &answer)
         }
         Rpc::Coordinate => {
-            let calls = forwarded_calls(body)
+            let (calls, _) = forwarded_calls(body)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("calls: {e}")))?;
             let answer = members.node.coordinate_here(group, calls).await;
             signed(secret, &path, &answer)
@@ -145,14 +145,18 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
     Ok(response)
 }
 
-/// A forwarded batch, checked call by call as it is encoded again.
-fn forwarded_calls(bytes: &[u8]) -> Result<Calls, String> {
+/// A forwarded batch, checked call by call as it is encoded again; and
+/// whether every call is the system's (a coordinator's steps).
+fn forwarded_calls(bytes: &[u8]) -> Result<(Calls, bool), String> {
     let decoded = codec::calls(bytes).map_err(|e| format!("{e:?}"))?;
     let mut calls = Calls::with_capacity(bytes.len());
     for call in &decoded {
         calls.push(call).map_err(|e| format!("{e:?}"))?;
     }
-    Ok(calls)
+    let steps = decoded
+        .iter()
+        .all(|call| call.caller.role == wallet_core::Role::System);
+    Ok((calls, steps))
 }
 
 /// Receives a streamed snapshot (`super::transfer`) and installs it

@@ -165,6 +165,7 @@ impl Coordinator {
                 Side::Source => source,
                 Side::Destination => destination,
             };
+            let expected = commands.len();
             let calls = commands
                 .into_iter()
                 .map(|command| Call {
@@ -176,7 +177,7 @@ impl Coordinator {
                 })
                 .collect();
             let answers: Vec<Answer> = match parts.run(partition, calls).await {
-                Ok((replies, position)) => {
+                Ok((replies, position)) if replies.len() == expected => {
                     if let Some(Reply::Failed(failure)) =
                         replies.iter().find(|r| matches!(r, Reply::Failed(_)))
                     {
@@ -192,6 +193,10 @@ impl Coordinator {
                             Reply::Failed(_) => Answer::Undelivered,
                         })
                         .collect()
+                }
+                Ok((replies, _)) => {
+                    tracing::warn!(id = %uuid::Uuid::from_u128(record.id), partition, replies = replies.len(), expected, "a step got the wrong number of replies; it is sent again");
+                    vec![Answer::Undelivered]
                 }
                 Err(error) => {
                     tracing::warn!(id = %uuid::Uuid::from_u128(record.id), partition, stage = stage.name(), %error, "a step went unanswered; it is sent again");

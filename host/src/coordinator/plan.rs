@@ -13,7 +13,8 @@
 //! deadline is cancelled: the destination's fate is fixed first (a drop,
 //! remembered there if it comes before the placeholder, so a late one is
 //! refused), and only then is the reservation released. A drop that finds
-//! the credit made means an earlier coordinator confirmed: settle.
+//! a credit made under the id sends the placeholder again: if it answers as
+//! ours did, an earlier coordinator confirmed, and the transfer settles.
 //!
 //! Saga: the debit at the source has been accepted; the credit goes to the
 //! destination until it answers, and a refused credit is compensated by a
@@ -111,7 +112,12 @@ impl Stage {
             (Stage::Crediting, Rejected(reason)) => Stage::Dropping(reason),
             (Stage::Settling, Accepted) => Stage::Done(Ok(())),
             (Stage::Settling, Rejected(reason)) => Stage::Done(Err(reason)),
-            (Stage::Dropping(_), Rejected(Reason::TransferConfirmed)) => Stage::Settling,
+            // The destination holds a credit under this id: this transfer's
+            // own (an earlier coordinator confirmed), or another's that
+            // reused the id from another source. The placeholder, sent
+            // again, tells them apart: its receipt answers as ours did, or
+            // refuses another body.
+            (Stage::Dropping(_), Rejected(Reason::TransferConfirmed)) => Stage::Placing,
             (Stage::Dropping(reason), Accepted | Rejected(_)) => Stage::Releasing(reason),
             (Stage::Releasing(_), Rejected(Reason::TransferConfirmed)) => Stage::Done(Ok(())),
             (Stage::Releasing(reason), Accepted | Rejected(_)) => Stage::Done(Err(reason)),

@@ -375,3 +375,31 @@ fn a_cancel_before_its_try_is_remembered_and_the_late_try_refused() {
     );
     assert_eq!(world.source_available, FUNDS);
 }
+
+#[test]
+fn a_credit_under_the_same_id_from_another_source_is_not_taken_for_ours() {
+    let t = transfer();
+    let mut world = World::after_try(Mode::Tcc, true, false);
+    // Another transfer reused the id from another source partition: its
+    // placeholder (another body: refused to ours) and credit are there.
+    world.destination_phase = Some(Phase::Credited);
+    world
+        .receipts
+        .insert("destination", Err(Reason::IdempotencyConflict));
+    world.receipts.insert("credit", Ok(()));
+    // Ours went unanswered past the deadline.
+    let mut stage = Stage::Placing.answered(&[Answer::Undelivered], true);
+    for _ in 0..10 {
+        let Some((_, commands)) = stage.send(&t) else {
+            break;
+        };
+        let answers = world.batch(&commands);
+        stage = stage.answered(&answers, true);
+    }
+    assert_eq!(stage, Stage::Done(Err(Reason::IdempotencyConflict)));
+    assert_eq!(
+        world.source_available, FUNDS,
+        "the money is back: {world:?}"
+    );
+    assert_eq!(world.source_reserved + world.source_in_flight, 0);
+}

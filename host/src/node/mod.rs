@@ -217,8 +217,23 @@ impl Node {
         Ok(partition)
     }
 
-    pub async fn submit_here(&self, group: u32, calls: Calls) -> Result<Submitted, SubmitError> {
-        self.writable(group)?.submit(calls).await
+    /// A write forwarded here, to `group`'s leader. `steps`: every call is
+    /// a coordinator's step, which finishes a transfer already admitted
+    /// and is taken below the free-space floor (else reservations would
+    /// stay locked until space returns).
+    pub async fn submit_here(
+        &self,
+        group: u32,
+        calls: Calls,
+        steps: bool,
+    ) -> Result<Submitted, SubmitError> {
+        match self.writable(group) {
+            Ok(partition) => partition.submit(calls).await,
+            Err(SubmitError::InsufficientStorage { .. }) if steps => {
+                self.router.get(group)?.submit(calls).await
+            }
+            Err(refused) => Err(refused),
+        }
     }
 
     /// Cross-partition transfers forwarded here, to their source's leader.

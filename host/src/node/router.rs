@@ -22,6 +22,10 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(6);
 /// How long a batch of cross-partition transfers forwarded to their
 /// source's leader may take: they are answered once they are done.
 const COORDINATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a transfer across partitions to end; after
+/// it, the transfer goes on and the request is answered 503 (a retry with
+/// the same id gets the outcome).
+const ANSWER_WAIT: Duration = Duration::from_secs(20);
 
 /// Where a write to one partition goes.
 pub(super) enum Route {
@@ -66,7 +70,7 @@ impl Router {
         self.partitions.get(group as usize)
     }
 
-    fn get(&self, group: u32) -> Result<&Arc<Partition>, SubmitError> {
+    pub(super) fn get(&self, group: u32) -> Result<&Arc<Partition>, SubmitError> {
         self.partition(group)
             .ok_or_else(|| SubmitError::Internal(format!("no partition {group} here")))
     }
@@ -127,9 +131,22 @@ impl Router {
         group: u32,
         calls: Calls,
     ) -> Result<Submitted, SubmitError> {
+        self.submit_through(group, calls, false).await
+    }
+
+    /// As `submit_to`; `steps`: the calls are a coordinator's steps, taken
+    /// below the free-space floor.
+    async fn submit_through(
+        &self,
+        group: u32,
+        calls: Calls,
+        steps: bool,
+    ) -> Result<Submitted, SubmitError> {
         match self.route(group)? {
             Route::Here => {
-                self.space.check()?;
+                if !steps {
+                    self.space.check()?;
+                }
                 self.get(group)?.submit(calls).await
             }
             Route::Leader(id, addr) => {
@@ -283,12 +300,20 @@ impl Router {
                             currency: t.currency.0,
                             started_ms,
                         };
-                        match self.coordinator.drive(self, source, record).await {
-                            Some((Ok(()), positions)) => (Ok(Reply::Accepted), positions),
-                            Some((Err(reason), positions)) => {
+                        let driven = self.coordinator.drive(self, source, record);
+                        match tokio::time::timeout(ANSWER_WAIT, driven).await {
+                            Ok(Some((Ok(()), positions))) => (Ok(Reply::Accepted), positions),
+                            Ok(Some((Err(reason), positions))) => {
                                 (Ok(Reply::Rejected(reason)), positions)
                             }
-                            None => (
+                            Err(_) => (
+                                Err(SubmitError::NoQuorum(
+                                    "the transfer is still in flight (a partition it needs answers no writes); retry with the same transaction_id for its outcome"
+                                        .into(),
+                                )),
+                                Vec::new(),
+                            ),
+                            Ok(None) => (
                                 Err(SubmitError::Internal(
                                     "the coordinator stopped; the transfer resumes from its journal"
                                         .into(),
@@ -353,7 +378,7 @@ impl Partitions for Router {
                 .push(call)
                 .map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
         }
-        let submitted = self.submit_to(partition, encoded).await?;
+        let submitted = self.submit_through(partition, encoded, true).await?;
         Ok((submitted.replies, submitted.position))
     }
 
