@@ -28,6 +28,19 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    /// The record of `t`, whose try was accepted at `started_ms`.
+    pub fn new(mode: Mode, t: &Transfer<&str>, started_ms: u64) -> InFlight {
+        InFlight {
+            mode,
+            id: t.id.0,
+            from: t.from.to_owned(),
+            to: t.to.to_owned(),
+            amount: t.amount,
+            currency: t.currency.0,
+            started_ms,
+        }
+    }
+
     pub fn transfer(&self) -> Transfer<String> {
         Transfer {
             id: Txid(self.id),
@@ -58,17 +71,8 @@ pub fn changes(
         if outcome.is_err() {
             continue;
         }
-        let open = |mode: Mode, t: &Transfer<&str>| {
-            Change::Open(InFlight {
-                mode,
-                id: t.id.0,
-                from: t.from.to_owned(),
-                to: t.to.to_owned(),
-                amount: t.amount,
-                currency: t.currency.0,
-                started_ms: timestamp_ms,
-            })
-        };
+        let open =
+            |mode: Mode, t: &Transfer<&str>| Change::Open(InFlight::new(mode, t, timestamp_ms));
         match &call.command {
             Command::TccReserve(t) => changes.push(open(Mode::Tcc, t)),
             Command::SagaDebit(t) => changes.push(open(Mode::Saga, t)),

@@ -291,15 +291,7 @@ impl Router {
             .map(|(t, reply)| async move {
                 match reply {
                     Reply::Accepted => {
-                        let record = InFlight {
-                            mode,
-                            id: t.id.0,
-                            from: t.from.to_owned(),
-                            to: t.to.to_owned(),
-                            amount: t.amount,
-                            currency: t.currency.0,
-                            started_ms,
-                        };
+                        let record = InFlight::new(mode, t, started_ms);
                         let driven = self.coordinator.drive(self, source, record);
                         match tokio::time::timeout(ANSWER_WAIT, driven).await {
                             Ok(Some((Ok(()), positions))) => (Ok(Reply::Accepted), positions),
