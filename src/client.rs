@@ -231,6 +231,65 @@ pub async fn status(target: Target) -> anyhow::Result<()> {
     print(&target.ok(Method::GET, "/v1/cluster/status", None).await?)
 }
 
+#[derive(Args)]
+pub struct AddMember {
+    #[command(flatten)]
+    target: Target,
+    /// The new member's node id.
+    #[arg(long)]
+    id: u64,
+    /// HOST:PORT the members reach it at.
+    #[arg(long)]
+    address: String,
+    /// The partitions it takes a replica of, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    partitions: Option<Vec<u32>>,
+}
+
+pub async fn add_member(args: AddMember) -> anyhow::Result<()> {
+    let mut body = json!({"node_id": args.id, "address": args.address});
+    if let Some(partitions) = args.partitions {
+        body["partitions"] = json!(partitions);
+    }
+    let answer = args
+        .target
+        .ok(Method::POST, "/v1/cluster/members", Some(Body::Json(body)))
+        .await?;
+    print(&answer)
+}
+
+#[derive(Args)]
+pub struct Move {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long)]
+    partition: u32,
+    /// The member whose replica goes.
+    #[arg(long)]
+    from: u64,
+    /// The member that takes it (a member of the cluster).
+    #[arg(long)]
+    to: u64,
+}
+
+pub async fn move_replica(args: Move) -> anyhow::Result<()> {
+    let replicas = format!("/v1/cluster/partitions/{}/replicas", args.partition);
+    let body = json!({"node_id": args.to});
+    let added = args
+        .target
+        .ok(Method::POST, &replicas, Some(Body::Json(body)))
+        .await
+        .with_context(|| format!("giving node {} a replica", args.to))?;
+    eprintln!("node {} holds a replica: {added}", args.to);
+    let path = format!("{replicas}/{}", args.from);
+    let removed = args
+        .target
+        .ok(Method::DELETE, &path, None)
+        .await
+        .with_context(|| format!("removing node {}'s replica", args.from))?;
+    print(&removed)
+}
+
 pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {

@@ -149,6 +149,13 @@ enum ClusterCommand {
     Up(cluster_up::UpArgs),
     /// Leaders, members, applied and projected indexes, chain heads, versions.
     Status(client::Target),
+    /// Add a node started with `--join` to the cluster: a replica of the
+    /// partitions listed (every one by default; partition 0 always).
+    AddMember(client::AddMember),
+    /// Move a partition's replica from one member to another while it
+    /// serves: the new one a learner, caught up, a voter; then the old one
+    /// removed.
+    Move(client::Move),
 }
 
 const MIB: u64 = 1 << 20;
@@ -407,6 +414,8 @@ fn main() -> anyhow::Result<()> {
         }
         Cli::Cluster(ClusterCommand::Up(args)) => runtime.block_on(cluster_up::up(args)),
         Cli::Cluster(ClusterCommand::Status(target)) => runtime.block_on(client::status(target)),
+        Cli::Cluster(ClusterCommand::AddMember(args)) => runtime.block_on(client::add_member(args)),
+        Cli::Cluster(ClusterCommand::Move(args)) => runtime.block_on(client::move_replica(args)),
         Cli::Token(command) => runtime.block_on(client::token(command)),
         Cli::Sm(command) => runtime.block_on(client::sm(command)),
         Cli::Backup { target, out } => runtime.block_on(client::backup(target, out)),

@@ -78,6 +78,17 @@ pub struct Position {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Positions(pub Vec<Position>);
 
+impl Positions {
+    /// The furthest index these name in `partition`.
+    pub fn of(&self, partition: u32) -> Option<u64> {
+        self.0
+            .iter()
+            .filter(|p| p.partition == partition)
+            .map(|p| p.index)
+            .max()
+    }
+}
+
 impl fmt::Display for Positions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, p) in self.0.iter().enumerate() {
@@ -132,6 +143,14 @@ pub enum ReadError {
     NoQuorum(String),
     #[error("this replica diverged from its group and is fenced: {0}; read from another member")]
     Diverged(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<crate::Error> for ReadError {
+    fn from(error: crate::Error) -> Self {
+        ReadError::Failed(error.to_string())
+    }
 }
 
 /// One currency of an account, in minor units.
@@ -142,7 +161,7 @@ pub struct BalanceView {
     pub reserved: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
     pub account_id: String,
     pub owner: Option<String>,
@@ -152,7 +171,7 @@ pub struct AccountView {
 }
 
 /// One event as the read side shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventView {
     /// Position in the account's history (1-based, dense), or in the
     /// transfer's event list.
@@ -162,7 +181,7 @@ pub struct EventView {
     pub event: Event<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPage {
     /// Oldest first.
     pub events: Vec<EventView>,
@@ -170,14 +189,14 @@ pub struct HistoryPage {
     pub next: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransferState {
     Pending,
     Success,
     Failed(Reason),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferView {
     pub id: Txid,
     pub state: TransferState,
@@ -187,8 +206,9 @@ pub struct TransferView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub node_id: u64,
-    /// The voters of the first partition's group (every partition has the
-    /// same members).
+    /// The voters of the first partition's group: every member of the
+    /// cluster (each holds a replica of partition 0, and of the others
+    /// it was given).
     pub members: Vec<u64>,
     pub partitions: Vec<PartitionStatus>,
     /// Cross-partition transfers this node coordinates now.
@@ -201,6 +221,10 @@ pub struct PartitionStatus {
     pub partition: u32,
     pub leader: Option<u64>,
     pub members: Vec<u64>,
+    /// Whether this node is one of the partition's voters; when not, its
+    /// reads and writes go to a member that is, and the rest of this
+    /// status is a stale replica's.
+    pub hosted: bool,
     pub applied_index: u64,
     /// The Raft log index the read models reflect.
     pub projected_index: u64,
@@ -249,7 +273,14 @@ pub trait WalletService: Send + Sync + 'static {
     /// the leader with a majority (a linearizable read waits for them).
     fn read_index(&self) -> impl Future<Output = Result<Positions, ReadError>> + Send;
 
-    fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>>;
+    /// The reads below take the positions `read_at` returned: a partition
+    /// this node does not host is read at a member that does, once it
+    /// reflects them.
+    fn account(
+        &self,
+        account_id: &str,
+        at: &Positions,
+    ) -> impl Future<Output = Result<Option<AccountView>, ReadError>> + Send;
 
     /// The account's `(available, reserved)` in `currency` after every
     /// batch that ran at or before `at_ms`; `None` if it was never opened.
@@ -258,7 +289,8 @@ pub trait WalletService: Send + Sync + 'static {
         account_id: &str,
         currency: &str,
         at_ms: u64,
-    ) -> crate::Result<Option<(i64, i64)>>;
+        at: &Positions,
+    ) -> impl Future<Output = Result<Option<(i64, i64)>, ReadError>> + Send;
 
     /// `after`: the last `seq` already seen; `limit`: at most this many.
     fn history(
@@ -266,9 +298,14 @@ pub trait WalletService: Send + Sync + 'static {
         account_id: &str,
         after: Option<u64>,
         limit: usize,
-    ) -> crate::Result<Option<HistoryPage>>;
+        at: &Positions,
+    ) -> impl Future<Output = Result<Option<HistoryPage>, ReadError>> + Send;
 
-    fn transfer(&self, id: Txid) -> crate::Result<Option<TransferView>>;
+    fn transfer(
+        &self,
+        id: Txid,
+        at: &Positions,
+    ) -> impl Future<Output = Result<Option<TransferView>, ReadError>> + Send;
 
     /// Who `token` is from, if the group knows it and it has not expired.
     fn authenticate(&self, token: &str) -> Option<Who>;
@@ -314,12 +351,22 @@ pub trait WalletService: Send + Sync + 'static {
 
     fn readiness(&self) -> Readiness;
 
-    /// Adds a member: a learner until it has caught up, then a voter.
-    /// Returns the voters after the change.
+    /// Adds a member: a learner until it has caught up, then a voter, in
+    /// `partitions` (every one when `None`; always partition 0). Returns
+    /// partition 0's voters after the change.
     fn add_member(
         &self,
         node_id: u64,
         address: String,
+        partitions: Option<Vec<u32>>,
+    ) -> impl Future<Output = Result<Vec<u64>, MembershipError>> + Send;
+
+    /// Adds or removes one replica of `partition`, through its leader;
+    /// returns its voters after the change.
+    fn change_replicas(
+        &self,
+        partition: u32,
+        change: ReplicaChange,
     ) -> impl Future<Output = Result<Vec<u64>, MembershipError>> + Send;
 
     /// Removes a member; returns the voters after the change.
@@ -332,8 +379,18 @@ pub trait WalletService: Send + Sync + 'static {
     fn backup(&self) -> impl Future<Output = crate::Result<crate::backup::BackupStream>> + Send;
 }
 
+/// A change to the replicas of one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaChange {
+    /// A member of the cluster takes a replica: a learner until it has
+    /// caught up (by snapshot when the log was compacted), then a voter.
+    Add(u64),
+    /// A replica goes: a learner first, then out of the group.
+    Remove(u64),
+}
+
 /// Why a membership change was not made.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum MembershipError {
     #[error("membership changes go to the leader ({leader:?})")]
     NotLeader { leader: Option<String> },

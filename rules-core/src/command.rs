@@ -9,6 +9,7 @@ use core::fmt;
 
 /// A transaction id: a UUID as a 128-bit integer.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Txid(pub u128);
 
 impl fmt::Debug for Txid {
@@ -29,6 +30,7 @@ pub enum AccountKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OpenAccount<S> {
     pub account: S,
     /// The principal whose client tokens may move money out of it.

@@ -187,6 +187,7 @@ pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
 /// that the rules, not the encoding, refuse an unknown code); [`exponent`]
 /// says whether the wallet accepts it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Currency(pub [u8; 3]);
 
 impl Currency {

@@ -8,6 +8,7 @@ use crate::reason::Reason;
 
 /// A movement of `amount` on one account.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Posting<S> {
     pub id: Txid,
     pub account: S,
@@ -20,6 +21,7 @@ pub struct Posting<S> {
 /// in-flight sum; per currency, available + reserved + in-flight sums to
 /// zero.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Event<S> {
     AccountOpened(OpenAccount<S>),
     /// A local transfer, deposit or withdrawal leaves: available -= amount.

@@ -161,10 +161,16 @@ pub async fn create_batch<S: WalletService>(
 }
 
 /// The account, if it exists and the caller may read it.
-fn readable<S: WalletService>(service: &S, who: &Who, id: &str) -> Result<AccountView, ApiError> {
+async fn readable<S: WalletService>(
+    service: &S,
+    who: &Who,
+    id: &str,
+    at: &Positions,
+) -> Result<AccountView, ApiError> {
     input::account_id("account id", id)?;
     let account = service
-        .account(id)?
+        .account(id, at)
+        .await?
         .ok_or_else(|| ApiError::not_found("account_not_found", format!("no account {id}")))?;
     check_read(who, &account)?;
     Ok(account)
@@ -179,7 +185,7 @@ pub async fn get_account<S: WalletService>(
 ) -> Result<Response, ApiError> {
     input::account_id("account id", &id)?;
     let positions = reflect(&*state.service, wanted).await?;
-    let account = readable(&*state.service, &who, &id)?;
+    let account = readable(&*state.service, &who, &id, &positions).await?;
     Ok(stamp(
         Json(AccountJson::from(&account)).into_response(),
         &positions,
@@ -217,7 +223,7 @@ pub async fn get_balance<S: WalletService>(
     let exponent = parse_currency(&query.currency)?;
     let at_ms = query.at.as_deref().map(input::as_of).transpose()?;
     let positions = reflect(&*state.service, wanted).await?;
-    let account = readable(&*state.service, &who, &id)?;
+    let account = readable(&*state.service, &who, &id, &positions).await?;
     let ((available, reserved), as_of) = match at_ms {
         None => {
             let balance = account
@@ -230,7 +236,8 @@ pub async fn get_balance<S: WalletService>(
         Some(at_ms) => {
             let balance = state
                 .service
-                .balance_at(&id, &query.currency, at_ms)?
+                .balance_at(&id, &query.currency, at_ms, &positions)
+                .await?
                 .unwrap_or((0, 0));
             (balance, rfc3339_ms(at_ms))
         }
@@ -288,10 +295,11 @@ pub async fn get_history<S: WalletService>(
     };
     input::account_id("account id", &id)?;
     let positions = reflect(&*state.service, wanted).await?;
-    readable(&*state.service, &who, &id)?;
+    readable(&*state.service, &who, &id, &positions).await?;
     let page = state
         .service
-        .history(&id, after, limit)?
+        .history(&id, after, limit, &positions)
+        .await?
         .ok_or_else(|| ApiError::not_found("account_not_found", format!("no account {id}")))?;
     let body = HistoryJson {
         account_id: id,

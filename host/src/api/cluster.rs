@@ -3,8 +3,8 @@
 use super::AppState;
 use super::auth::{Admin, Caller};
 use super::errors::ApiError;
-use super::extract::{ApiJson, ApiPath};
-use crate::service::{Readiness, WalletService};
+use super::extract::{ApiJson, ApiPath, ApiPath2};
+use crate::service::{Readiness, ReplicaChange, WalletService};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -47,11 +47,13 @@ pub struct MemberRequest {
     node_id: u64,
     /// HOST:PORT the members reach it at.
     address: String,
+    /// The partitions it takes a replica of; every one when absent.
+    partitions: Option<Vec<u32>>,
 }
 
-/// `POST /v1/cluster/members` (admin, on the leader): adds a member, which
-/// must have been started with `--join`; answers once it has caught up and
-/// votes.
+/// `POST /v1/cluster/members` (admin, on any member): adds a member, which
+/// must have been started with `--join`, through each partition's
+/// leader; answers once it has caught up and votes.
 pub async fn add_member<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
@@ -59,20 +61,85 @@ pub async fn add_member<S: WalletService>(
 ) -> Result<Json<Value>, ApiError> {
     crate::cluster::parse_peers(&format!("{}={}", body.node_id, body.address))
         .map_err(|e| ApiError::bad_request("invalid_member", e.to_string()))?;
-    let voters = state.service.add_member(body.node_id, body.address).await?;
+    if body
+        .partitions
+        .as_ref()
+        .is_some_and(|p| p.len() > PARTITIONS_LISTED_MAX)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_member",
+            format!("at most {PARTITIONS_LISTED_MAX} partitions"),
+        ));
+    }
+    let voters = state
+        .service
+        .add_member(body.node_id, body.address, body.partitions)
+        .await?;
     Ok(Json(json!({"members": voters})))
 }
 
-/// `DELETE /v1/cluster/members/{id}` (admin, on the leader).
+/// The most partitions a member request may list.
+const PARTITIONS_LISTED_MAX: usize = crate::node::PARTITIONS_MAX as usize;
+
+fn node_id(text: &str) -> Result<u64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request("invalid_member", format!("{text:?} is not a node id")))
+}
+
+fn partition(text: &str) -> Result<u32, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_partition",
+            format!("{text:?} is not a partition number"),
+        )
+    })
+}
+
+/// `DELETE /v1/cluster/members/{id}` (admin, on any member): out of every
+/// partition.
 pub async fn remove_member<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
     ApiPath(id): ApiPath,
 ) -> Result<Json<Value>, ApiError> {
-    let node_id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_member", format!("{id:?} is not a node id")))?;
-    let voters = state.service.remove_member(node_id).await?;
+    let voters = state.service.remove_member(node_id(&id)?).await?;
+    Ok(Json(json!({"members": voters})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaRequest {
+    node_id: u64,
+}
+
+/// `POST /v1/cluster/partitions/{partition}/replicas` (admin, on any
+/// member): a member of the cluster takes a replica of the partition.
+pub async fn add_replica<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiPath(group): ApiPath,
+    ApiJson(body): ApiJson<ReplicaRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let change = ReplicaChange::Add(body.node_id);
+    let voters = state
+        .service
+        .change_replicas(partition(&group)?, change)
+        .await?;
+    Ok(Json(json!({"members": voters})))
+}
+
+/// `DELETE /v1/cluster/partitions/{partition}/replicas/{id}` (admin, on
+/// any member).
+pub async fn remove_replica<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiPath2(group, id): ApiPath2,
+) -> Result<Json<Value>, ApiError> {
+    let change = ReplicaChange::Remove(node_id(&id)?);
+    let voters = state
+        .service
+        .change_replicas(partition(&group)?, change)
+        .await?;
     Ok(Json(json!({"members": voters})))
 }
 

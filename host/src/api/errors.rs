@@ -163,6 +163,7 @@ impl From<ReadError> for ApiError {
                 error.to_string(),
             )
             .retry(),
+            ReadError::Failed(why) => ApiError::internal(why),
         }
     }
 }

@@ -106,6 +106,14 @@ pub fn router<S: WalletService>(service: Arc<S>, metrics: PrometheusHandle) -> R
             delete(cluster::remove_member::<S>),
         )
         .route(
+            "/v1/cluster/partitions/{partition}/replicas",
+            post(cluster::add_replica::<S>),
+        )
+        .route(
+            "/v1/cluster/partitions/{partition}/replicas/{id}",
+            delete(cluster::remove_replica::<S>),
+        )
+        .route(
             "/v1/admin/tokens",
             post(admin::create_token::<S>).get(admin::list_tokens::<S>),
         )

@@ -77,6 +77,11 @@ fn read_param() -> Value {
     json!({"$ref": "#/components/parameters/WalletRead"})
 }
 
+fn partition_param() -> Value {
+    json!({"name": "partition", "in": "path", "required": true,
+        "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 63}})
+}
+
 /// The answers every write may give besides its own.
 fn write_errors(mut responses: Value) -> Value {
     for (status, name) in [
@@ -191,7 +196,7 @@ fn paths() -> Value {
             "responses": {"200": plain("Status.", "ClusterStatus"), "401": error("Unauthorized")},
         }},
         "/v1/cluster/members": {"post": {
-            "summary": "Admin, on the leader: add a member started with --join. Answers once it has caught up as a learner and became a voter.",
+            "summary": "Admin, on any member: add a member started with --join, to every partition or to those listed (partition 0 always), through each one's leader. Answers once it has caught up as a learner and became a voter.",
             "requestBody": body("MemberRequest"),
             "responses": {
                 "200": plain("The voters now.", "Members"),
@@ -201,13 +206,35 @@ fn paths() -> Value {
                 "500": error("Internal"), "503": error("Unavailable"),
             }
         }},
+        "/v1/cluster/partitions/{partition}/replicas": {"post": {
+            "summary": "Admin, on any member: give a member of the cluster a replica of the partition, through its leader. Answers once the replica has caught up as a learner (by snapshot when the log was compacted) and became a voter.",
+            "parameters": [partition_param()],
+            "requestBody": body("ReplicaRequest"),
+            "responses": {
+                "200": plain("The partition's voters now.", "Members"),
+                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "413": error("TooLarge"),
+                "422": plain("Refused (membership_refused): no such partition, a node that is not a member, a node alone, or a change Raft refuses.", "Error"),
+                "500": error("Internal"), "503": error("Unavailable"),
+            }
+        }},
+        "/v1/cluster/partitions/{partition}/replicas/{id}": {"delete": {
+            "summary": "Admin, on any member: remove a member's replica of the partition (a learner first, then out of the group), through its leader. Partition 0 stays on every member.",
+            "parameters": [partition_param(), {"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}}],
+            "responses": {
+                "200": plain("The partition's voters now.", "Members"),
+                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "422": plain("Refused (membership_refused): partition 0, the last voter, no such partition, or a node alone.", "Error"),
+                "500": error("Internal"), "503": error("Unavailable"),
+            }
+        }},
         "/v1/cluster/members/{id}": {"delete": {
-            "summary": "Admin, on the leader: remove a member.",
+            "summary": "Admin, on any member: remove a member from every partition it holds a replica of.",
             "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}}],
             "responses": {
                 "200": plain("The voters now.", "Members"),
                 "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-                "422": plain("Refused (membership_refused): not a voter, the last one, or a node alone.", "Error"),
+                "422": plain("Refused (membership_refused): the last one, or a node alone.", "Error"),
                 "500": error("Internal"), "503": error("Unavailable"),
             }
         }},
@@ -535,7 +562,8 @@ fn components() -> Value {
                 "in_flight": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Minor units per currency that left for (or arrived from) another partition and are not settled there yet."},
                 "chain_head": {"type": "string"}, "active_version": {"type": "string", "nullable": true},
-                "transfers_in_flight": {"type": "integer", "description": "Cross-partition transfers this partition started and has not finished."}}},
+                "transfers_in_flight": {"type": "integer", "description": "Cross-partition transfers this partition started and has not finished."},
+                "hosted": {"type": "boolean", "description": "Whether this node is one of the partition's voters. When not, its reads and writes go to a member that is, and the rest is a stale replica's."}}},
             "ClusterStatus": {"type": "object", "required": ["node_id", "nodes", "partitions", "coordinator"], "properties": {
                 "node_id": {"type": "integer"}, "nodes": {"type": "array", "items": {"type": "integer"}},
                 "partitions": {"type": "array", "items": reference("Partition")},
@@ -571,7 +599,12 @@ fn components() -> Value {
         "required": ["node_id", "address"], "properties": {
             "node_id": {"type": "integer", "format": "int64", "minimum": 1},
             "address": {"type": "string", "description": "HOST:PORT the members reach it at.", "example": "10.0.0.4:8080",
-                "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"}}});
+                "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"},
+            "partitions": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 63}, "maxItems": 64,
+                "description": "The partitions it takes a replica of (default: every one); partition 0, which holds the API tokens, always."}}});
+    components["schemas"]["ReplicaRequest"] = json!({"type": "object", "additionalProperties": false,
+        "required": ["node_id"], "properties": {
+            "node_id": {"type": "integer", "format": "int64", "minimum": 1, "description": "A member of the cluster."}}});
     components["schemas"]["Partition"]["properties"]["diverged"] = json!({"type": "object",
         "required": ["seq", "held", "majority"],
         "description": "Present when this replica was fenced: its event chain head differed from the majority's at record seq.",

@@ -230,7 +230,8 @@ pub async fn get_transfer<S: WalletService>(
     let positions = reflect(&*state.service, wanted).await?;
     let view = state
         .service
-        .transfer(input::txid(id))?
+        .transfer(input::txid(id), &positions)
+        .await?
         .ok_or_else(|| ApiError::not_found("transfer_not_found", format!("no transfer {id}")))?;
     let accounts: BTreeSet<&str> = view
         .events
@@ -239,7 +240,7 @@ pub async fn get_transfer<S: WalletService>(
         .collect();
     let mut visible = accounts.is_empty();
     for account in accounts {
-        if let Some(a) = state.service.account(account)?
+        if let Some(a) = state.service.account(account, &positions).await?
             && may_read(&who, a.owner.as_deref())
         {
             visible = true;

@@ -46,6 +46,13 @@ pub enum Rpc {
     /// Cross-partition transfers forwarded to their source's leader, which
     /// coordinates them.
     Coordinate,
+    /// Who leads the group, asked of a member by one that does not host it.
+    Leader,
+    /// A read of a partition's views, sent by a member that does not host
+    /// it.
+    Read,
+    /// A change to a partition's replicas, forwarded to its leader.
+    Replicas,
 }
 
 impl Rpc {
@@ -61,6 +68,9 @@ impl Rpc {
             Rpc::Tokens => "tokens",
             Rpc::Versions => "versions",
             Rpc::Coordinate => "coordinate",
+            Rpc::Leader => "leader",
+            Rpc::Read => "read",
+            Rpc::Replicas => "replicas",
         }
     }
 
@@ -76,6 +86,9 @@ impl Rpc {
             Rpc::Tokens,
             Rpc::Versions,
             Rpc::Coordinate,
+            Rpc::Leader,
+            Rpc::Read,
+            Rpc::Replicas,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

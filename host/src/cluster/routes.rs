@@ -52,7 +52,14 @@ fn tag(headers: &HeaderMap) -> Option<Vec<u8>> {
 
 /// The answer, signed for the request's path.
 fn signed<T: Serialize>(secret: &ClusterSecret, path: &str, answer: &T) -> Response {
-    let body = postcard::to_allocvec(answer).expect("answers serialize");
+    signed_bytes(
+        secret,
+        path,
+        postcard::to_allocvec(answer).expect("answers serialize"),
+    )
+}
+
+fn signed_bytes(secret: &ClusterSecret, path: &str, body: Vec<u8>) -> Response {
     let tag = secret.sign(&answer_label(path), &body);
     ([(MAC_HEADER, hex::encode(tag))], body).into_response()
 }
@@ -140,6 +147,21 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
         }
         Rpc::ReadIndex => signed(secret, &path, &here.read_index().await),
         Rpc::Heads => signed(secret, &path, &here.answer_heads(decode(body)?)),
+        Rpc::Leader => {
+            let leader = if here.hosted() { here.leader() } else { None };
+            signed(secret, &path, &leader)
+        }
+        Rpc::Read => {
+            let bytes = members.node.read_here(group, decode(body)?).await;
+            signed_bytes(secret, &path, bytes)
+        }
+        Rpc::Replicas => {
+            let answer = members
+                .node
+                .change_replicas_here(group, decode(body)?)
+                .await;
+            signed(secret, &path, &answer)
+        }
         Rpc::Snapshot => unreachable!("snapshots have their own route"),
     };
     Ok(response)

@@ -9,6 +9,8 @@
 //! - `tls`: HTTPS for the edge.
 
 mod map;
+mod reads;
+mod replicas;
 mod router;
 mod seed;
 mod server;
@@ -16,6 +18,8 @@ mod space;
 mod tls;
 
 pub use map::{PARTITIONS_MAX, PartitionMap};
+pub use reads::Read;
+pub use replicas::Membership;
 pub use router::Router;
 pub use seed::LEGACY_TOKENS_FILE;
 pub use server::{ServeOptions, serve};
@@ -27,7 +31,7 @@ use crate::coordinator::{Coordinator, Mode};
 use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
     AccountView, Answered, HistoryPage, MembershipError, NodeStatus, Position, Positions,
-    ReadError, Readiness, SubmitError, Submitted, TransferState, TransferView, WalletService, Who,
+    ReadError, Readiness, ReplicaChange, SubmitError, Submitted, TransferView, WalletService, Who,
 };
 use crate::sm::{
     Runtime, Version, VersionChange, VersionHash, VersionInfo, VersionOutcome, new_engine,
@@ -37,8 +41,8 @@ use router::Route;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use wallet_core::Txid;
 use wallet_core::codec::Calls;
-use wallet_core::{AccountKind, Reason, Txid};
 
 /// The partition that holds the tokens and answers for the node's status.
 const FIRST: u32 = 0;
@@ -139,6 +143,10 @@ impl Node {
                 config.partitions
             )));
         }
+        // Groups are initialized once, by the members that start them;
+        // a member restarted, or joining, waits to be given each partition.
+        let mut group = config.group.clone();
+        group.join |= config.data_dir.join(PARTITIONS_FILE).exists();
         check_partitions(&config.data_dir, config.partitions)?;
         let space = FreeSpace::watch(config.data_dir.clone(), config.free_space_floor_bytes);
         let seed = seed::Seed::new(&config.data_dir, config.admin_token.clone())?;
@@ -151,8 +159,7 @@ impl Node {
         for id in 0..config.partitions {
             let dir = config.data_dir.join(format!("partition-{id}"));
             let partition =
-                Partition::open(&dir, id, &member, &config.group, &engine, &config.partition)
-                    .await?;
+                Partition::open(&dir, id, &member, &group, &engine, &config.partition).await?;
             partitions.push(partition);
         }
         // A group of one leads already: its tokens are there before it
@@ -179,6 +186,7 @@ impl Node {
             map: PartitionMap::new(config.partitions),
             group: config.group.clone(),
             coordinator: Arc::new(Coordinator::new(config.coordination, DEADLINE)),
+            located: std::sync::Mutex::default(),
         });
         let resumer = tokio::spawn(resume(Arc::downgrade(&router)));
         Ok(Node {
@@ -274,7 +282,7 @@ impl Node {
         group: u32,
         change: &VersionChange,
     ) -> Result<(VersionOutcome, Position), SubmitError> {
-        match self.router.route(group)? {
+        match self.router.route(group).await? {
             Route::Here => self.change_versions_here(group, change.clone()).await,
             Route::Leader(id, addr) => {
                 let body = postcard::to_allocvec(change).expect("version changes serialize");
@@ -344,64 +352,6 @@ async fn resume(router: std::sync::Weak<Router>) {
     }
 }
 
-/// The sum of an account's shards' balances, by currency.
-fn sum_shards(views: impl Iterator<Item = AccountView>) -> Option<AccountView> {
-    let mut sum: Option<AccountView> = None;
-    for view in views {
-        let Some(total) = &mut sum else {
-            sum = Some(view);
-            continue;
-        };
-        for balance in view.balances {
-            match total
-                .balances
-                .binary_search_by(|b| b.currency.cmp(&balance.currency))
-            {
-                Ok(at) => {
-                    let held = &mut total.balances[at];
-                    held.available = held.available.saturating_add(balance.available);
-                    held.reserved = held.reserved.saturating_add(balance.reserved);
-                }
-                Err(at) => total.balances.insert(at, balance),
-            }
-        }
-    }
-    sum
-}
-
-/// One view of a transfer from the partitions that hold a part of it:
-/// every event, and the state the whole is in.
-fn merge_transfer(id: Txid, parts: Vec<TransferView>) -> Option<TransferView> {
-    if parts.is_empty() {
-        return None;
-    }
-    let mut events: Vec<_> = parts.iter().flat_map(|p| p.events.clone()).collect();
-    events.sort_by_key(|e| (e.timestamp_ms, e.log_index));
-    for (seq, event) in events.iter_mut().enumerate() {
-        event.seq = seq as u64 + 1;
-    }
-    let failed = parts.iter().find_map(|p| match p.state {
-        TransferState::Failed(reason) => Some(reason),
-        _ => None,
-    });
-    // A cancelled step says less than the refusal that caused it.
-    let refusal = parts.iter().find_map(|p| match p.state {
-        TransferState::Failed(reason) if reason != Reason::TransferCancelled => Some(reason),
-        _ => None,
-    });
-    // A saga's source says nothing more once its credit landed.
-    let success = parts.iter().all(|p| p.state == TransferState::Success)
-        || events
-            .iter()
-            .any(|e| matches!(e.event, wallet_core::event::Event::Received(_)));
-    let state = match (refusal.or(failed), success) {
-        (Some(reason), _) => TransferState::Failed(reason),
-        (None, true) => TransferState::Success,
-        (None, false) => TransferState::Pending,
-    };
-    Some(TransferView { id, state, events })
-}
-
 impl WalletService for Node {
     /// Each call goes to its partition's leader: here if this node leads
     /// it (or is alone), forwarded otherwise; a transfer across partitions
@@ -423,7 +373,7 @@ impl WalletService for Node {
         &self,
         change: TokenChange,
     ) -> Result<(TokenOutcome, Positions), SubmitError> {
-        let (outcome, position) = match self.router.route(FIRST)? {
+        let (outcome, position) = match self.router.route(FIRST).await? {
             Route::Here => self.change_tokens_here(FIRST, change).await?,
             Route::Leader(id, addr) => {
                 let body = postcard::to_allocvec(&change).expect("token changes serialize");
@@ -459,6 +409,14 @@ impl WalletService for Node {
         window: crate::audit::Window,
         progress: tokio::sync::watch::Sender<(u64, u64)>,
     ) -> Result<crate::audit::Report> {
+        if self.router.group.members.len() > 1
+            && let Some(missing) = self.partitions().find(|p| !p.hosted())
+        {
+            return Err(crate::Error::Partitions(format!(
+                "a verification replays every partition's history here, and node {} does not host partition {}: ask a member that hosts every partition",
+                self.id, missing.id
+            )));
+        }
         let mut reports = Vec::new();
         for partition in self.partitions() {
             if !partition.store().schedule().is_deployed(hash) {
@@ -514,10 +472,16 @@ impl WalletService for Node {
             })
             .collect();
         // A change one partition would refuse goes to none, so that no
-        // partition switches alone (this replica's schedules may trail
-        // their logs by a few entries; each partition's log decides).
+        // partition switches alone (this node's replicas may trail their
+        // logs by a few entries, and it checks only those it hosts; each
+        // partition's log decides).
         if changes.len() > 1 {
-            for (partition, change) in self.partitions().zip(&changes) {
+            let alone = self.router.group.members.len() <= 1;
+            let hosted = self
+                .partitions()
+                .zip(&changes)
+                .filter(|(p, _)| alone || p.hosted());
+            for (partition, change) in hosted {
                 let next = partition.store().applied_index() + 1;
                 let outcome = partition.store().schedule().apply(change, next);
                 if let VersionOutcome::Refused(_) = outcome {
@@ -545,90 +509,84 @@ impl WalletService for Node {
     }
 
     async fn read_at(&self, wanted: Option<Positions>) -> Result<Positions, ReadError> {
-        let mut waits: Vec<(u32, Option<u64>)> = match wanted {
-            None => self.partitions().map(|p| (p.id, None)).collect(),
-            Some(positions) => positions
-                .0
-                .iter()
-                .map(|p| (p.partition, Some(p.index)))
-                .collect(),
-        };
-        waits.sort();
-        waits.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 = earlier.1.max(later.1);
-            }
-            same
-        });
-        let mut reflected = Vec::with_capacity(waits.len());
-        for (group, index) in waits {
-            let partition = self
-                .partition(group)
-                .ok_or(ReadError::UnknownPartition(group))?;
-            if let Some(verdict) = partition.diverged() {
-                return Err(ReadError::Diverged(describe(&verdict)));
-            }
-            reflected.push(partition.read_at(index, READ_WAIT_MAX).await?);
-        }
-        Ok(Positions(reflected))
+        self.reflect(wanted).await
     }
 
-    /// Asks each partition's leader (this node, or over the network) for
-    /// its read index.
     async fn read_index(&self) -> Result<Positions, ReadError> {
-        let mut positions = Vec::new();
-        for partition in self.partitions() {
-            if let Some(verdict) = partition.diverged() {
-                return Err(ReadError::Diverged(describe(&verdict)));
-            }
-            let index = match partition.leader() {
-                Some((id, _)) if id == self.id => partition.read_index().await?,
-                Some((_, addr)) => {
-                    let Some(peers) = &self.router.group.peers else {
-                        return Err(ReadError::NoQuorum("no peers configured".into()));
-                    };
-                    let unavailable =
-                        |why: String| ReadError::NoQuorum(format!("asking the leader: {why}"));
-                    let bytes = peers
-                        .call(
-                            &addr,
-                            partition.id,
-                            Rpc::ReadIndex,
-                            Vec::new(),
-                            READ_WAIT_MAX,
-                        )
-                        .await
-                        .map_err(|e| unavailable(e.to_string()))?;
-                    postcard::from_bytes::<Result<u64, ReadError>>(&bytes)
-                        .map_err(|e| unavailable(format!("undecodable answer: {e}")))??
-                }
-                None => return Err(ReadError::NoQuorum("no leader is known".into())),
-            };
-            positions.push(Position {
-                partition: partition.id,
-                index,
-            });
-        }
-        Ok(Positions(positions))
+        self.leaders_read_index().await
     }
 
-    async fn add_member(&self, node_id: u64, address: String) -> Result<Vec<u64>, MembershipError> {
+    /// Partition 0 first: a member holds its replica (the tokens).
+    async fn add_member(
+        &self,
+        node_id: u64,
+        address: String,
+        partitions: Option<Vec<u32>>,
+    ) -> Result<Vec<u64>, MembershipError> {
         self.replicated()?;
+        let count = self.router.partitions.len() as u32;
+        let mut groups = partitions.unwrap_or_else(|| (0..count).collect());
+        if let Some(unknown) = groups.iter().find(|p| **p >= count) {
+            return Err(MembershipError::Refused(format!(
+                "there is no partition {unknown}: the cluster runs {count}"
+            )));
+        }
+        groups.push(FIRST);
+        groups.sort();
+        groups.dedup();
         let mut members = Vec::new();
-        for partition in self.partitions() {
-            members = partition.add_member(node_id, address.clone()).await?;
+        for group in groups {
+            let voters = self
+                .change_replicas_at(group, Membership::Add(node_id, address.clone()))
+                .await?;
+            if group == FIRST {
+                members = voters;
+            }
         }
         Ok(members)
     }
 
+    /// Partition 0 last: a node holding any replica stays a member.
     async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
         self.replicated()?;
         let mut members = Vec::new();
-        for partition in self.partitions() {
-            members = partition.remove_member(node_id).await?;
+        for group in (0..self.router.partitions.len() as u32).rev() {
+            members = self
+                .change_replicas_at(group, Membership::Remove(node_id))
+                .await?;
         }
         Ok(members)
+    }
+
+    async fn change_replicas(
+        &self,
+        partition: u32,
+        change: ReplicaChange,
+    ) -> Result<Vec<u64>, MembershipError> {
+        self.replicated()?;
+        if self.partition(partition).is_none() {
+            return Err(MembershipError::Refused(format!(
+                "there is no partition {partition}: the cluster runs {}",
+                self.router.partitions.len()
+            )));
+        }
+        let change = match change {
+            ReplicaChange::Remove(_) if partition == FIRST => {
+                return Err(MembershipError::Refused(
+                    "every member holds a replica of partition 0 (the API tokens): remove the member from the cluster instead (DELETE /v1/cluster/members/{id})".into(),
+                ));
+            }
+            ReplicaChange::Remove(node_id) => Membership::Remove(node_id),
+            ReplicaChange::Add(node_id) => {
+                let Some(address) = self.first().nodes().remove(&node_id) else {
+                    return Err(MembershipError::Refused(format!(
+                        "node {node_id} is not a member of the cluster: add it first (POST /v1/cluster/members)"
+                    )));
+                };
+                Membership::Add(node_id, address)
+            }
+        };
+        self.change_replicas_at(partition, change).await
     }
 
     async fn backup(&self) -> Result<crate::backup::BackupStream> {
@@ -640,67 +598,36 @@ impl WalletService for Node {
         crate::backup::stream(&self.router.partitions[FIRST as usize]).await
     }
 
-    /// A system account's balances are the sum of its shards'.
-    fn account(&self, account_id: &str) -> Result<Option<AccountView>> {
-        let home = self.router.map.of(account_id);
-        let Some(view) = self.router.partitions[home as usize]
-            .views()
-            .account(account_id)?
-        else {
-            return Ok(None);
-        };
-        if view.kind != AccountKind::System || self.router.partitions.len() == 1 {
-            return Ok(Some(view));
-        }
-        let mut shards = Vec::new();
-        for partition in self.partitions() {
-            shards.extend(partition.views().account(account_id)?);
-        }
-        Ok(sum_shards(shards.into_iter()))
+    async fn account(
+        &self,
+        account_id: &str,
+        at: &Positions,
+    ) -> Result<Option<AccountView>, ReadError> {
+        self.account_at(account_id, at).await
     }
 
-    fn balance_at(
+    async fn balance_at(
         &self,
         account_id: &str,
         currency: &str,
         at_ms: u64,
-    ) -> Result<Option<(i64, i64)>> {
-        let mut sum: Option<(i64, i64)> = None;
-        for partition in self.partitions() {
-            if let Some((available, reserved)) =
-                partition.views().balance_at(account_id, currency, at_ms)?
-            {
-                let (a, r) = sum.unwrap_or_default();
-                sum = Some((a.saturating_add(available), r.saturating_add(reserved)));
-            }
-        }
-        Ok(sum)
+        at: &Positions,
+    ) -> Result<Option<(i64, i64)>, ReadError> {
+        self.balance_at_time(account_id, currency, at_ms, at).await
     }
 
-    /// A system account's history is its home shard's.
-    fn history(
+    async fn history(
         &self,
         account_id: &str,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Option<HistoryPage>> {
-        let home = self.router.map.of(account_id);
-        self.router.partitions[home as usize]
-            .views()
-            .history(account_id, after, limit)
+        at: &Positions,
+    ) -> Result<Option<HistoryPage>, ReadError> {
+        self.history_at(account_id, after, limit, at).await
     }
 
-    /// A transfer is found in every partition that holds a part of it
-    /// (its source, and across partitions its destination).
-    fn transfer(&self, id: Txid) -> Result<Option<TransferView>> {
-        let mut parts = Vec::new();
-        for partition in self.partitions() {
-            parts.extend(partition.views().transfer(id)?);
-        }
-        if parts.len() == 1 {
-            return Ok(parts.pop());
-        }
-        Ok(merge_transfer(id, parts))
+    async fn transfer(&self, id: Txid, at: &Positions) -> Result<Option<TransferView>, ReadError> {
+        self.transfer_at(id, at).await
     }
 
     fn status(&self) -> NodeStatus {
@@ -714,8 +641,10 @@ impl WalletService for Node {
         }
     }
 
+    /// Partitions hosted elsewhere are not this node's to be ready for.
     fn readiness(&self) -> Readiness {
-        for partition in self.partitions() {
+        let alone = self.router.group.members.len() <= 1;
+        for partition in self.partitions().filter(|p| alone || p.hosted()) {
             if let Some(verdict) = partition.diverged() {
                 return Readiness::NotReady(format!("diverged: {}", describe(&verdict)));
             }

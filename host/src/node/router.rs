@@ -4,13 +4,16 @@
 //! it.
 
 use super::map::{PartitionMap, Target};
+use super::reads::{Query, Read};
 use crate::cluster::Rpc;
 use crate::coordinator::{Coordinator, InFlight, Partitions};
 use crate::partition::{Group, Partition};
-use crate::service::{Answered, Position, Reply, SubmitError, Submitted};
+use crate::service::{Answered, Position, Positions, ReadError, Reply, SubmitError, Submitted};
+use crate::views::Views;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wallet_core::codec::{self, Calls};
@@ -26,6 +29,11 @@ const COORDINATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// it, the transfer goes on and the request is answered 503 (a retry with
 /// the same id gets the outcome).
 const ANSWER_WAIT: Duration = Duration::from_secs(20);
+/// How long a member may take to say who leads a partition.
+const LOCATE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a read sent to a partition's leader may take: a little more
+/// than its wait for the position.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where a write to one partition goes.
 pub(super) enum Route {
@@ -44,6 +52,9 @@ pub struct Router {
     pub(super) coordinator: Arc<Coordinator>,
     /// Per partition: the transfers whose journal records are to close.
     pub(super) finishers: Vec<mpsc::UnboundedSender<Finish>>,
+    /// The leader last found of each partition this node does not host,
+    /// until a call to it fails.
+    pub(super) located: Mutex<BTreeMap<u32, (u64, String)>>,
 }
 
 /// A transfer to close in a journal, and who waits for it.
@@ -76,14 +87,21 @@ impl Router {
     }
 
     /// Where a write to `group` goes: here when this node leads it (or is
-    /// alone), else to its leader; with no leader known, nowhere yet.
-    pub(super) fn route(&self, group: u32) -> Result<Route, SubmitError> {
+    /// alone), else to its leader (asked of the other members when this
+    /// node does not host it); with no leader known, nowhere yet.
+    pub(super) async fn route(&self, group: u32) -> Result<Route, SubmitError> {
         let partition = self.get(group)?;
-        if let Some(verdict) = partition.diverged() {
-            return Err(SubmitError::Diverged(super::describe(&verdict)));
-        }
         if self.group.members.len() <= 1 {
             return Ok(Route::Here);
+        }
+        if !partition.hosted() {
+            return match self.locate(group).await {
+                Some((id, addr)) => Ok(Route::Leader(id, addr)),
+                None => Err(SubmitError::NotLeader { leader: None }),
+            };
+        }
+        if let Some(verdict) = partition.diverged() {
+            return Err(SubmitError::Diverged(super::describe(&verdict)));
         }
         match partition.leader() {
             Some((id, _)) if id == self.id => Ok(Route::Here),
@@ -108,21 +126,118 @@ impl Router {
         };
         let unavailable =
             |why: String| SubmitError::NoQuorum(format!("forwarding to the leader: {why}"));
-        let mut metrics = self.get(group)?.raft().metrics();
-        let replaced = metrics.wait_for(|m| m.current_leader != Some(leader));
+        let partition = self.get(group)?;
+        // A replica that is not a voter hears of no new leader.
+        let hosted = partition.hosted();
+        let mut metrics = partition.raft().metrics();
+        let replaced = async {
+            if hosted {
+                let _ = metrics.wait_for(|m| m.current_leader != Some(leader)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         let timeout = match rpc {
             Rpc::Coordinate => COORDINATE_TIMEOUT,
             _ => FORWARD_TIMEOUT,
         };
         let call = peers.call(addr, group, rpc, body, timeout);
-        let bytes = tokio::select! {
-            answer = call => answer.map_err(|e| unavailable(e.to_string()))?,
-            _ = replaced => return Err(SubmitError::NoQuorum(
+        let answer = tokio::select! {
+            answer = call => answer.map_err(|e| unavailable(e.to_string())).and_then(|bytes| {
+                postcard::from_bytes::<Result<T, SubmitError>>(&bytes)
+                    .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
+            }),
+            _ = replaced => Err(SubmitError::NoQuorum(
                 "the leader changed while the write was forwarded".into(),
             )),
         };
-        postcard::from_bytes::<Result<T, SubmitError>>(&bytes)
-            .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
+        if answer.is_err() {
+            self.forget(group);
+        }
+        answer
+    }
+
+    /// The leader of a partition this node does not host, as a member
+    /// that hosts it says (remembered until a call to it fails).
+    async fn locate(&self, group: u32) -> Option<(u64, String)> {
+        if let Some(known) = self.located().get(&group) {
+            return Some(known.clone());
+        }
+        let peers = self.group.peers.as_ref()?;
+        for (id, addr) in self.directory() {
+            if id == self.id {
+                continue;
+            }
+            let asked = peers.call(&addr, group, Rpc::Leader, Vec::new(), LOCATE_TIMEOUT);
+            let Ok(bytes) = asked.await else { continue };
+            if let Ok(Some(leader)) = postcard::from_bytes::<Option<(u64, String)>>(&bytes) {
+                self.located().insert(group, leader.clone());
+                return Some(leader);
+            }
+        }
+        None
+    }
+
+    fn located(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, (u64, String)>> {
+        self.located.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn forget(&self, group: u32) {
+        self.located().remove(&group);
+    }
+
+    /// Every node this one knows of, with its address: the peers it was
+    /// started with, and the members of each partition's group as its
+    /// replica here last saw them.
+    pub(super) fn directory(&self) -> BTreeMap<u64, String> {
+        let mut nodes = self.group.members.clone();
+        for partition in &self.partitions {
+            nodes.extend(partition.nodes());
+        }
+        nodes
+    }
+
+    /// Reads `group`'s views: here when this node hosts it (the read
+    /// waited for its position already), else at its leader once that
+    /// reflects the position `at` names.
+    pub(super) async fn read<T: DeserializeOwned>(
+        &self,
+        group: u32,
+        at: &Positions,
+        query: Query,
+        here: impl FnOnce(&Views) -> crate::Result<T>,
+    ) -> Result<T, ReadError> {
+        let partition = self
+            .partition(group)
+            .ok_or(ReadError::UnknownPartition(group))?;
+        if self.group.members.len() <= 1 || partition.hosted() {
+            return Ok(here(partition.views())?);
+        }
+        let (Some(peers), Some((_, addr))) = (&self.group.peers, self.locate(group).await) else {
+            return Err(ReadError::NoQuorum(format!(
+                "no member says who leads partition {group}"
+            )));
+        };
+        let read = Read {
+            wait: at.of(group),
+            query,
+        };
+        let body = postcard::to_allocvec(&read).expect("reads serialize");
+        let unavailable = |why: String| {
+            ReadError::NoQuorum(format!("reading partition {group} at its leader: {why}"))
+        };
+        let answer = peers
+            .call(&addr, group, Rpc::Read, body, READ_TIMEOUT)
+            .await
+            .map_err(|e| unavailable(e.to_string()))
+            .and_then(|bytes| {
+                postcard::from_bytes::<Result<T, ReadError>>(&bytes)
+                    .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
+            });
+        if answer.is_err() {
+            self.forget(group);
+        }
+        answer
     }
 
     /// Submits calls that all run in `group`, through its leader.
@@ -142,7 +257,7 @@ impl Router {
         calls: Calls,
         steps: bool,
     ) -> Result<Submitted, SubmitError> {
-        match self.route(group)? {
+        match self.route(group).await? {
             Route::Here => {
                 if !steps {
                     self.space.check()?;
@@ -242,7 +357,7 @@ impl Router {
         source: u32,
         calls: Calls,
     ) -> Result<Answered, SubmitError> {
-        match self.route(source)? {
+        match self.route(source).await? {
             Route::Here => self.coordinate_here(source, calls).await,
             Route::Leader(id, addr) => {
                 self.forward(source, id, &addr, Rpc::Coordinate, calls.into_bytes())
@@ -331,7 +446,7 @@ impl Router {
     /// partition that has some and no traffic, so that deadlines pass.
     pub async fn resume(self: &Arc<Self>) {
         for partition in &self.partitions {
-            if !matches!(self.route(partition.id), Ok(Route::Here)) {
+            if !partition.hosted() || !matches!(self.route(partition.id).await, Ok(Route::Here)) {
                 continue;
             }
             let records = match partition.store().in_flight() {

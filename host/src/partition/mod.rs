@@ -27,6 +27,7 @@ use crate::store::{Store, StoreOptions};
 use crate::tokens::{StoredToken, TokenChange, TokenOutcome};
 use crate::views::Views;
 use crate::{Error, Result};
+use openraft::ChangeMembers;
 use openraft::error::ClientWriteError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,8 +67,9 @@ pub struct Group {
     pub members: BTreeMap<u64, String>,
     /// How members reach each other; `None` for a group of one.
     pub peers: Option<Peers>,
-    /// A new member of a running group: it waits to be added by the
-    /// leader rather than initialize a group of its own.
+    /// A new member of a running group, or a member restarted: it waits
+    /// to be added by the leader rather than initialize a group of its
+    /// own (a partition it was never given stays empty).
     pub join: bool,
 }
 
@@ -161,7 +163,7 @@ impl Partition {
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         let alone = group.members.len() <= 1;
-        if !group.join {
+        if !group.join || alone {
             initialize(&raft, member, &group.members).await?;
         }
         let batcher = Batcher::start(raft.clone(), store.clone(), id);
@@ -344,6 +346,7 @@ impl Partition {
             partition: self.id,
             leader: metrics.current_leader,
             members: metrics.membership_config.membership().voter_ids().collect(),
+            hosted: self.hosted(),
             applied_index: meta.applied_index,
             projected_index: reflected.index,
             projector_lag_records: meta.events_last.saturating_sub(reflected.events),
@@ -556,22 +559,61 @@ impl Partition {
             .map_err(membership_error)?;
         let mut voters = self.voters();
         voters.insert(node_id);
-        self.change_voters(voters).await
+        self.change_voters(voters, false).await
     }
 
+    /// Whether this replica is one of its group's voters (as far as it
+    /// knows): it then serves the partition's reads and writes. A replica
+    /// being added (a learner) or removed, or of a partition this node was
+    /// never given, sends them to one that is.
+    pub fn hosted(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let id = metrics.id;
+        metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|voter| voter == id)
+    }
+
+    /// Every node in this replica's view of its group (voters and
+    /// learners), with its address.
+    pub fn nodes(&self) -> BTreeMap<u64, String> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, node)| (*id, node.addr.clone()))
+            .collect()
+    }
+
+    /// Removes a voter: first to a learner, so that it hears the change
+    /// that ends its vote (a removed voter that did not would stand for
+    /// election), then from the group.
+    /// Removing a node the group does not have changes nothing; a removal
+    /// cut short (this leader stepped down as its own voter went) is
+    /// finished by calling it again at the next leader.
     pub async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
         let mut voters = self.voters();
-        if !voters.remove(&node_id) {
-            return Err(MembershipError::Refused(format!(
-                "node {node_id} is not a voter"
-            )));
+        if voters.remove(&node_id) {
+            if voters.is_empty() {
+                return Err(MembershipError::Refused(
+                    "the last member cannot be removed".into(),
+                ));
+            }
+            self.change_voters(voters, true).await?;
         }
-        if voters.is_empty() {
-            return Err(MembershipError::Refused(
-                "the last member cannot be removed".into(),
-            ));
+        if self.nodes().contains_key(&node_id) {
+            let gone = std::collections::BTreeSet::from([node_id]);
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes(gone), false)
+                .await
+                .map_err(membership_error)?;
         }
-        self.change_voters(voters).await
+        Ok(self.voters().into_iter().collect())
     }
 
     fn voters(&self) -> std::collections::BTreeSet<u64> {
@@ -580,13 +622,15 @@ impl Partition {
         metrics.membership_config.membership().voter_ids().collect()
     }
 
+    /// `retain`: a voter left out stays on as a learner.
     async fn change_voters(
         &self,
         voters: std::collections::BTreeSet<u64>,
+        retain: bool,
     ) -> Result<Vec<u64>, MembershipError> {
         let written = self
             .raft
-            .change_membership(voters, false)
+            .change_membership(voters, retain)
             .await
             .map_err(membership_error)?;
         let voters = match written.membership {

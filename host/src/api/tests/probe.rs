@@ -5,7 +5,7 @@
 use crate::node::Node;
 use crate::service::{
     AccountView, Answered, HistoryPage, MembershipError, NodeStatus, Positions, ReadError,
-    Readiness, Reply, SubmitError, TransferView, WalletService, Who,
+    Readiness, ReplicaChange, Reply, SubmitError, TransferView, WalletService, Who,
 };
 use crate::sm::{BatchFailure, VersionChange, VersionHash, VersionInfo, VersionOutcome};
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome};
@@ -104,7 +104,8 @@ impl Probe {
             .await
             .expect("the read models catch up");
         self.node
-            .account(account)
+            .account(account, &Positions::default())
+            .await
             .expect("reads")
             .and_then(|a| a.balances.into_iter().find(|b| b.currency == currency))
             .map_or(0, |b| b.available)
@@ -135,8 +136,21 @@ impl WalletService for Probe {
         self.node.read_index().await
     }
 
-    async fn add_member(&self, node_id: u64, address: String) -> Result<Vec<u64>, MembershipError> {
-        self.node.add_member(node_id, address).await
+    async fn add_member(
+        &self,
+        node_id: u64,
+        address: String,
+        partitions: Option<Vec<u32>>,
+    ) -> Result<Vec<u64>, MembershipError> {
+        self.node.add_member(node_id, address, partitions).await
+    }
+
+    async fn change_replicas(
+        &self,
+        partition: u32,
+        change: ReplicaChange,
+    ) -> Result<Vec<u64>, MembershipError> {
+        self.node.change_replicas(partition, change).await
     }
 
     async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
@@ -147,30 +161,36 @@ impl WalletService for Probe {
         self.node.backup().await
     }
 
-    fn account(&self, account_id: &str) -> crate::Result<Option<AccountView>> {
-        self.node.account(account_id)
+    async fn account(
+        &self,
+        account_id: &str,
+        at: &Positions,
+    ) -> Result<Option<AccountView>, ReadError> {
+        self.node.account(account_id, at).await
     }
 
-    fn balance_at(
+    async fn balance_at(
         &self,
         account_id: &str,
         currency: &str,
         at_ms: u64,
-    ) -> crate::Result<Option<(i64, i64)>> {
-        self.node.balance_at(account_id, currency, at_ms)
+        at: &Positions,
+    ) -> Result<Option<(i64, i64)>, ReadError> {
+        self.node.balance_at(account_id, currency, at_ms, at).await
     }
 
-    fn history(
+    async fn history(
         &self,
         account_id: &str,
         after: Option<u64>,
         limit: usize,
-    ) -> crate::Result<Option<HistoryPage>> {
-        self.node.history(account_id, after, limit)
+        at: &Positions,
+    ) -> Result<Option<HistoryPage>, ReadError> {
+        self.node.history(account_id, after, limit, at).await
     }
 
-    fn transfer(&self, id: Txid) -> crate::Result<Option<TransferView>> {
-        self.node.transfer(id)
+    async fn transfer(&self, id: Txid, at: &Positions) -> Result<Option<TransferView>, ReadError> {
+        self.node.transfer(id, at).await
     }
 
     fn authenticate(&self, token: &str) -> Option<Who> {

@@ -400,4 +400,30 @@ async fn a_node_alone_refuses_membership_changes_and_bad_members_are_400() {
     }
     let client = app.post("/v1/cluster/members", None, &add).await;
     assert_eq!(client.status, 401);
+    // A partition's replicas, likewise.
+    let replica = json!({"node_id": 2});
+    let answer = app
+        .post("/v1/cluster/partitions/0/replicas", Some(ADMIN), &replica)
+        .await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(answer.code(), "membership_refused");
+    let answer = app
+        .delete("/v1/cluster/partitions/0/replicas/1", Some(ADMIN))
+        .await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    for bad in [
+        "/v1/cluster/partitions/x/replicas/1",
+        "/v1/cluster/partitions/0/replicas/-1",
+    ] {
+        let answer = app.delete(bad, Some(ADMIN)).await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
+    }
+    let answer = app
+        .post(
+            "/v1/cluster/partitions/0/replicas",
+            Some(ADMIN),
+            &json!({"node": 2}),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
 }
