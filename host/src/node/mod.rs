@@ -53,6 +53,9 @@ const RESUME_EVERY: Duration = Duration::from_millis(500);
 const DEADLINE: Duration = Duration::from_secs(10);
 /// The file in the data directory that holds its partition count.
 const PARTITIONS_FILE: &str = "partitions";
+/// Present once this node opened (and, starting a group, initialized)
+/// every partition.
+const INITIALIZED_FILE: &str = "initialized";
 
 /// How long a read waits for the read models to reflect its position.
 pub const READ_WAIT_MAX: Duration = Duration::from_secs(2);
@@ -145,8 +148,9 @@ impl Node {
         }
         // Groups are initialized once, by the members that start them;
         // a member restarted, or joining, waits to be given each partition.
+        let initialized = config.data_dir.join(INITIALIZED_FILE);
         let mut group = config.group.clone();
-        group.join |= config.data_dir.join(PARTITIONS_FILE).exists();
+        group.join |= initialized.exists();
         check_partitions(&config.data_dir, config.partitions)?;
         let space = FreeSpace::watch(config.data_dir.clone(), config.free_space_floor_bytes);
         let seed = seed::Seed::new(&config.data_dir, config.admin_token.clone())?;
@@ -161,6 +165,12 @@ impl Node {
             let partition =
                 Partition::open(&dir, id, &member, &group, &engine, &config.partition).await?;
             partitions.push(partition);
+        }
+        if !initialized.exists() {
+            std::fs::write(&initialized, b"").map_err(|source| crate::Error::DataDir {
+                path: initialized.clone(),
+                source,
+            })?;
         }
         // A group of one leads already: its tokens are there before it
         // serves. A member of a replicated group seeds once it leads.

@@ -131,7 +131,7 @@ impl Node {
                     };
                     let unavailable =
                         |why: String| ReadError::NoQuorum(format!("asking the leader: {why}"));
-                    let bytes = peers
+                    let answer = peers
                         .call(
                             &addr,
                             partition.id,
@@ -140,9 +140,15 @@ impl Node {
                             READ_WAIT_MAX,
                         )
                         .await
-                        .map_err(|e| unavailable(e.to_string()))?;
-                    postcard::from_bytes::<Result<u64, ReadError>>(&bytes)
-                        .map_err(|e| unavailable(format!("undecodable answer: {e}")))??
+                        .map_err(|e| unavailable(e.to_string()))
+                        .and_then(|bytes| {
+                            postcard::from_bytes::<Result<u64, ReadError>>(&bytes)
+                                .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
+                        });
+                    if answer.is_err() {
+                        self.router.forget(partition.id);
+                    }
+                    answer?
                 }
             };
             positions.push(Position {

@@ -25,7 +25,9 @@ const ATTEMPTS: u32 = 40;
 const PAUSE: Duration = Duration::from_millis(250);
 
 impl Node {
-    /// Makes `change` at `group`'s leader, following it as it moves.
+    /// Makes `change` at `group`'s leader, following it as it moves (a
+    /// leader that does not answer is not asked again: the change may
+    /// have been made, and a retry is the caller's).
     pub(super) async fn change_replicas_at(
         &self,
         group: u32,
@@ -34,8 +36,18 @@ impl Node {
         let mut attempt = 0;
         loop {
             let answer = match self.router.route(group).await {
-                Ok(Route::Here) => self.change_replicas_here(group, change.clone()).await,
-                Ok(Route::Leader(_, addr)) => self.forward_replicas(group, &addr, &change).await,
+                Ok(Route::Here) => {
+                    let here = self.change_replicas_here(group, change.clone());
+                    tokio::time::timeout(CHANGE_TIMEOUT, here)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(MembershipError::Refused(format!(
+                                "not done in {} s; it may still be made: see /v1/cluster/status",
+                                CHANGE_TIMEOUT.as_secs()
+                            )))
+                        })
+                }
+                Ok(Route::Leader(_, addr)) => self.forward_replicas(group, &addr, &change).await?,
                 Err(SubmitError::NotLeader { .. }) => {
                     Err(MembershipError::NotLeader { leader: None })
                 }
@@ -70,32 +82,33 @@ impl Node {
         changed
     }
 
+    /// The leader's answer; `Err` when none came.
     async fn forward_replicas(
         &self,
         group: u32,
         addr: &str,
         change: &Membership,
-    ) -> Result<Vec<u64>, MembershipError> {
+    ) -> Result<Result<Vec<u64>, MembershipError>, MembershipError> {
         let Some(peers) = &self.router.group.peers else {
             return Err(MembershipError::NotLeader { leader: None });
         };
         let body = postcard::to_allocvec(change).expect("replica changes serialize");
-        let answer = match peers
+        let answer = peers
             .call(addr, group, Rpc::Replicas, body, CHANGE_TIMEOUT)
             .await
-        {
-            Ok(bytes) => postcard::from_bytes::<Result<Vec<u64>, MembershipError>>(&bytes)
-                .unwrap_or_else(|e| {
-                    Err(MembershipError::Refused(format!("undecodable answer: {e}")))
-                }),
+            .map(|bytes| {
+                postcard::from_bytes::<Result<Vec<u64>, MembershipError>>(&bytes).unwrap_or_else(
+                    |e| Err(MembershipError::Refused(format!("undecodable answer: {e}"))),
+                )
+            });
+        match &answer {
             Err(error) => {
                 tracing::warn!(partition = group, %error, "forwarding a replica change");
-                Err(MembershipError::NotLeader { leader: None })
+                self.router.forget(group);
             }
-        };
-        if answer.is_err() {
-            self.router.forget(group);
+            Ok(Err(MembershipError::NotLeader { .. })) => self.router.forget(group),
+            Ok(_) => {}
         }
-        answer
+        answer.map_err(|_| MembershipError::NotLeader { leader: None })
     }
 }

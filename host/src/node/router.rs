@@ -151,7 +151,7 @@ impl Router {
                 "the leader changed while the write was forwarded".into(),
             )),
         };
-        if answer.is_err() {
+        if let Err(SubmitError::NotLeader { .. } | SubmitError::NoQuorum(_)) = &answer {
             self.forget(group);
         }
         answer
@@ -164,18 +164,25 @@ impl Router {
             return Some(known.clone());
         }
         let peers = self.group.peers.as_ref()?;
-        for (id, addr) in self.directory() {
-            if id == self.id {
-                continue;
-            }
-            let asked = peers.call(&addr, group, Rpc::Leader, Vec::new(), LOCATE_TIMEOUT);
-            let Ok(bytes) = asked.await else { continue };
-            if let Ok(Some(leader)) = postcard::from_bytes::<Option<(u64, String)>>(&bytes) {
-                self.located().insert(group, leader.clone());
-                return Some(leader);
-            }
-        }
-        None
+        let asks = self
+            .directory()
+            .into_iter()
+            .filter(|(id, _)| *id != self.id)
+            .map(|(_, addr)| async move {
+                let bytes = peers
+                    .call(&addr, group, Rpc::Leader, Vec::new(), LOCATE_TIMEOUT)
+                    .await
+                    .ok()?;
+                postcard::from_bytes::<Option<(u64, String)>>(&bytes).ok()?
+            });
+        // An answer naming this node is a stale one (it led, and left).
+        let leader = join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .find(|(id, _)| *id != self.id)?;
+        self.located().insert(group, leader.clone());
+        Some(leader)
     }
 
     fn located(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, (u64, String)>> {
@@ -211,6 +218,10 @@ impl Router {
             .partition(group)
             .ok_or(ReadError::UnknownPartition(group))?;
         if self.group.members.len() <= 1 || partition.hosted() {
+            // It may have become a voter since the read waited.
+            if let Some(index) = at.of(group) {
+                partition.read_at(Some(index), super::READ_WAIT_MAX).await?;
+            }
             return Ok(here(partition.views())?);
         }
         let (Some(peers), Some((_, addr))) = (&self.group.peers, self.locate(group).await) else {
@@ -234,7 +245,7 @@ impl Router {
                 postcard::from_bytes::<Result<T, ReadError>>(&bytes)
                     .map_err(|e| unavailable(format!("undecodable answer: {e}")))?
             });
-        if answer.is_err() {
+        if let Err(ReadError::NoQuorum(_)) = &answer {
             self.forget(group);
         }
         answer

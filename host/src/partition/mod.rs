@@ -97,6 +97,9 @@ fn membership_error(
     }
 }
 
+/// How long a removed voter may take to hear that it no longer votes.
+const HEAR_WAIT: Duration = Duration::from_secs(10);
+
 /// How long confirming leadership for a linearizable read may take.
 const READ_INDEX_WAIT: Duration = Duration::from_secs(2);
 
@@ -590,12 +593,12 @@ impl Partition {
             .collect()
     }
 
-    /// Removes a voter: first to a learner, so that it hears the change
-    /// that ends its vote (a removed voter that did not would stand for
-    /// election), then from the group.
+    /// Removes a voter: first to a learner, then, once it has heard the
+    /// change that ends its vote, from the group (a removed voter that did
+    /// not hear it would stand for election, and serve its stale reads).
     /// Removing a node the group does not have changes nothing; a removal
-    /// cut short (this leader stepped down as its own voter went) is
-    /// finished by calling it again at the next leader.
+    /// cut short (this leader stepped down as its own voter went, or the
+    /// learner had not heard yet) is finished by calling it again.
     pub async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
         let mut voters = self.voters();
         if voters.remove(&node_id) {
@@ -607,6 +610,7 @@ impl Partition {
             self.change_voters(voters, true).await?;
         }
         if self.nodes().contains_key(&node_id) {
+            self.until_heard(node_id).await?;
             let gone = std::collections::BTreeSet::from([node_id]);
             self.raft
                 .change_membership(ChangeMembers::RemoveNodes(gone), false)
@@ -616,10 +620,43 @@ impl Partition {
         Ok(self.voters().into_iter().collect())
     }
 
+    /// Waits, bounded, until `node_id` has received this group's current
+    /// membership (nothing to wait for when it is this node).
+    async fn until_heard(&self, node_id: u64) -> Result<(), MembershipError> {
+        let (me, config) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            (metrics.id, *metrics.membership_config.log_id())
+        };
+        if node_id == me {
+            return Ok(());
+        }
+        let heard = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
+            m.replication
+                .as_ref()
+                .and_then(|r| r.get(&node_id))
+                .is_some_and(|matched| *matched >= config)
+        };
+        self.raft
+            .wait(Some(HEAR_WAIT))
+            .metrics(heard, "the removed voter heard of it")
+            .await
+            .map_err(|_| {
+                MembershipError::Refused(format!(
+                    "node {node_id} no longer votes in partition {}, but has not heard so yet (it stays a learner, which neither votes nor serves): retry once it is up",
+                    self.id
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// The voters of the latest configuration (the new half of a joint
+    /// one).
     fn voters(&self) -> std::collections::BTreeSet<u64> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
-        metrics.membership_config.membership().voter_ids().collect()
+        let joint = metrics.membership_config.membership().get_joint_config();
+        joint.last().cloned().unwrap_or_default()
     }
 
     /// `retain`: a voter left out stays on as a learner.

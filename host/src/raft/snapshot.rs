@@ -126,9 +126,13 @@ impl Snapshots {
         }))
     }
 
-    /// A fresh directory to receive the snapshot `id` into.
+    /// A fresh directory to receive the snapshot `id` into: one per
+    /// stream, since a leader may send the same snapshot again while an
+    /// earlier stream of it is still being torn down.
     pub fn incoming(&self, id: &str) -> std::io::Result<PathBuf> {
-        let dir = self.dir.join(format!("{INCOMING_PREFIX}{id}"));
+        static STREAMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let stream = STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.dir.join(format!("{INCOMING_PREFIX}{id}-{stream}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
