@@ -316,6 +316,17 @@ async fn balances(api: &Api) -> BTreeMap<String, i64> {
     balances
 }
 
+/// Every account's USD cents once exactly the transfers answered 200 moved.
+fn expected_balances(outcomes: &[Outcome]) -> BTreeMap<String, i64> {
+    let mut expected: BTreeMap<String, i64> =
+        accounts().into_iter().map(|a| (a, FUNDS_CENTS)).collect();
+    for outcome in outcomes.iter().filter(|o| o.moved) {
+        *expected.get_mut(&outcome.from).expect("an account") -= outcome.cents;
+        *expected.get_mut(&outcome.to).expect("an account") += outcome.cents;
+    }
+    expected
+}
+
 /// Checks the outcomes against every live member: equal chain heads and
 /// balances, each the funds moved by exactly the transfers answered 200.
 async fn check(cluster: &Cluster, outcomes: &[Outcome]) {
@@ -325,12 +336,7 @@ async fn check(cluster: &Cluster, outcomes: &[Outcome]) {
         heads.iter().all(|h| *h == heads[0]),
         "chain heads differ: {heads:?}"
     );
-    let mut expected: BTreeMap<String, i64> =
-        accounts().into_iter().map(|a| (a, FUNDS_CENTS)).collect();
-    for outcome in outcomes.iter().filter(|o| o.moved) {
-        *expected.get_mut(&outcome.from).expect("an account") -= outcome.cents;
-        *expected.get_mut(&outcome.to).expect("an account") += outcome.cents;
-    }
+    let expected = expected_balances(outcomes);
     for i in cluster.live() {
         let api = cluster.api(i);
         assert_eq!(balances(&api).await, expected, "member {}", i + 1);

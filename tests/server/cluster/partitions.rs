@@ -95,6 +95,18 @@ fn hosts(statuses: &[Value], p: usize) -> Vec<&Value> {
         .collect()
 }
 
+/// The USD the partitions hold in flight, summed as one of each
+/// partition's hosts sees it: zero once every transfer ended.
+fn in_flight(statuses: &[Value]) -> i64 {
+    (0..PARTITIONS)
+        .map(|p| {
+            hosts(statuses, p)[0]["in_flight"]["USD"]
+                .as_i64()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 async fn partitions_survive_kills(mode: &str) {
     let mut cluster = Cluster::start(&["--partitions", "4", "--coordination", mode]);
     cluster.partition_leaders().await;
@@ -139,20 +151,8 @@ async fn partitions_survive_kills(mode: &str) {
         );
     }
     // What left one partition arrived in another.
-    let in_flight: i64 = (0..PARTITIONS)
-        .map(|p| {
-            statuses[0]["partitions"][p]["in_flight"]["USD"]
-                .as_i64()
-                .unwrap_or(0)
-        })
-        .sum();
-    assert_eq!(in_flight, 0, "{mode}: {statuses:?}");
-    let mut expected: BTreeMap<String, i64> =
-        accounts().into_iter().map(|a| (a, FUNDS_CENTS)).collect();
-    for outcome in outcomes.iter().filter(|o| o.moved) {
-        *expected.get_mut(&outcome.from).expect("an account") -= outcome.cents;
-        *expected.get_mut(&outcome.to).expect("an account") += outcome.cents;
-    }
+    assert_eq!(in_flight(&statuses), 0, "{mode}: {statuses:?}");
+    let expected = expected_balances(&outcomes);
     for i in cluster.live() {
         let api = cluster.api(i);
         assert_eq!(balances(&api).await, expected, "{mode}: member {}", i + 1);
@@ -363,20 +363,8 @@ async fn replicas_move_to_a_new_member_while_transfers_go_on() {
             "partition {p}'s chain heads differ: {heads:?}"
         );
     }
-    let in_flight: i64 = (0..PARTITIONS)
-        .map(|p| {
-            hosts(&statuses, p)[0]["in_flight"]["USD"]
-                .as_i64()
-                .unwrap_or(0)
-        })
-        .sum();
-    assert_eq!(in_flight, 0, "{statuses:?}");
-    let mut expected: BTreeMap<String, i64> =
-        accounts().into_iter().map(|a| (a, FUNDS_CENTS)).collect();
-    for outcome in outcomes.iter().filter(|o| o.moved) {
-        *expected.get_mut(&outcome.from).expect("an account") -= outcome.cents;
-        *expected.get_mut(&outcome.to).expect("an account") += outcome.cents;
-    }
+    assert_eq!(in_flight(&statuses), 0, "{statuses:?}");
+    let expected = expected_balances(&outcomes);
     // Every member reads every account, at the members hosting it.
     for i in cluster.live() {
         let api = cluster.api(i);
