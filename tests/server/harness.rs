@@ -232,6 +232,14 @@ impl Api {
         answer(request.send().await.expect("request sent")).await
     }
 
+    pub async fn delete(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.client.delete(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
     pub async fn open(&self, account: &str, owner: &str) {
         let body = json!({"account_id": account, "owner": owner});
         let (status, body) = self.post(Some(ADMIN), "/v1/wallet/accounts", body).await;

@@ -538,14 +538,8 @@ async fn a_member_is_added_while_the_group_serves_and_another_removed() {
     // One of the first three goes, while transfers go on.
     let gone = (leader + 1) % 3;
     let path = format!("/v1/cluster/members/{}", gone + 1);
-    let answer = api
-        .client
-        .delete(format!("{}{path}", api.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(answer.status(), StatusCode::OK);
+    let (status, answer) = api.delete(Some(ADMIN), &path).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     stop.store(true, Ordering::Relaxed);
     let outcomes = client.await.expect("the client");
     cluster.kill9(gone);

@@ -233,18 +233,6 @@ fn move_by_command(cluster: &Cluster, via: usize, partition: usize, from: usize,
     );
 }
 
-async fn delete(api: &Api, path: &str) -> (StatusCode, Value) {
-    let answer = api
-        .client
-        .delete(format!("{}{path}", api.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("an answer");
-    let status = answer.status();
-    (status, answer.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_move_to_a_new_member_while_transfers_go_on() {
     let mut cluster = Cluster::start(&["--partitions", "4", "--snapshot-entries", "100"]);
@@ -314,11 +302,13 @@ async fn replicas_move_to_a_new_member_while_transfers_go_on() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["members"].as_array().map(Vec::len), Some(4));
     let path = format!("/v1/cluster/partitions/2/replicas/{}", from2 + 1);
-    let (status, answer) = delete(&api, &path).await;
+    let (status, answer) = api.delete(Some(ADMIN), &path).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["members"].as_array().map(Vec::len), Some(3));
     // Every member keeps partition 0; a replica goes only to a member.
-    let (status, answer) = delete(&api, "/v1/cluster/partitions/0/replicas/1").await;
+    let (status, answer) = api
+        .delete(Some(ADMIN), "/v1/cluster/partitions/0/replicas/1")
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     let body = json!({"node_id": 9});
     let (status, answer) = api
