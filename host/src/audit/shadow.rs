@@ -5,7 +5,7 @@
 //! the window changed.
 
 use crate::Result;
-use crate::raft::BackupDir;
+use crate::raft::OwnedDir;
 use crate::store::GuestReader;
 use hashbrown::HashMap;
 use hashbrown::hash_map::EntryRef;
@@ -24,11 +24,11 @@ pub struct Shadow {
 pub struct Base {
     // Closed before its directory is removed: fields drop in order.
     reader: GuestReader,
-    _pinned: BackupDir,
+    _pinned: OwnedDir,
 }
 
 impl Base {
-    pub fn new(reader: GuestReader, pinned: BackupDir) -> Base {
+    pub fn new(reader: GuestReader, pinned: OwnedDir) -> Base {
         Base {
             reader,
             _pinned: pinned,

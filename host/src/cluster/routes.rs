@@ -2,7 +2,7 @@ use super::transfer::{Framed, Holds, Seal};
 use super::{ClusterSecret, MAC_HEADER, Rpc, answer_label};
 use crate::node::Node;
 use crate::partition::Partition;
-use crate::raft::{Answer, SnapshotFiles, remove_incoming};
+use crate::raft::{Answer, SnapshotFiles};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -227,14 +227,14 @@ async fn receive(
         .snapshots()
         .incoming(id)
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if let Err(error) = framed.body(&head, &dir).await {
+    // A stream cut off, or abandoned by its sender, leaves nothing.
+    if let Err(error) = framed.body(&head, dir.as_ref()).await {
         tracing::warn!(%error, snapshot = %id, "receiving a snapshot failed");
-        remove_incoming(&dir);
         return Err(refuse(StatusCode::BAD_REQUEST, error.to_string()));
     }
     let snapshot = Snapshot {
         meta: head.manifest.meta.clone(),
-        snapshot: Box::new(SnapshotFiles { dir: dir.clone() }),
+        snapshot: Box::new(SnapshotFiles { dir: dir.keep() }),
     };
     // The state machine removes the files once installed; a snapshot
     // openraft finds stale is removed at the next start.

@@ -20,9 +20,7 @@ pub use archive::for_each_archived;
 pub(crate) use log_store::Fail;
 pub use log_store::{Durable, LogStore};
 pub use network::{Answer, Network};
-pub use snapshot::{
-    BackupDir, CHECKPOINT_DIR, MANIFEST_FILE, Manifest, SnapshotFiles, Snapshots, remove_incoming,
-};
+pub use snapshot::{CHECKPOINT_DIR, MANIFEST_FILE, Manifest, OwnedDir, SnapshotFiles, Snapshots};
 pub use state_machine::StateMachine;
 pub use type_config::{BatchReply, CommandBatch, NodeId, Request, TypeConfig};
 

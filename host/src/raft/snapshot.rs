@@ -126,17 +126,16 @@ impl Snapshots {
         }))
     }
 
-    /// A fresh directory to receive the snapshot `id` into: one per
-    /// stream, since a leader may send the same snapshot again while an
-    /// earlier stream of it is still being torn down.
-    pub fn incoming(&self, id: &str) -> std::io::Result<PathBuf> {
-        static STREAMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let stream = STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = self.dir.join(format!("{INCOMING_PREFIX}{id}-{stream}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(dir.join(CHECKPOINT_DIR))?;
+    /// A fresh directory to receive the snapshot `id` into, removed if
+    /// dropped before it is kept: one per stream, since a leader may send
+    /// the same snapshot again while an earlier stream of it is still
+    /// being torn down.
+    pub fn incoming(&self, id: &str) -> std::io::Result<OwnedDir> {
+        let dir = OwnedDir(self.dir.join(format!(
+            "{INCOMING_PREFIX}{id}-{}",
+            uuid::Uuid::new_v4().simple()
+        )));
+        std::fs::create_dir_all(dir.0.join(CHECKPOINT_DIR))?;
         Ok(dir)
     }
 
@@ -169,8 +168,8 @@ impl Snapshots {
 
     /// A checkpoint for a backup, in a directory of its own that no
     /// snapshot build or prune touches; removed when the guard drops.
-    pub fn backup(&self) -> std::io::Result<(BackupDir, Manifest)> {
-        let dir = BackupDir(
+    pub fn backup(&self) -> std::io::Result<(OwnedDir, Manifest)> {
+        let dir = OwnedDir(
             self.dir
                 .join(format!("{BACKUP_PREFIX}{}", uuid::Uuid::new_v4().simple())),
         );
@@ -181,13 +180,13 @@ impl Snapshots {
     /// The current snapshot's files hard-linked into a directory of their
     /// own, which no prune touches, so they can be read for as long as the
     /// guard lives; `None` without a snapshot.
-    pub fn pin_current(&self) -> std::io::Result<Option<(BackupDir, Manifest)>> {
+    pub fn pin_current(&self) -> std::io::Result<Option<(OwnedDir, Manifest)>> {
         let Some(current) = self.complete()?.pop() else {
             return Ok(None);
         };
         let files = SnapshotFiles { dir: current };
         let manifest = files.manifest()?;
-        let pinned = BackupDir(
+        let pinned = OwnedDir(
             self.dir
                 .join(format!("{BACKUP_PREFIX}{}", uuid::Uuid::new_v4().simple())),
         );
@@ -235,19 +234,30 @@ impl Snapshots {
     }
 }
 
-/// A backup's checkpoint directory, removed when dropped.
+/// A directory of snapshot files this process made (a backup's
+/// checkpoint, a pinned snapshot, one being received), removed when
+/// dropped unless kept.
 #[derive(Debug)]
-pub struct BackupDir(PathBuf);
+pub struct OwnedDir(PathBuf);
 
-impl AsRef<Path> for BackupDir {
+impl OwnedDir {
+    /// The path, no longer removed by this guard.
+    pub fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl AsRef<Path> for OwnedDir {
     fn as_ref(&self) -> &Path {
         &self.0
     }
 }
 
-impl Drop for BackupDir {
+impl Drop for OwnedDir {
     fn drop(&mut self) {
-        remove_incoming(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            remove_incoming(&self.0);
+        }
     }
 }
 
@@ -267,5 +277,25 @@ impl RaftSnapshotBuilder<TypeConfig> for Snapshots {
             meta: manifest.meta,
             snapshot: Box::new(files),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OwnedDir;
+
+    #[test]
+    fn an_owned_dir_goes_when_dropped_and_stays_when_kept() {
+        let scratch = tempfile::tempdir().expect("a scratch directory");
+        let dropped = scratch.path().join("incoming-a");
+        let kept = scratch.path().join("incoming-b");
+        for dir in [&dropped, &kept] {
+            std::fs::create_dir_all(dir.join("db")).expect("made");
+        }
+        drop(OwnedDir(dropped.clone()));
+        let path = OwnedDir(kept.clone()).keep();
+        assert!(!dropped.exists());
+        assert_eq!(path, kept);
+        assert!(kept.join("db").exists());
     }
 }

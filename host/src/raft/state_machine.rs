@@ -311,7 +311,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let dir = self
             .snapshots
             .incoming("received")
-            .map_err(|e| StorageIOError::write_snapshot(None, any_error(&e)))?;
+            .map_err(|e| StorageIOError::write_snapshot(None, any_error(&e)))?
+            .keep();
         Ok(Box::new(SnapshotFiles { dir }))
     }
 
