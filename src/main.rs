@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wallet_host::cluster::ClusterSecret;
+use wallet_host::node::{Holdings, PartitionMap};
 use wallet_host::partition::PartitionOptions;
 use wallet_host::rocks::Tuning;
 use wallet_host::store::StoreOptions;
@@ -82,8 +83,10 @@ impl AuditArgs {
         );
         let engine = wallet_host::sm::new_engine(None)?;
         let mut audits = Vec::new();
+        let map = PartitionMap::new(dirs.len() as u32);
         for (i, dir) in dirs.iter().enumerate() {
-            let audit = wallet_host::audit::audit(dir, i as u32, &engine, self.at)
+            let holdings = Holdings::new(map, i as u32);
+            let audit = wallet_host::audit::audit(dir, holdings, &engine, self.at)
                 .map_err(|m| anyhow::anyhow!("audit of partition {i} failed: {m}"))?;
             audits.push(audit);
         }

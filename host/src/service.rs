@@ -20,6 +20,9 @@ pub enum Reply {
     Rejected(Reason),
     /// The whole batch failed in the sandbox (a bug in the rules).
     Failed(BatchFailure),
+    /// Not applied: the partition does not hold an account the command
+    /// acts on (the map moved it, or the call was routed by a stale one).
+    Moved,
 }
 
 /// The replies to a submission and where in the log it was applied.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wallet_host::node::{Holdings, PartitionMap};
 use wallet_host::sm::new_engine;
 
 const ACCOUNTS: usize = 8;
@@ -75,12 +76,13 @@ async fn load_until_killed(
     acked.lock().expect("lock").clone()
 }
 
-/// The chain head a replay of the stopped node's log from genesis gives.
-/// The chain head a replay of the stopped node's command archive makes.
+/// The chain head a replay of the stopped node's command archive (of its
+/// one partition) makes.
 pub(crate) fn replayed_head(data: &Path) -> String {
     let engine = new_engine(None).expect("engine");
-    let replay =
-        wallet_host::audit::replay(&data.join("partition-0"), 0, &engine).expect("the log replays");
+    let only_one = Holdings::new(PartitionMap::new(1), 0);
+    let replay = wallet_host::audit::replay(&data.join("partition-0"), only_one, &engine)
+        .expect("the log replays");
     hex::encode(replay.chain_head)
 }
 

@@ -96,6 +96,7 @@ pub async fn create<S: WalletService>(
                 "state machine failed opening {id}: {failure}"
             )));
         }
+        Reply::Moved => return Err(ApiError::moved()),
     };
     Ok(stamp(response, &positions))
 }
@@ -146,6 +147,7 @@ pub async fn create_batch<S: WalletService>(
                     item.account_id
                 )));
             }
+            Reply::Moved => return Err(ApiError::moved()),
         };
         results.push(OpeningJson {
             account_id: item.account_id,

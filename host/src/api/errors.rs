@@ -48,6 +48,19 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// 503: a call reached a partition that no longer holds its account;
+    /// a retry is routed again (and answered from the first outcome if it
+    /// ran after all).
+    pub fn moved() -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "moved",
+            "the account moved to another partition while the call was on its way; retry",
+        );
+        error.retry_after = true;
+        error
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

@@ -61,6 +61,7 @@ fn outcome(id: Uuid, reply: &Reply) -> Result<(StatusCode, OutcomeJson), ApiErro
         Reply::Failed(failure) => Err(ApiError::internal(format!(
             "state machine failed the batch of {transaction_id}: {failure}"
         ))),
+        Reply::Moved => Err(ApiError::moved()),
     }
 }
 

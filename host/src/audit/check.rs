@@ -8,6 +8,7 @@
 //! the events give.
 
 use super::{History, Migration};
+use crate::node::Holdings;
 use crate::raft::for_each_archived;
 use crate::sm::{Executed, Executor, MemoryState, VersionHash};
 use crate::store::{
@@ -139,11 +140,11 @@ pub enum Mismatch {
     Unreadable(#[from] Error),
 }
 
-/// Audits partition `partition` in `partition_dir`; with `at_ms`, also
-/// gives every balance as of that time.
+/// Audits the partition `holdings` names, in `partition_dir`; with
+/// `at_ms`, also gives every balance as of that time.
 pub fn audit(
     partition_dir: &Path,
-    partition: u32,
+    holdings: Holdings,
     engine: &wasmtime::Engine,
     at_ms: Option<u64>,
 ) -> Result<Audit, Mismatch> {
@@ -178,7 +179,7 @@ pub fn audit(
         committed: (committed.events_last, committed.chain_head),
         committed_head: None,
         ended: false,
-        history: History::new(partition, genesis_version_read_only(&state_dir)?),
+        history: History::new(holdings, genesis_version_read_only(&state_dir)?),
         executor: Executor::new(engine),
         state: MemoryState::default(),
         record: Vec::new(),

@@ -3,7 +3,8 @@
 //! deploy and activate entries scheduled for it, and the migrations the
 //! state went through before it.
 
-use crate::raft::{CommandBatch, Request, TypeConfig};
+use crate::node::Holdings;
+use crate::raft::{CommandBatch, HomedBatch, Request, TypeConfig};
 use crate::sm::{
     BatchFailure, BatchHeader, Executor, MemoryState, OwnedWrite, Runtime, Schedule, VersionHash,
 };
@@ -14,7 +15,9 @@ use std::collections::HashMap;
 
 /// Follows the schedule through the log, entry by entry.
 pub struct History {
-    partition: u32,
+    /// The partition, and the accounts it holds: a call it did not hold
+    /// the accounts of did not run.
+    holdings: Holdings,
     schedule: Schedule,
     /// The components deployed so far, by hash.
     components: HashMap<VersionHash, Vec<u8>>,
@@ -62,9 +65,9 @@ pub struct Migration {
 impl History {
     /// From genesis. `genesis` is the component a store written before the
     /// schedule ran from genesis (its log has no deploy entries).
-    pub fn new(partition: u32, genesis: Option<Vec<u8>>) -> History {
+    pub fn new(holdings: Holdings, genesis: Option<Vec<u8>>) -> History {
         let mut history = History {
-            partition,
+            holdings,
             schedule: Schedule::default(),
             components: HashMap::new(),
             timestamp_ms: 0,
@@ -84,14 +87,14 @@ impl History {
     /// own hash, whatever they are stored under), its last batch's time and
     /// the last migration its state went through.
     pub fn resume(
-        partition: u32,
+        holdings: Holdings,
         schedule: Schedule,
         components: impl IntoIterator<Item = Vec<u8>>,
         timestamp_ms: u64,
         migrated: Option<u64>,
     ) -> History {
         History {
-            partition,
+            holdings,
             schedule,
             components: components
                 .into_iter()
@@ -104,7 +107,8 @@ impl History {
     }
 
     /// Takes the archived entry at `index` (as stored): the batch it
-    /// carries, if any, after any version change it makes.
+    /// carries, if any, after any version change it makes; of its calls,
+    /// those that ran (the partition held their accounts).
     pub fn next(&mut self, index: u64, stored: &[u8]) -> Result<Option<Batch>> {
         let entry: Entry<TypeConfig> = postcard::from_bytes(stored).map_err(|e| {
             Error::StoreFailed(format!("archived entry {index} does not decode: {e}"))
@@ -119,11 +123,15 @@ impl History {
                 index,
             });
         }
-        let CommandBatch {
-            timestamp_ms,
-            calls,
-        } = match entry.payload {
-            EntryPayload::Normal(Request::Batch(batch)) => batch,
+        let (
+            CommandBatch {
+                timestamp_ms,
+                calls,
+            },
+            homes,
+        ) = match entry.payload {
+            EntryPayload::Normal(Request::Batch(batch)) => (batch, Vec::new()),
+            EntryPayload::Normal(Request::Homed(HomedBatch { batch, homes })) => (batch, homes),
             EntryPayload::Normal(Request::Versions(change)) => {
                 if let Some(bytes) = change.component() {
                     self.components
@@ -144,10 +152,10 @@ impl History {
             header: BatchHeader {
                 log_index: index,
                 timestamp_ms: self.timestamp_ms,
-                partition: self.partition,
+                partition: self.holdings.partition(),
             },
             version,
-            calls,
+            calls: self.holdings.fence(&calls, &homes).calls.into_owned(),
             switches: std::mem::take(&mut self.switches),
         }))
     }

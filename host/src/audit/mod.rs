@@ -21,6 +21,7 @@ pub use shadow::{Base, Shadow};
 pub use verify::{Difference, DifferenceKind, Report, Verifier, Window};
 
 use crate::Result;
+use crate::node::Holdings;
 use crate::raft::for_each_archived;
 use crate::sm::{Executed, Executor, MemoryState};
 use crate::store::{RecordHeader, chain_next, encode_record, genesis_version_read_only};
@@ -46,12 +47,18 @@ pub struct Replay {
     pub chain_head: [u8; 32],
 }
 
-/// Replays every entry of the command archive of partition `partition` in
-/// `partition_dir` (a stopped node's: a running node holds the log's lock).
-pub fn replay(partition_dir: &Path, partition: u32, engine: &wasmtime::Engine) -> Result<Replay> {
+/// Replays every entry of the command archive of the partition `holdings`
+/// names, in `partition_dir` (a stopped node's: a running node holds the
+/// log's lock).
+pub fn replay(
+    partition_dir: &Path,
+    holdings: Holdings,
+    engine: &wasmtime::Engine,
+) -> Result<Replay> {
+    let partition = holdings.partition();
     let mut executor = Executor::new(engine);
     let genesis = genesis_version_read_only(&partition_dir.join("state"))?;
-    let mut history = History::new(partition, genesis);
+    let mut history = History::new(holdings, genesis);
     let mut state = MemoryState::default();
     let mut replay = Replay {
         batches: 0,

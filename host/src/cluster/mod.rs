@@ -53,6 +53,17 @@ pub enum Rpc {
     Read,
     /// A change to a partition's replicas, forwarded to its leader.
     Replicas,
+    /// A coordinator's steps forwarded to the leader of the partition they
+    /// run in (`Steps`).
+    Steps,
+}
+
+/// The body of `Rpc::Steps`: encoded calls that each act on `home`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Steps {
+    pub home: String,
+    #[serde(with = "serde_bytes")]
+    pub calls: Vec<u8>,
 }
 
 impl Rpc {
@@ -71,6 +82,7 @@ impl Rpc {
             Rpc::Leader => "leader",
             Rpc::Read => "read",
             Rpc::Replicas => "replicas",
+            Rpc::Steps => "steps",
         }
     }
 
@@ -89,6 +101,7 @@ impl Rpc {
             Rpc::Leader,
             Rpc::Read,
             Rpc::Replicas,
+            Rpc::Steps,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

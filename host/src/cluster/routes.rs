@@ -1,5 +1,5 @@
 use super::transfer::{Framed, Holds, Seal};
-use super::{ClusterSecret, MAC_HEADER, Rpc, answer_label};
+use super::{ClusterSecret, MAC_HEADER, Rpc, Steps, answer_label};
 use crate::node::Node;
 use crate::partition::Partition;
 use crate::raft::{Answer, SnapshotFiles};
@@ -123,13 +123,20 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             signed(secret, &path, &answer)
         }
         Rpc::Submit => {
-            let (calls, steps) = forwarded_calls(body)
+            let calls = forwarded_calls(body)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("calls: {e}")))?;
-            let answer = members.node.submit_here(group, calls, steps).await;
+            let answer = members.node.submit_here(group, calls, None).await;
+            signed(secret, &path, &answer)
+        }
+        Rpc::Steps => {
+            let Steps { home, calls } = decode(body)?;
+            let calls = forwarded_calls(&calls)
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("calls: {e}")))?;
+            let answer = members.node.submit_here(group, calls, Some(home)).await;
             signed(secret, &path, &answer)
         }
         Rpc::Coordinate => {
-            let (calls, _) = forwarded_calls(body)
+            let calls = forwarded_calls(body)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("calls: {e}")))?;
             let answer = members.node.coordinate_here(group, calls).await;
             signed(secret, &path, &answer)
@@ -167,18 +174,14 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
     Ok(response)
 }
 
-/// A forwarded batch, checked call by call as it is encoded again; and
-/// whether every call is the system's (a coordinator's steps).
-fn forwarded_calls(bytes: &[u8]) -> Result<(Calls, bool), String> {
+/// A forwarded batch, checked call by call as it is encoded again.
+fn forwarded_calls(bytes: &[u8]) -> Result<Calls, String> {
     let decoded = codec::calls(bytes).map_err(|e| format!("{e:?}"))?;
     let mut calls = Calls::with_capacity(bytes.len());
     for call in &decoded {
         calls.push(call).map_err(|e| format!("{e:?}"))?;
     }
-    let steps = decoded
-        .iter()
-        .all(|call| call.caller.role == wallet_core::Role::System);
-    Ok((calls, steps))
+    Ok(calls)
 }
 
 /// Receives a streamed snapshot (`super::transfer`) and installs it

@@ -22,10 +22,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// What the coordinator needs of the node: the partitions' leaders, and
 /// the source's log time.
 pub trait Partitions: Send + Sync + 'static {
-    /// Runs calls in `partition`, in one batch, through its leader.
+    /// Runs calls in `partition`, in one batch, through its leader; each
+    /// acts on `home`, which the partition must hold.
     fn run(
         &self,
         partition: u32,
+        home: &str,
         calls: Vec<Call<String>>,
     ) -> impl Future<Output = Result<(Vec<Reply>, Position), SubmitError>> + Send;
 
@@ -150,7 +152,6 @@ impl Coordinator {
 
     async fn run<P: Partitions>(&self, parts: &P, source: u32, record: &InFlight) -> Driven {
         let transfer = record.transfer();
-        let destination = parts.partition_of(&record.to);
         let mut positions: BTreeMap<u32, u64> = BTreeMap::new();
         let mut stage = Stage::start(record.mode);
         let mut backoff = BACKOFF_MIN;
@@ -161,9 +162,12 @@ impl Coordinator {
                 };
                 break outcome;
             };
-            let partition = match side {
-                Side::Source => source,
-                Side::Destination => destination,
+            // The destination is looked up at every send: a step the map
+            // sent to a partition that no longer holds the account is
+            // answered `Moved`, and sent again where it now is.
+            let (partition, home) = match side {
+                Side::Source => (source, &record.from),
+                Side::Destination => (parts.partition_of(&record.to), &record.to),
             };
             let expected = commands.len();
             let calls = commands
@@ -176,7 +180,7 @@ impl Coordinator {
                     command,
                 })
                 .collect();
-            let answers: Vec<Answer> = match parts.run(partition, calls).await {
+            let answers: Vec<Answer> = match parts.run(partition, home, calls).await {
                 Ok((replies, position)) if replies.len() == expected => {
                     if let Some(Reply::Failed(failure)) =
                         replies.iter().find(|r| matches!(r, Reply::Failed(_)))
@@ -190,7 +194,7 @@ impl Coordinator {
                         .map(|reply| match reply {
                             Reply::Accepted => Answer::Accepted,
                             Reply::Rejected(reason) => Answer::Rejected(reason),
-                            Reply::Failed(_) => Answer::Undelivered,
+                            Reply::Failed(_) | Reply::Moved => Answer::Undelivered,
                         })
                         .collect()
                 }

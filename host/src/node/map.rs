@@ -8,9 +8,18 @@
 //! account an admin opens as a system account gets a shard in every
 //! partition too. Per currency, the shards and every other balance still
 //! sum to zero.
+//!
+//! A partition applies a call only if it holds every account the call
+//! acts on there (`Holdings`), checked as the call is applied: once a
+//! partition's range can move, a call routed by a stale map, or a
+//! coordinator's step still on its way, is refused (`Reply::Moved`) by
+//! the partition that no longer holds its account instead of acting on
+//! money that is no longer there.
 
+use std::borrow::Cow;
 use wallet_core::account::SYSTEM_ACCOUNTS;
-use wallet_core::{AccountKind, Command};
+use wallet_core::codec::{self, Calls};
+use wallet_core::{AccountKind, Call, Command};
 
 /// The most partitions a node runs.
 pub const PARTITIONS_MAX: u32 = 64;
@@ -85,10 +94,111 @@ impl PartitionMap {
     }
 }
 
+/// The accounts one partition holds, by the map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holdings {
+    map: PartitionMap,
+    partition: u32,
+}
+
+/// A batch as the partition may apply it: the calls it holds the accounts
+/// of, and the indices (in the batch as sent) of those it does not.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fenced<'a> {
+    pub calls: Cow<'a, [u8]>,
+    pub moved: Vec<usize>,
+}
+
+impl Holdings {
+    pub fn new(map: PartitionMap, partition: u32) -> Holdings {
+        Holdings { map, partition }
+    }
+
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Whether `account`'s money may be here: a sharded system account's
+    /// is everywhere.
+    pub fn holds(&self, account: &str) -> bool {
+        self.map.home(account).is_none_or(|p| p == self.partition)
+    }
+
+    /// Whether this partition holds every account `call` acts on here; a
+    /// coordinator's step names its account as `home`, the account it
+    /// acts on, which a step that carries only a transaction id cannot.
+    pub fn admits(&self, call: &Call<&str>, home: Option<&str>) -> bool {
+        use Command as C;
+        let named: [Option<&str>; 2] = match &call.command {
+            C::OpenAccount(open) => match open.kind {
+                AccountKind::System => [None, None],
+                _ => [Some(open.account), None],
+            },
+            C::Transfer(t) => [Some(t.from), Some(t.to)],
+            // As routed: by the user's side (the other is a system account).
+            C::Deposit(t) | C::TccPlacePending(t) | C::SagaCredit(t) => [Some(t.to), None],
+            C::Withdraw(t) | C::TccReserve(t) | C::SagaDebit(t) => [Some(t.from), None],
+            C::TccSettle(_)
+            | C::TccCredit(_)
+            | C::TccRelease(_)
+            | C::TccDropPending(_)
+            | C::SagaRefund(_) => [None, None],
+        };
+        named
+            .into_iter()
+            .chain([home])
+            .flatten()
+            .all(|account| self.holds(account))
+    }
+
+    /// `calls` (an encoded batch) without the calls this partition does
+    /// not hold the accounts of; `homes` pairs a call's index with its
+    /// home. A batch that does not decode is left whole, for the rules to
+    /// fail the same way everywhere.
+    pub fn fence<'a>(&self, calls: &'a [u8], homes: &[(u32, String)]) -> Fenced<'a> {
+        let whole = || Fenced {
+            calls: Cow::Borrowed(calls),
+            moved: Vec::new(),
+        };
+        // One partition holds every account.
+        if self.map.count == 1 {
+            return whole();
+        }
+        let Ok(decoded) = codec::calls(calls) else {
+            return whole();
+        };
+        let mut homes = homes.iter().peekable();
+        let moved: Vec<usize> = decoded
+            .iter()
+            .enumerate()
+            .filter(|(i, call)| {
+                let home = homes
+                    .next_if(|(at, _)| *at as usize == *i)
+                    .map(|(_, home)| home.as_str());
+                !self.admits(call, home)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if moved.is_empty() {
+            return whole();
+        }
+        let mut kept = Calls::with_capacity(calls.len());
+        for (i, call) in decoded.iter().enumerate() {
+            if moved.binary_search(&i).is_err() {
+                kept.push(call).expect("a decoded call encodes again");
+            }
+        }
+        Fenced {
+            calls: Cow::Owned(kept.into_bytes()),
+            moved,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wallet_core::{Currency, Transfer, Txid};
+    use wallet_core::{Currency, OpenAccount, Transfer, Txid};
 
     fn transfer(from: &str, to: &str) -> Command<&'static str> {
         let (from, to) = (from.to_owned().leak(), to.to_owned().leak());
@@ -150,5 +260,84 @@ mod tests {
             PartitionMap::new(1).target(&transfer("alice", &other)),
             Target::One(0)
         );
+    }
+
+    fn held_by(map: PartitionMap, partition: u32) -> &'static str {
+        (0..)
+            .map(|i| format!("acct-{i}"))
+            .find(|id| map.of(id) == partition)
+            .expect("an account")
+            .leak()
+    }
+
+    #[test]
+    fn a_call_is_admitted_where_its_accounts_are() {
+        let map = PartitionMap::new(2);
+        let zero = Holdings::new(map, 0);
+        let (mine, other) = (held_by(map, 0), held_by(map, 1));
+        let call = |command| Call {
+            caller: wallet_core::Caller::SYSTEM,
+            command,
+        };
+        let t = |from, to| Transfer {
+            id: Txid(1),
+            from,
+            to,
+            amount: 1,
+            currency: Currency(*b"EUR"),
+        };
+        let admits = |command, home| zero.admits(&call(command), home);
+        assert!(admits(Command::Transfer(t(mine, "external:bank")), None));
+        assert!(!admits(Command::Transfer(t(mine, other)), None));
+        // A deposit and a withdrawal run by the user's side; a try by its
+        // source, a placeholder by its destination.
+        assert!(admits(Command::Deposit(t("some:system", mine)), None));
+        assert!(!admits(Command::Withdraw(t(other, "external:bank")), None));
+        assert!(admits(Command::TccReserve(t(mine, other)), None));
+        assert!(!admits(Command::TccPlacePending(t(mine, other)), None));
+        // A step that names only its transaction goes by its home.
+        assert!(admits(Command::TccSettle(Txid(1)), Some(mine)));
+        assert!(!admits(Command::TccCredit(Txid(1)), Some(other)));
+        let system = OpenAccount {
+            account: other,
+            owner: None,
+            kind: AccountKind::System,
+        };
+        assert!(admits(Command::OpenAccount(system), None));
+    }
+
+    #[test]
+    fn a_fenced_batch_keeps_the_calls_it_holds_in_order() {
+        let map = PartitionMap::new(2);
+        let (mine, other) = (held_by(map, 0), held_by(map, 1));
+        let settle = |id| Call {
+            caller: wallet_core::Caller::SYSTEM,
+            command: Command::TccSettle(Txid(id)),
+        };
+        let mut calls = Calls::new();
+        for call in [
+            settle(0),
+            settle(1),
+            Call {
+                caller: wallet_core::Caller::SYSTEM,
+                command: transfer(mine, other),
+            },
+            settle(3),
+        ] {
+            calls.push(&call).expect("encodes");
+        }
+        let bytes = calls.into_bytes();
+        let homes = [(1, other.to_owned()), (3, mine.to_owned())];
+        let fenced = Holdings::new(map, 0).fence(&bytes, &homes);
+        assert_eq!(fenced.moved, [1, 2]);
+        let kept: Vec<_> = codec::calls(&fenced.calls)
+            .expect("decodes")
+            .into_iter()
+            .map(|call| call.command.txid())
+            .collect();
+        assert_eq!(kept, [Some(Txid(0)), Some(Txid(3))]);
+        // Everything is held where there is one partition.
+        let alone = Holdings::new(PartitionMap::new(1), 0).fence(&bytes, &homes);
+        assert!(alone.moved.is_empty() && alone.calls == bytes);
     }
 }

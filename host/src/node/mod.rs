@@ -17,7 +17,7 @@ mod server;
 mod space;
 mod tls;
 
-pub use map::{PARTITIONS_MAX, PartitionMap};
+pub use map::{Holdings, PARTITIONS_MAX, PartitionMap};
 pub use reads::Read;
 pub use replicas::Membership;
 pub use router::Router;
@@ -162,8 +162,10 @@ impl Node {
         let mut partitions = Vec::new();
         for id in 0..config.partitions {
             let dir = config.data_dir.join(format!("partition-{id}"));
+            let holdings = Holdings::new(PartitionMap::new(config.partitions), id);
             let partition =
-                Partition::open(&dir, id, &member, &group, &engine, &config.partition).await?;
+                Partition::open(&dir, holdings, &member, &group, &engine, &config.partition)
+                    .await?;
             partitions.push(partition);
         }
         if !initialized.exists() {
@@ -235,20 +237,20 @@ impl Node {
         Ok(partition)
     }
 
-    /// A write forwarded here, to `group`'s leader. `steps`: every call is
-    /// a coordinator's step, which finishes a transfer already admitted
-    /// and is taken below the free-space floor (else reservations would
-    /// stay locked until space returns).
+    /// A write forwarded here, to `group`'s leader. `home`: the calls are
+    /// a coordinator's steps, each acting on that account, which finish a
+    /// transfer already admitted and are taken below the free-space floor
+    /// (else reservations would stay locked until space returns).
     pub async fn submit_here(
         &self,
         group: u32,
         calls: Calls,
-        steps: bool,
+        home: Option<String>,
     ) -> Result<Submitted, SubmitError> {
         match self.writable(group) {
-            Ok(partition) => partition.submit(calls).await,
-            Err(SubmitError::InsufficientStorage { .. }) if steps => {
-                self.router.get(group)?.submit(calls).await
+            Ok(partition) => partition.submit(calls, home).await,
+            Err(SubmitError::InsufficientStorage { .. }) if home.is_some() => {
+                self.router.get(group)?.submit(calls, home).await
             }
             Err(refused) => Err(refused),
         }

@@ -5,7 +5,7 @@
 
 use super::map::{PartitionMap, Target};
 use super::reads::{Query, Read};
-use crate::cluster::Rpc;
+use crate::cluster::{Rpc, Steps};
 use crate::coordinator::{Coordinator, InFlight, Partitions};
 use crate::partition::{Group, Partition};
 use crate::service::{Answered, Position, Positions, ReadError, Reply, SubmitError, Submitted};
@@ -257,27 +257,36 @@ impl Router {
         group: u32,
         calls: Calls,
     ) -> Result<Submitted, SubmitError> {
-        self.submit_through(group, calls, false).await
-    }
-
-    /// As `submit_to`; `steps`: the calls are a coordinator's steps, taken
-    /// below the free-space floor.
-    async fn submit_through(
-        &self,
-        group: u32,
-        calls: Calls,
-        steps: bool,
-    ) -> Result<Submitted, SubmitError> {
         match self.route(group).await? {
             Route::Here => {
-                if !steps {
-                    self.space.check()?;
-                }
-                self.get(group)?.submit(calls).await
+                self.space.check()?;
+                self.get(group)?.submit(calls, None).await
             }
             Route::Leader(id, addr) => {
                 self.forward(group, id, &addr, Rpc::Submit, calls.into_bytes())
                     .await
+            }
+        }
+    }
+
+    /// A coordinator's steps, each acting on `home`, through `group`'s
+    /// leader; taken below the free-space floor (they finish transfers
+    /// already admitted).
+    async fn submit_steps(
+        &self,
+        group: u32,
+        home: &str,
+        calls: Calls,
+    ) -> Result<Submitted, SubmitError> {
+        match self.route(group).await? {
+            Route::Here => self.get(group)?.submit(calls, Some(home.into())).await,
+            Route::Leader(id, addr) => {
+                let steps = Steps {
+                    home: home.into(),
+                    calls: calls.into_bytes(),
+                };
+                let body = postcard::to_allocvec(&steps).expect("steps serialize");
+                self.forward(group, id, &addr, Rpc::Steps, body).await
             }
         }
     }
@@ -409,7 +418,7 @@ impl Router {
                 .map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
             transfers.push(t);
         }
-        let tried = partition.submit(tries).await?;
+        let tried = partition.submit(tries, None).await?;
         let started_ms = partition.store().timestamp_ms();
         let driven = transfers
             .iter()
@@ -488,6 +497,7 @@ impl Partitions for Router {
     async fn run(
         &self,
         partition: u32,
+        home: &str,
         calls: Vec<Call<String>>,
     ) -> Result<(Vec<Reply>, Position), SubmitError> {
         let mut encoded = Calls::new();
@@ -496,7 +506,7 @@ impl Partitions for Router {
                 .push(call)
                 .map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
         }
-        let submitted = self.submit_through(partition, encoded, true).await?;
+        let submitted = self.submit_steps(partition, home, encoded).await?;
         Ok((submitted.replies, submitted.position))
     }
 

@@ -4,7 +4,7 @@
 //! request goes out at once. Each request gets its own replies back, with
 //! the position its batch was applied at.
 
-use crate::raft::{BatchReply, CommandBatch, Raft, Request};
+use crate::raft::{BatchReply, CommandBatch, HomedBatch, Raft, Request};
 use crate::service::{Position, Reply, SubmitError, Submitted};
 use crate::sm::limits;
 use crate::store::Store;
@@ -31,6 +31,8 @@ type Answer = Result<Submitted, SubmitError>;
 
 struct Job {
     calls: Calls,
+    /// A coordinator's steps: the account every call acts on.
+    home: Option<String>,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -51,7 +53,9 @@ impl Batcher {
         Batcher { jobs, queued }
     }
 
-    pub async fn submit(&self, calls: Calls) -> Answer {
+    /// Queues `calls` for the next batch; `home`: they are a coordinator's
+    /// steps, each acting on that account.
+    pub async fn submit(&self, calls: Calls, home: Option<String>) -> Answer {
         let count = calls.len();
         if count == 0 || count > limits::BATCH_COMMANDS_MAX {
             return Err(SubmitError::Internal(format!(
@@ -68,7 +72,7 @@ impl Batcher {
             });
         }
         let (reply, answer) = oneshot::channel();
-        if self.jobs.send(Job { calls, reply }).is_err() {
+        if self.jobs.send(Job { calls, home, reply }).is_err() {
             self.queued.fetch_sub(count, Ordering::Relaxed);
             return Err(SubmitError::ShuttingDown);
         }
@@ -139,7 +143,12 @@ async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job
     let bytes = jobs.iter().map(|j| j.calls.byte_len()).sum();
     let mut calls = Calls::with_capacity(bytes);
     let mut replies_to = Vec::with_capacity(jobs.len());
+    let mut homes = Vec::new();
     for job in jobs {
+        if let Some(home) = &job.home {
+            let first = calls.len() as u32;
+            homes.extend((first..first + job.calls.len() as u32).map(|i| (i, home.clone())));
+        }
         calls.append(&job.calls);
         replies_to.push((job.calls.len(), job.reply));
     }
@@ -147,7 +156,11 @@ async fn replicate(raft: &Raft, partition: u32, timestamp_ms: u64, jobs: Vec<Job
         timestamp_ms,
         calls: calls.into_bytes(),
     };
-    match write(raft, Request::Batch(batch)).await {
+    let request = match homes.is_empty() {
+        true => Request::Batch(batch),
+        false => Request::Homed(HomedBatch { batch, homes }),
+    };
+    match write(raft, request).await {
         Ok(written) => {
             let BatchReply { index, replies, .. } = written;
             let position = Position { partition, index };

@@ -16,6 +16,7 @@ pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
 use crate::audit::{Base, History, Report, Shadow, Verifier, Window};
 use crate::cluster::Peers;
 use crate::log::LogOptions;
+use crate::node::Holdings;
 use crate::raft::{
     BatchReply, CHECKPOINT_DIR, CommandBatch, LogStore, Network, Raft, Request, Snapshots,
     StateMachine,
@@ -105,6 +106,7 @@ const READ_INDEX_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Partition {
     pub id: u32,
+    holdings: Holdings,
     dir: PathBuf,
     raft: Raft,
     store: Arc<Store>,
@@ -123,18 +125,20 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// Opens (or creates) the partition in `dir` and brings its group up.
+    /// Opens (or creates) the partition in `dir` and brings its group up;
+    /// `holdings` names it and the accounts it holds.
     /// A group of one returns once this node leads and the system accounts
     /// exist; a member of a replicated group returns at once, and opens the
     /// system accounts before the first write it takes as the leader.
     pub async fn open(
         dir: &Path,
-        id: u32,
+        holdings: Holdings,
         member: &Member,
         group: &Group,
         engine: &wasmtime::Engine,
         options: &PartitionOptions,
     ) -> Result<Arc<Partition>> {
+        let id = holdings.partition();
         divergence::refuse_if_diverged(dir)?;
         let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
         let mut executor = Executor::new(engine);
@@ -157,8 +161,13 @@ impl Partition {
                     source,
                 }
             })?;
-        let state_machine =
-            StateMachine::new(store.clone(), executor, id, snapshots.clone(), log.clone());
+        let state_machine = StateMachine::new(
+            store.clone(),
+            executor,
+            holdings,
+            snapshots.clone(),
+            log.clone(),
+        );
         let views = Views::start(dir, &options.views, store.event_log(), store.subscribe())?;
         let config = raft_config(options.snapshot_every)?;
         let network = Network::new(group.peers.clone(), id, store.event_log(), log.clone());
@@ -172,6 +181,7 @@ impl Partition {
         let batcher = Batcher::start(raft.clone(), store.clone(), id);
         let partition = Arc::new(Partition {
             id,
+            holdings,
             dir: dir.to_path_buf(),
             raft,
             store,
@@ -218,7 +228,7 @@ impl Partition {
         }
         let submitted = self
             .batcher
-            .submit(calls)
+            .submit(calls, None)
             .await
             .map_err(|e| Error::Raft(format!("opening the system accounts: {e}")))?;
         for reply in submitted.replies {
@@ -285,14 +295,19 @@ impl Partition {
 
     /// Submits through the batcher; on a leader that has not yet, opens
     /// the system accounts first, so that no write of a new group finds
-    /// them missing.
-    pub async fn submit(&self, calls: Calls) -> Result<Submitted, SubmitError> {
+    /// them missing. `home`: the calls are a coordinator's steps, each
+    /// acting on that account.
+    pub async fn submit(
+        &self,
+        calls: Calls,
+        home: Option<String>,
+    ) -> Result<Submitted, SubmitError> {
         if !self.system_accounts_open.load(Ordering::Acquire) {
             self.open_system_accounts()
                 .await
                 .map_err(|e| SubmitError::NoQuorum(e.to_string()))?;
         }
-        self.batcher.submit(calls).await
+        self.batcher.submit(calls, home).await
     }
 
     /// Closes finished transfers in the coordinator's journal (this
@@ -431,7 +446,7 @@ impl Partition {
             ),
             None => None,
         };
-        let history = History::new(self.id, genesis);
+        let history = History::new(self.holdings, genesis);
         let verifier = Verifier::new(engine, candidate, 1, Shadow::default())?;
         Ok((history, verifier))
     }
@@ -457,7 +472,7 @@ impl Partition {
                 Error::StoreFailed(format!("reading snapshot {id}: {e}"))
             })?;
         let history = History::resume(
-            self.id,
+            self.holdings,
             checkpoint.schedule,
             checkpoint
                 .components

@@ -15,16 +15,34 @@ fn engine() -> wasmtime::Engine {
     crate::sm::new_engine(Some(&wasm_cache_dir())).expect("engine")
 }
 
+/// The one partition of a node that runs one.
+fn only_one() -> Holdings {
+    Holdings::new(crate::node::PartitionMap::new(1), 0)
+}
+
 /// Opens the partition in `dir`, waiting (boundedly) for the tasks of an
 /// earlier one to let go of its files.
 async fn open(dir: &Path) -> Arc<Partition> {
+    open_as(dir, only_one()).await
+}
+
+async fn open_as(dir: &Path, holdings: Holdings) -> Arc<Partition> {
     let member = Member {
         node_id: 1,
         advertise: "127.0.0.1:0".into(),
     };
     let mut tries = 0;
     loop {
-        match Partition::open(dir, 0, &member, &Group::alone(), &engine(), &options()).await {
+        match Partition::open(
+            dir,
+            holdings,
+            &member,
+            &Group::alone(),
+            &engine(),
+            &options(),
+        )
+        .await
+        {
             Ok(partition) => return partition,
             Err(error) if tries < 100 => {
                 tries += 1;
@@ -42,14 +60,14 @@ const ADMIN: Caller<&str> = Caller {
 };
 
 fn calls(commands: Vec<Command<&str>>) -> Calls {
+    calls_as(ADMIN, commands)
+}
+
+fn calls_as(caller: Caller<&str>, commands: Vec<Command<&str>>) -> Calls {
     let mut calls = Calls::new();
     for command in commands {
-        calls
-            .push(&Call {
-                caller: ADMIN,
-                command,
-            })
-            .expect("encodes");
+        let caller = caller.clone();
+        calls.push(&Call { caller, command }).expect("encodes");
     }
     calls
 }
@@ -90,7 +108,7 @@ async fn a_failing_disk_stops_the_partition_and_loses_nothing_acknowledged(fail:
             vec![deposit(n)]
         };
         let submitted = partition
-            .submit(calls(commands))
+            .submit(calls(commands), None)
             .await
             .expect("acknowledged");
         assert!(submitted.replies.iter().all(|r| *r == Reply::Accepted));
@@ -98,7 +116,7 @@ async fn a_failing_disk_stops_the_partition_and_loses_nothing_acknowledged(fail:
     }
 
     partition.log.fail(fail);
-    let failed = tokio::time::timeout(PROMPTLY, partition.submit(calls(vec![deposit(99)])))
+    let failed = tokio::time::timeout(PROMPTLY, partition.submit(calls(vec![deposit(99)]), None))
         .await
         .expect("the submission does not hang");
     match failed {
@@ -140,4 +158,110 @@ async fn a_failing_disk_stops_the_partition_and_loses_nothing_acknowledged(fail:
         "every acknowledged deposit is there, and nothing else but the refused one: {available}"
     );
     partition.shutdown().await;
+}
+
+/// Partition 0 of two applies only the calls whose accounts it holds: the
+/// others are answered `Moved` and change nothing, whether the command
+/// names its account or a coordinator's step carries it as its home; and
+/// a replay of its archive skips the same calls.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
+    let map = crate::node::PartitionMap::new(2);
+    let holdings = Holdings::new(map, 0);
+    let held_by = |p: u32| {
+        (0..)
+            .map(|i| format!("user-{i}"))
+            .find(|id| map.of(id) == p)
+            .expect("an account")
+            .leak() as &'static str
+    };
+    let (mine, other) = (held_by(0), held_by(1));
+    let open_account = |account| {
+        Command::OpenAccount(OpenAccount {
+            account,
+            owner: None,
+            kind: AccountKind::Standard,
+        })
+    };
+    let usd = Currency(*b"USD");
+    let deposit_to = |id, to| {
+        Command::Deposit(Transfer {
+            id: Txid(id),
+            from: account::BANK,
+            to,
+            amount: 100,
+            currency: usd,
+        })
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = open_as(dir.path(), holdings).await;
+
+    let submitted = partition
+        .submit(
+            calls(vec![
+                open_account(mine),
+                open_account(other),
+                deposit_to(1, mine),
+                deposit_to(2, other),
+            ]),
+            None,
+        )
+        .await
+        .expect("applied");
+    assert_eq!(
+        submitted.replies,
+        [Reply::Accepted, Reply::Moved, Reply::Accepted, Reply::Moved]
+    );
+
+    // A try at the source reserves 40 of `mine`; its settle, sent with
+    // `other` as its home, is not applied; its release, homed right, is.
+    let reserve = Command::TccReserve(Transfer {
+        id: Txid(3),
+        from: mine,
+        to: other,
+        amount: 40,
+        currency: usd,
+    });
+    let step = |command, home: &str| {
+        partition.submit(calls_as(Caller::SYSTEM, vec![command]), Some(home.into()))
+    };
+    let replies = |submitted: Result<Submitted, SubmitError>| submitted.expect("applied").replies;
+    assert_eq!(replies(step(reserve, mine).await), [Reply::Accepted]);
+    assert_eq!(
+        replies(step(Command::TccSettle(Txid(3)), other).await),
+        [Reply::Moved]
+    );
+    assert_eq!(
+        replies(step(Command::TccRelease(Txid(3)), mine).await),
+        [Reply::Accepted]
+    );
+
+    let applied = partition.store().applied_index();
+    partition
+        .read_at(Some(applied), PROMPTLY)
+        .await
+        .expect("the read models catch up");
+    let views = partition.views();
+    assert!(views.account(other).expect("reads").is_none());
+    let balance = &views
+        .account(mine)
+        .expect("reads")
+        .expect("opened")
+        .balances[0];
+    assert_eq!((balance.available, balance.reserved), (100, 0));
+    let head = partition.store().meta().chain_head;
+    partition.shutdown().await;
+    drop(partition);
+
+    let replayed = |holdings| {
+        crate::audit::replay(dir.path(), holdings, &engine())
+            .expect("replays")
+            .chain_head
+    };
+    assert_eq!(replayed(holdings), head);
+    assert_ne!(
+        replayed(only_one()),
+        head,
+        "a replay that ran every call would not reproduce the chain"
+    );
 }

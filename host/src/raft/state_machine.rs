@@ -2,6 +2,7 @@ use super::LogStore;
 use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming};
 use super::{BatchReply, CommandBatch, NodeId, Request, TypeConfig, any_error};
 use crate::cluster::transfer::{COMMANDS_FILE, EVENTS_FILE, Staged};
+use crate::node::Holdings;
 use crate::service::Reply;
 use crate::sm::{Answer, BatchHeader, Executed, Executor, Runtime, VersionHash, VersionOutcome};
 use crate::store::{RecordHeader, Store};
@@ -24,7 +25,8 @@ type StorageResult<T> = Result<T, StorageError<NodeId>>;
 pub struct StateMachine {
     store: Arc<Store>,
     executor: Executor,
-    partition: u32,
+    /// The partition, and the accounts it holds.
+    holdings: Holdings,
     snapshots: Snapshots,
     /// Where a received snapshot's command entries are archived.
     log: LogStore,
@@ -47,32 +49,36 @@ impl StateMachine {
     pub fn new(
         store: Arc<Store>,
         executor: Executor,
-        partition: u32,
+        holdings: Holdings,
         snapshots: Snapshots,
         log: LogStore,
     ) -> Self {
         StateMachine {
             store,
             executor,
-            partition,
+            holdings,
             snapshots,
             log,
         }
     }
 
-    /// Runs one batch and commits it. The batch's time never goes below
-    /// the previous batch's, whatever order the leader's stamps landed in
-    /// the log.
+    /// Runs one batch and commits it: the calls of it this partition holds
+    /// the accounts of (the others are answered `Moved`; `homes` names the
+    /// accounts of a coordinator's steps). The batch's time never goes
+    /// below the previous batch's, whatever order the leader's stamps
+    /// landed in the log.
     fn apply_batch(
         &mut self,
         log_id: LogId<NodeId>,
         batch: &CommandBatch,
+        homes: &[(u32, String)],
     ) -> crate::Result<BatchReply> {
         let header = BatchHeader {
             log_index: log_id.index,
             timestamp_ms: batch.timestamp_ms.max(self.store.timestamp_ms()),
-            partition: self.partition,
+            partition: self.holdings.partition(),
         };
+        let fenced = self.holdings.fence(&batch.calls, homes);
         let span = tracing::debug_span!("apply_batch", index = log_id.index);
         let _enter = span.enter();
         // A leader activates a version before it proposes any batch.
@@ -82,7 +88,7 @@ impl StateMachine {
             .ok_or(crate::Error::NoActiveVersion(log_id.index))?;
         let executed = runtime(&mut self.executor, &self.store, version)?.execute(
             header,
-            &batch.calls,
+            &fenced.calls,
             &mut self.store.state(),
         )?;
         let mut record = RecordHeader {
@@ -109,14 +115,15 @@ impl StateMachine {
                 record.failure = Some(failure.clone());
                 // A batch that does not decode gets no replies; its
                 // requests fail for want of them.
-                let count = codec::calls_count(&batch.calls).unwrap_or(0);
+                let count = codec::calls_count(&fenced.calls).unwrap_or(0);
                 (vec![Reply::Failed(failure.clone()); count], None)
             }
         };
+        let replies = with_moved(replies, &fenced.moved);
         #[cfg(feature = "fault-injection")]
         super::fault::alter_record(&self.store, &mut record);
         let journal = match answer {
-            Some(answer) => journal_changes(batch, answer, header.timestamp_ms)?,
+            Some(answer) => journal_changes(&fenced.calls, answer, header.timestamp_ms)?,
             None => Vec::new(),
         };
         self.store
@@ -166,7 +173,10 @@ impl StateMachine {
             }
             match &entry.payload {
                 EntryPayload::Normal(Request::Batch(batch)) => {
-                    replies.push(self.apply_batch(entry.log_id, batch)?);
+                    replies.push(self.apply_batch(entry.log_id, batch, &[])?);
+                }
+                EntryPayload::Normal(Request::Homed(homed)) => {
+                    replies.push(self.apply_batch(entry.log_id, &homed.batch, &homed.homes)?);
                 }
                 EntryPayload::Normal(Request::Tokens(change)) => {
                     tokens_changed = true;
@@ -244,11 +254,11 @@ impl StateMachine {
 
 /// What a batch the version applied does to the coordinator's journal.
 fn journal_changes(
-    batch: &CommandBatch,
+    calls: &[u8],
     answer: &Answer,
     timestamp_ms: u64,
 ) -> crate::Result<Vec<crate::coordinator::journal::Change>> {
-    let calls = codec::calls(&batch.calls).map_err(|e| {
+    let calls = codec::calls(calls).map_err(|e| {
         crate::Error::StoreFailed(format!("an applied batch does not decode: {e:?}"))
     })?;
     Ok(crate::coordinator::journal::changes(
@@ -361,5 +371,51 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         self.snapshots.current()
+    }
+}
+
+/// The replies to the calls a batch ran, with `Moved` put back at the
+/// indices (ascending) of those the partition did not hold.
+fn with_moved(ran: Vec<Reply>, moved: &[usize]) -> Vec<Reply> {
+    if moved.is_empty() {
+        return ran;
+    }
+    let mut ran = ran.into_iter();
+    let mut moved = moved.iter().peekable();
+    let mut replies = Vec::with_capacity(ran.len() + moved.len());
+    loop {
+        if moved.next_if(|&&i| i == replies.len()).is_some() {
+            replies.push(Reply::Moved);
+        } else if let Some(reply) = ran.next() {
+            replies.push(reply);
+        } else {
+            return replies;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moved_replies_go_back_where_their_calls_were() {
+        let rejected = Reply::Rejected(wallet_core::Reason::InsufficientFunds);
+        let ran = vec![Reply::Accepted, rejected.clone()];
+        assert_eq!(
+            with_moved(ran.clone(), &[0, 2, 3]),
+            [
+                Reply::Moved,
+                Reply::Accepted,
+                Reply::Moved,
+                Reply::Moved,
+                rejected.clone()
+            ]
+        );
+        assert_eq!(with_moved(ran.clone(), &[]), ran);
+        assert_eq!(
+            with_moved(Vec::new(), &[0, 1]),
+            [Reply::Moved, Reply::Moved]
+        );
     }
 }

@@ -15,6 +15,20 @@ pub enum Request {
     /// Cross-partition transfers whose coordination ended without a step
     /// at their source (a saga's credit landed): their journal records go.
     Finished(Vec<u128>),
+    /// A batch with coordinator's steps in it, each with the account it
+    /// acts on (`HomedBatch`).
+    Homed(HomedBatch),
+}
+
+/// A batch whose calls include a coordinator's steps: `homes` pairs, in
+/// call order, a step's index in the batch with the account it acts on,
+/// which a step that carries only a transaction id does not name. The
+/// partition applies a call only if it holds that account
+/// (`node::Holdings`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomedBatch {
+    pub batch: CommandBatch,
+    pub homes: Vec<(u32, String)>,
 }
 
 /// What one Raft entry carries: the encoded calls of a batch

@@ -5,6 +5,7 @@ use openraft::StorageError;
 use openraft::testing::{StoreBuilder, Suite};
 use std::sync::{Arc, OnceLock};
 use wallet_host::log::LogOptions;
+use wallet_host::node::{Holdings, PartitionMap};
 use wallet_host::raft::{Durable, LogStore, Snapshots, StateMachine, TypeConfig};
 use wallet_host::rocks::{Cache, Tuning};
 use wallet_host::sm::{Executor, new_engine};
@@ -59,8 +60,14 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
             Arc::new(Store::open(&dir.path().join("state"), &options()).expect("store opens"));
         let snapshots =
             Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots open");
-        let state_machine =
-            StateMachine::new(store, Executor::new(engine()), 0, snapshots, log.clone());
+        let only_one = Holdings::new(PartitionMap::new(1), 0);
+        let state_machine = StateMachine::new(
+            store,
+            Executor::new(engine()),
+            only_one,
+            snapshots,
+            log.clone(),
+        );
         Ok((dir, log, state_machine))
     }
 }
