@@ -399,6 +399,10 @@ pub enum MembershipError {
     NotLeader { leader: Option<String> },
     #[error("{0}")]
     Refused(String),
+    /// The partition cannot take the change now (no majority, this
+    /// member's replica diverged, ...); answered as a write would be.
+    #[error("{0}")]
+    Unavailable(SubmitError),
 }
 
 #[cfg(test)]

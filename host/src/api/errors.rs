@@ -195,6 +195,11 @@ impl From<MembershipError> for ApiError {
                 "membership_refused",
                 error.to_string(),
             ),
+            MembershipError::Unavailable(cause) => {
+                let mut unavailable = ApiError::from(cause.clone());
+                unavailable.message = format!("{cause}; retry the change");
+                unavailable
+            }
         }
     }
 }
@@ -235,4 +240,28 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not accept that method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica change the partition cannot take now is answered like a
+    /// write would be (here: 503 on a fenced member), not as a refusal.
+    #[test]
+    fn an_unavailable_partition_answers_a_membership_change_as_a_write() {
+        let fenced = MembershipError::Unavailable(SubmitError::Diverged("chains differ".into()));
+        let answer = ApiError::from(fenced);
+        assert_eq!(
+            (answer.status, answer.code, answer.retry_after),
+            (StatusCode::SERVICE_UNAVAILABLE, "diverged", true)
+        );
+        assert!(
+            answer.message.ends_with("retry the change"),
+            "{}",
+            answer.message
+        );
+        let refused = ApiError::from(MembershipError::Refused("no such node".into()));
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
 }

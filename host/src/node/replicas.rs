@@ -51,7 +51,7 @@ impl Node {
                 Err(SubmitError::NotLeader { .. }) => {
                     Err(MembershipError::NotLeader { leader: None })
                 }
-                Err(refused) => Err(MembershipError::Refused(refused.to_string())),
+                Err(unavailable) => Err(MembershipError::Unavailable(unavailable)),
             };
             match answer {
                 Err(MembershipError::NotLeader { .. }) if attempt < ATTEMPTS => {
