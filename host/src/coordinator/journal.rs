@@ -60,22 +60,26 @@ pub enum Change {
 }
 
 /// The journal changes of an applied batch: one per accepted call that
-/// starts or ends a transfer at its source.
+/// starts or ends a transfer at its source. A try opens a record only
+/// where `reserved` says it took the money in this batch: a retried try,
+/// answered from its receipt, opens nothing (it would restart the deadline
+/// of a transfer in flight, or bring back one that has ended).
 pub fn changes(
     calls: &[Call<&str>],
     outcomes: &[wallet_core::reason::Outcome],
+    reserved: impl Fn(usize) -> bool,
     timestamp_ms: u64,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
-    for (call, outcome) in calls.iter().zip(outcomes) {
+    for (i, (call, outcome)) in calls.iter().zip(outcomes).enumerate() {
         if outcome.is_err() {
             continue;
         }
         let open =
             |mode: Mode, t: &Transfer<&str>| Change::Open(InFlight::new(mode, t, timestamp_ms));
         match &call.command {
-            Command::TccReserve(t) => changes.push(open(Mode::Tcc, t)),
-            Command::SagaDebit(t) => changes.push(open(Mode::Saga, t)),
+            Command::TccReserve(t) if reserved(i) => changes.push(open(Mode::Tcc, t)),
+            Command::SagaDebit(t) if reserved(i) => changes.push(open(Mode::Saga, t)),
             Command::TccSettle(id) | Command::TccRelease(id) | Command::SagaRefund(id) => {
                 changes.push(Change::Close(*id));
             }

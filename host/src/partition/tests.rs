@@ -265,3 +265,65 @@ async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
         "a replay that ran every call would not reproduce the chain"
     );
 }
+
+/// The coordinator's journal opens a record when a try takes the money,
+/// not when a retry of it is answered from its receipt: a retry neither
+/// brings back a transfer that has ended nor restarts one's deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_try_opens_no_journal_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = open(dir.path()).await;
+    let alice = Command::OpenAccount(OpenAccount {
+        account: "alice",
+        owner: None,
+        kind: AccountKind::Standard,
+    });
+    partition
+        .submit(calls(vec![alice, deposit(1)]), None)
+        .await
+        .expect("applied");
+    let reserve = || {
+        Command::TccReserve(Transfer {
+            id: Txid(2),
+            from: "alice",
+            to: "bob",
+            amount: 40,
+            currency: Currency(*b"USD"),
+        })
+    };
+    let step = |command| {
+        partition.submit(
+            calls_as(Caller::SYSTEM, vec![command]),
+            Some("alice".into()),
+        )
+    };
+    let in_flight = || partition.store().in_flight().expect("reads the journal");
+
+    assert_eq!(
+        step(reserve()).await.expect("applied").replies,
+        [Reply::Accepted]
+    );
+    let opened = in_flight();
+    assert_eq!(opened.len(), 1);
+    // Retried while in flight: the record, and its deadline, stay as they were.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        step(reserve()).await.expect("applied").replies,
+        [Reply::Accepted]
+    );
+    assert_eq!(in_flight(), opened);
+
+    let release = Command::TccRelease(Txid(2));
+    assert_eq!(
+        step(release).await.expect("applied").replies,
+        [Reply::Accepted]
+    );
+    assert!(in_flight().is_empty());
+    // Retried after it ended: answered as before, and nothing reopens.
+    assert_eq!(
+        step(reserve()).await.expect("applied").replies,
+        [Reply::Accepted]
+    );
+    assert!(in_flight().is_empty(), "{:?}", in_flight());
+    partition.shutdown().await;
+}

@@ -11,7 +11,7 @@ use openraft::{
     Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use std::sync::Arc;
-use wallet_core::codec;
+use wallet_core::{Command, Event, codec};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -261,11 +261,38 @@ fn journal_changes(
     let calls = codec::calls(calls).map_err(|e| {
         crate::Error::StoreFailed(format!("an applied batch does not decode: {e:?}"))
     })?;
+    let tried = calls.iter().zip(answer.outcomes()).any(|(call, outcome)| {
+        outcome.is_ok() && matches!(call.command, Command::TccReserve(_) | Command::SagaDebit(_))
+    });
+    let reserved = match tried {
+        true => reserving_calls(answer, calls.len())?,
+        false => Vec::new(),
+    };
     Ok(crate::coordinator::journal::changes(
         &calls,
         answer.outcomes(),
+        |i| reserved.get(i).copied().unwrap_or(false),
         timestamp_ms,
     ))
+}
+
+/// Which calls of a batch took money at a transfer's source (a TC/C
+/// reservation, a saga's debit): the events say, since a retry answered
+/// from its receipt makes none.
+fn reserving_calls(answer: &Answer, calls: usize) -> crate::Result<Vec<bool>> {
+    let (bytes, offsets) = (answer.events(), answer.event_offsets());
+    let mut reserving = vec![false; calls];
+    for (i, &start) in offsets.iter().enumerate() {
+        let end = offsets.get(i + 1).map_or(bytes.len(), |&o| o as usize);
+        let mut reader = codec::Reader::new(&bytes[start as usize..end]);
+        let (call, event) = codec::event_record(&mut reader, calls).map_err(|e| {
+            crate::Error::StoreFailed(format!("an applied batch's events do not decode: {e:?}"))
+        })?;
+        if matches!(event, Event::FundsReserved(_) | Event::Sent(_)) {
+            reserving[call as usize] = true;
+        }
+    }
+    Ok(reserving)
 }
 
 /// The runtime of `version`, made from the component the store holds for
