@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wallet_host::cluster::ClusterSecret;
-use wallet_host::node::{Holdings, PartitionMap};
+use wallet_host::node::{Holdings, PARTITIONS_MAX, PartitionMap};
 use wallet_host::partition::PartitionOptions;
 use wallet_host::rocks::Tuning;
 use wallet_host::store::StoreOptions;
@@ -70,20 +70,36 @@ struct AuditArgs {
 
 impl AuditArgs {
     /// Audits every partition the data directory holds, in turn; stops at
-    /// the first that fails.
+    /// the first that fails. The partition count is the one the directory
+    /// records (the map the partitions applied their calls by).
     fn run(self) -> anyhow::Result<()> {
-        let dirs: Vec<PathBuf> = (0..)
-            .map(|i| self.data_dir.join(format!("partition-{i}")))
-            .take_while(|dir| dir.is_dir())
-            .collect();
+        let dir = |i: u32| self.data_dir.join(format!("partition-{i}"));
+        let count = match wallet_host::node::recorded_partitions(&self.data_dir)? {
+            Some(count) => count,
+            // From before partitions: partition 0 alone.
+            None => u32::from(dir(0).is_dir()),
+        };
         anyhow::ensure!(
-            !dirs.is_empty(),
+            count > 0,
             "{} holds no partition (is it a data directory?)",
             self.data_dir.display()
         );
+        anyhow::ensure!(
+            count <= PARTITIONS_MAX,
+            "{} records {count} partitions; at most {PARTITIONS_MAX}",
+            self.data_dir.display()
+        );
+        let dirs: Vec<PathBuf> = (0..count).map(dir).collect();
+        if let Some(missing) = dirs.iter().find(|dir| !dir.is_dir()) {
+            anyhow::bail!(
+                "{} records {count} partitions, but {} is missing",
+                self.data_dir.display(),
+                missing.display()
+            );
+        }
         let engine = wallet_host::sm::new_engine(None)?;
         let mut audits = Vec::new();
-        let map = PartitionMap::new(dirs.len() as u32);
+        let map = PartitionMap::new(count);
         for (i, dir) in dirs.iter().enumerate() {
             let holdings = Holdings::new(map, i as u32);
             let audit = wallet_host::audit::audit(dir, holdings, &engine, self.at)

@@ -253,3 +253,19 @@ async fn an_audit_of_a_node_killed_under_load_passes() {
     assert!(report["batches"].as_u64() > Some(10), "{report}");
     assert_eq!(report["sums"], json!({"USD": 0}), "{report}");
 }
+
+/// The audit takes the partition count the data directory records (the map
+/// its partitions applied calls by), and names a partition that is missing
+/// rather than auditing the others under another map.
+#[test]
+fn an_audit_takes_the_recorded_partition_count() {
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(data.path().join("partition-0")).expect("a partition directory");
+    std::fs::write(data.path().join("partitions"), "2\n").expect("the count");
+    let (passed, _, stderr) = audit(data.path(), &[]);
+    assert!(!passed);
+    assert!(
+        stderr.contains("records 2 partitions") && stderr.contains("partition-1 is missing"),
+        "{stderr}"
+    );
+}

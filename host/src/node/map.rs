@@ -167,6 +167,10 @@ impl Holdings {
         let Ok(decoded) = codec::calls(calls) else {
             return whole();
         };
+        debug_assert!(
+            homes.windows(2).all(|pair| pair[0].0 < pair[1].0),
+            "homes in call order, one per call"
+        );
         let mut homes = homes.iter().peekable();
         let moved: Vec<usize> = decoded
             .iter()

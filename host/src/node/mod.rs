@@ -100,6 +100,23 @@ impl Drop for Node {
     }
 }
 
+/// The partition count `data_dir` was made with, as recorded at its first
+/// start; `None` if it records none (a new directory, or one from before
+/// partitions, which holds partition 0 alone).
+pub fn recorded_partitions(data_dir: &Path) -> Result<Option<u32>> {
+    let path = data_dir.join(PARTITIONS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            crate::Error::Partitions(format!(
+                "{} does not hold a partition count",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(crate::Error::DataDir { path, source }),
+    }
+}
+
 /// The partition count a data directory was made with, recorded at its
 /// first start; a different count is refused (partitions do not split).
 fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
@@ -108,14 +125,8 @@ fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
         path: path.clone(),
         source,
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let held: u32 = text.trim().parse().map_err(|_| {
-                crate::Error::Partitions(format!(
-                    "{} does not hold a partition count",
-                    path.display()
-                ))
-            })?;
+    match recorded_partitions(data_dir)? {
+        Some(held) => {
             if held != count {
                 return Err(crate::Error::Partitions(format!(
                     "this data directory holds {held} partitions, not {count}: start it with --partitions {held}"
@@ -123,7 +134,7 @@ fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             // A directory from before partitions holds partition 0 alone.
             if count != 1 && data_dir.join("partition-0").exists() {
                 return Err(crate::Error::Partitions(format!(
@@ -133,7 +144,6 @@ fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
             std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
             std::fs::write(&path, format!("{count}\n")).map_err(data_dir_error)
         }
-        Err(e) => Err(data_dir_error(e)),
     }
 }
 
