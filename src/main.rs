@@ -248,8 +248,10 @@ struct ServeArgs {
     /// How many partitions, each its own Raft group, the node runs:
     /// accounts are spread over them by a hash of their id. Fixed when the
     /// data directory is created; every member must run the same number.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(wallet_host::node::PARTITIONS_MAX)))]
-    partitions: u32,
+    /// Without it: as the data directory records, or for a new member
+    /// started with --join, as the running members say; else 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(wallet_host::node::PARTITIONS_MAX)))]
+    partitions: Option<u32>,
     /// How a transfer between two partitions is coordinated: `tcc` (try,
     /// confirm or cancel: the money is reserved until confirmed) or `saga`
     /// (debit, credit, and a refund if the credit is refused).

@@ -202,7 +202,7 @@ fn paths() -> Value {
                 "200": plain("The voters now.", "Members"),
                 "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
                 "413": error("TooLarge"),
-                "422": plain("Refused (membership_refused): a node alone, or a change Raft refuses.", "Error"),
+                "422": plain("Refused (membership_refused): a node alone, a new member that runs another partition count than the cluster (or does not answer), or a change Raft refuses.", "Error"),
                 "500": error("Internal"), "503": error("Unavailable"),
             }
         }},

@@ -56,6 +56,9 @@ pub enum Rpc {
     /// A coordinator's steps forwarded to the leader of the partition they
     /// run in (`Steps`).
     Steps,
+    /// How many partitions a member runs, asked of a new member before it
+    /// is added (every member must apply calls by the same map).
+    Partitions,
 }
 
 /// The body of `Rpc::Steps`: encoded calls that each act on `home`.
@@ -83,6 +86,7 @@ impl Rpc {
             Rpc::Read => "read",
             Rpc::Replicas => "replicas",
             Rpc::Steps => "steps",
+            Rpc::Partitions => "partitions",
         }
     }
 
@@ -102,6 +106,7 @@ impl Rpc {
             Rpc::Read,
             Rpc::Replicas,
             Rpc::Steps,
+            Rpc::Partitions,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

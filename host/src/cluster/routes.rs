@@ -158,6 +158,7 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             let leader = if here.hosted() { here.leader() } else { None };
             signed(secret, &path, &leader)
         }
+        Rpc::Partitions => signed(secret, &path, &members.node.partition_count()),
         Rpc::Read => {
             let bytes = members.node.read_here(group, decode(body)?).await;
             signed_bytes(secret, &path, bytes)

@@ -53,6 +53,10 @@ const RESUME_EVERY: Duration = Duration::from_millis(500);
 const DEADLINE: Duration = Duration::from_secs(10);
 /// The file in the data directory that holds its partition count.
 const PARTITIONS_FILE: &str = "partitions";
+/// How long a member may take to say how many partitions it runs.
+const PARTITIONS_ASK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new member joining without `--partitions` asks the others.
+const PARTITIONS_ASK_WAIT: Duration = Duration::from_secs(30);
 /// Present once this node opened (and, starting a group, initialized)
 /// every partition.
 const INITIALIZED_FILE: &str = "initialized";
@@ -74,8 +78,10 @@ pub struct NodeConfig {
     pub partition: PartitionOptions,
     pub group: Group,
     /// How many partitions (each its own Raft group) the node runs; fixed
-    /// when the data directory is created.
-    pub partitions: u32,
+    /// when the data directory is created. `None`: as the data directory
+    /// records, or for a new member joining, as the running members say;
+    /// else one.
+    pub partitions: Option<u32>,
     /// How transfers across partitions are coordinated.
     pub coordination: Mode,
     /// The admin token to seed a new group with (else a random one, printed
@@ -117,6 +123,65 @@ pub fn recorded_partitions(data_dir: &Path) -> Result<Option<u32>> {
     }
 }
 
+/// How many partitions the node runs: as `--partitions` says, else as the
+/// data directory records, else (a new member joining) as the members
+/// already running say, else one.
+async fn partition_count(config: &NodeConfig) -> Result<u32> {
+    if let Some(given) = config.partitions {
+        return Ok(given);
+    }
+    if let Some(held) = recorded_partitions(&config.data_dir)? {
+        return Ok(held);
+    }
+    match &config.group.peers {
+        Some(peers) if config.group.join => ask_partition_count(config, peers).await,
+        _ => Ok(1),
+    }
+}
+
+/// The partition count the first running member to answer says; members
+/// may still be starting, so they are asked again for a while.
+async fn ask_partition_count(config: &NodeConfig, peers: &crate::cluster::Peers) -> Result<u32> {
+    let others: Vec<&String> = config
+        .group
+        .members
+        .iter()
+        .filter(|(id, _)| **id != config.node_id)
+        .map(|(_, address)| address)
+        .collect();
+    let deadline = std::time::Instant::now() + PARTITIONS_ASK_WAIT;
+    loop {
+        for address in &others {
+            let answer = peers
+                .call(
+                    address,
+                    FIRST,
+                    Rpc::Partitions,
+                    Vec::new(),
+                    PARTITIONS_ASK_TIMEOUT,
+                )
+                .await;
+            match answer.map(|bytes| postcard::from_bytes::<u32>(&bytes)) {
+                Ok(Ok(count)) => {
+                    tracing::info!(count, %address, "runs as many partitions as the cluster");
+                    return Ok(count);
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%address, %error, "an undecodable partition count")
+                }
+                Err(error) => tracing::debug!(%address, %error, "asking the partition count"),
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(crate::Error::Partitions(format!(
+                "no member answered how many partitions the cluster runs within {} s: start this one with --partitions",
+                PARTITIONS_ASK_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The partition count a data directory was made with, recorded at its
 /// first start; a different count is refused (partitions do not split).
 fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
@@ -150,10 +215,10 @@ fn check_partitions(data_dir: &Path, count: u32) -> Result<()> {
 impl Node {
     /// Opens (or creates) the node's data and brings its partitions up.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
-        if !(1..=PARTITIONS_MAX).contains(&config.partitions) {
+        let count = partition_count(config).await?;
+        if !(1..=PARTITIONS_MAX).contains(&count) {
             return Err(crate::Error::Partitions(format!(
-                "--partitions {}: 1 to {PARTITIONS_MAX}",
-                config.partitions
+                "--partitions {count}: 1 to {PARTITIONS_MAX}"
             )));
         }
         // Groups are initialized once, by the members that start them;
@@ -161,7 +226,7 @@ impl Node {
         let initialized = config.data_dir.join(INITIALIZED_FILE);
         let mut group = config.group.clone();
         group.join |= initialized.exists();
-        check_partitions(&config.data_dir, config.partitions)?;
+        check_partitions(&config.data_dir, count)?;
         let space = FreeSpace::watch(config.data_dir.clone(), config.free_space_floor_bytes);
         let seed = seed::Seed::new(&config.data_dir, config.admin_token.clone())?;
         let engine = new_engine(Some(&config.wasm_cache_dir))?;
@@ -170,9 +235,9 @@ impl Node {
             advertise: config.advertise.clone(),
         };
         let mut partitions = Vec::new();
-        for id in 0..config.partitions {
+        for id in 0..count {
             let dir = config.data_dir.join(format!("partition-{id}"));
-            let holdings = Holdings::new(PartitionMap::new(config.partitions), id);
+            let holdings = Holdings::new(PartitionMap::new(count), id);
             let partition =
                 Partition::open(&dir, holdings, &member, &group, &engine, &config.partition)
                     .await?;
@@ -205,7 +270,7 @@ impl Node {
             space,
             finishers,
             partitions,
-            map: PartitionMap::new(config.partitions),
+            map: PartitionMap::new(count),
             group: config.group.clone(),
             coordinator: Arc::new(Coordinator::new(config.coordination, DEADLINE)),
             located: std::sync::Mutex::default(),
@@ -223,6 +288,48 @@ impl Node {
     /// The replica of partition `group` this node holds.
     pub fn partition(&self, group: u32) -> Option<&Partition> {
         self.router.partition(group).map(|p| &**p)
+    }
+
+    /// How many partitions this node runs.
+    pub fn partition_count(&self) -> u32 {
+        self.router.partitions.len() as u32
+    }
+
+    /// Refuses to add a member that runs another partition count than
+    /// this node: it would apply calls by another map, and its replicas
+    /// would diverge.
+    async fn check_partition_count(
+        &self,
+        node_id: u64,
+        address: &str,
+    ) -> Result<(), MembershipError> {
+        let Some(peers) = &self.router.group.peers else {
+            return Ok(());
+        };
+        let count = self.partition_count();
+        let refused = |why: String| {
+            MembershipError::Refused(format!(
+                "node {node_id} at {address} {why}; is it started with --join and --partitions {count}?"
+            ))
+        };
+        let bytes = peers
+            .call(
+                address,
+                FIRST,
+                Rpc::Partitions,
+                Vec::new(),
+                PARTITIONS_ASK_TIMEOUT,
+            )
+            .await
+            .map_err(|e| refused(format!("does not say how many partitions it runs ({e})")))?;
+        let theirs: u32 = postcard::from_bytes(&bytes)
+            .map_err(|e| refused(format!("gave an undecodable partition count ({e})")))?;
+        if theirs != count {
+            return Err(refused(format!(
+                "runs {theirs} partitions, the cluster {count}"
+            )));
+        }
+        Ok(())
     }
 
     fn first(&self) -> &Partition {
@@ -546,13 +653,14 @@ impl WalletService for Node {
         partitions: Option<Vec<u32>>,
     ) -> Result<Vec<u64>, MembershipError> {
         self.replicated()?;
-        let count = self.router.partitions.len() as u32;
+        let count = self.partition_count();
         let mut groups = partitions.unwrap_or_else(|| (0..count).collect());
         if let Some(unknown) = groups.iter().find(|p| **p >= count) {
             return Err(MembershipError::Refused(format!(
                 "there is no partition {unknown}: the cluster runs {count}"
             )));
         }
+        self.check_partition_count(node_id, &address).await?;
         groups.push(FIRST);
         groups.sort();
         groups.dedup();

@@ -44,8 +44,8 @@ pub struct ServeOptions {
     /// Join a running group (added by its leader) instead of initializing
     /// a new one.
     pub join: bool,
-    /// How many partitions (Raft groups) the node runs.
-    pub partitions: u32,
+    /// How many partitions (Raft groups) the node runs (`NodeConfig`).
+    pub partitions: Option<u32>,
     /// How transfers across partitions are coordinated.
     pub coordination: crate::coordinator::Mode,
 }

@@ -519,16 +519,32 @@ async fn a_member_is_added_while_the_group_serves_and_another_removed() {
     let leader = cluster.leader().await;
     let api = cluster.api(leader);
     open_and_fund(&api).await;
-    // A fourth member, started to join.
+    // A fourth member, started to join: first with another partition
+    // count, which would apply calls by another map, and is refused.
     let port = free_ports(1)[0];
     cluster.ports.push(port);
-    cluster.args.push("--join".into());
+    cluster
+        .args
+        .extend(["--join".into(), "--partitions".into(), "2".into()]);
     cluster.nodes.push(None);
+    cluster.start_node(3);
+    let body = json!({"node_id": 4, "address": format!("127.0.0.1:{port}")});
+    let (status, answer) = api
+        .post(Some(ADMIN), "/v1/cluster/members", body.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("runs 2 partitions, the cluster 1"),
+        "{answer}"
+    );
+    cluster.kill9(3);
+    std::fs::remove_dir_all(cluster.data(3)).expect("its data directory goes");
+    cluster.args.truncate(cluster.args.len() - 2);
     cluster.start_node(3);
     let apis = Arc::new(vec![cluster.api(leader)]);
     let stop = Arc::new(AtomicBool::new(false));
     let client = tokio::spawn(transfer_until(apis, 11, stop.clone()));
-    let body = json!({"node_id": 4, "address": format!("127.0.0.1:{port}")});
     let (status, answer) = api.post(Some(ADMIN), "/v1/cluster/members", body).await;
     assert_eq!(
         (status, &answer["members"]),

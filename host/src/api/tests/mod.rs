@@ -90,7 +90,7 @@ pub async fn partitioned_node(
         wasm_cache_dir: crate::test_support::wasm_cache_dir(),
         partition: crate::test_support::options(),
         group: crate::partition::Group::alone(),
-        partitions,
+        partitions: Some(partitions),
         coordination,
         admin_token: Some(ADMIN.into()),
     };
