@@ -3,7 +3,8 @@
 //! kind of trouble a step can meet: lost before it runs, lost after it ran,
 //! run twice, arriving late (after the coordinator gave up on it), the
 //! coordinator crashing and a new one starting over from the journal, and
-//! the deadline passing at any point.
+//! the deadline passing at any point. And the driver itself, against
+//! partitions one of whose accounts moves to another.
 
 use super::plan::{Answer, Mode, Side, Stage};
 use proptest::prelude::*;
@@ -402,4 +403,101 @@ fn a_credit_under_the_same_id_from_another_source_is_not_taken_for_ours() {
         "the money is back: {world:?}"
     );
     assert_eq!(world.source_reserved + world.source_in_flight, 0);
+}
+
+/// Partitions for the driver itself: each applies a step only where it
+/// holds the step's home, as a partition's fence does, and records what it
+/// applied; before the first step for `bob`, bob's account moves from
+/// partition 1 to 2 (a split), so that step reaches a partition that no
+/// longer holds it.
+struct Moving {
+    holder: std::sync::Mutex<HashMap<String, u32>>,
+    applied: std::sync::Mutex<Vec<(u32, String, Command<String>)>>,
+}
+
+impl super::Partitions for Moving {
+    async fn run(
+        &self,
+        partition: u32,
+        home: &str,
+        calls: Vec<wallet_core::Call<String>>,
+    ) -> Result<(Vec<crate::service::Reply>, crate::service::Position), crate::service::SubmitError>
+    {
+        use crate::service::{Position, Reply};
+        let mut holder = self.holder.lock().expect("lock");
+        let mut applied = self.applied.lock().expect("lock");
+        if home == "bob" && !applied.iter().any(|(_, home, _)| home == "bob") {
+            holder.insert("bob".into(), 2);
+        }
+        let position = Position {
+            partition,
+            index: applied.len() as u64 + 1,
+        };
+        if holder[home] != partition {
+            return Ok((vec![Reply::Moved; calls.len()], position));
+        }
+        for call in &calls {
+            applied.push((partition, home.to_owned(), call.command.clone()));
+        }
+        Ok((vec![Reply::Accepted; calls.len()], position))
+    }
+
+    fn partition_of(&self, account: &str) -> u32 {
+        self.holder.lock().expect("lock")[account]
+    }
+
+    fn log_time_ms(&self, _: u32) -> u64 {
+        0
+    }
+
+    async fn finish(
+        &self,
+        partition: u32,
+        _: u128,
+    ) -> Result<crate::service::Position, crate::service::SubmitError> {
+        Ok(crate::service::Position {
+            partition,
+            index: 1,
+        })
+    }
+}
+
+/// The driver sends each step with the account it acts on, and a step
+/// answered `Moved` (its account's range split away) goes again where the
+/// map now puts that account, so the transfer completes once.
+#[tokio::test]
+async fn a_step_whose_account_moved_is_sent_where_it_now_is() {
+    use Command as C;
+    for mode in [Mode::Tcc, Mode::Saga] {
+        let parts = std::sync::Arc::new(Moving {
+            holder: std::sync::Mutex::new(HashMap::from([
+                ("alice".to_owned(), 0),
+                ("bob".to_owned(), 1),
+            ])),
+            applied: std::sync::Mutex::default(),
+        });
+        let coordinator = std::sync::Arc::new(super::Coordinator::new(
+            mode,
+            std::time::Duration::from_secs(10),
+        ));
+        let t = transfer();
+        let record = super::InFlight::new(mode, &t.borrowed(), 0);
+        let driven = coordinator.drive(&parts, 0, record);
+        let (outcome, _) = tokio::time::timeout(std::time::Duration::from_secs(10), driven)
+            .await
+            .expect("the transfer ends")
+            .expect("an outcome");
+        assert_eq!(outcome, Ok(()), "{mode:?}");
+        let applied = parts.applied.lock().expect("lock").clone();
+        let id = t.id;
+        let expected = match mode {
+            Mode::Tcc => vec![
+                (2, "bob".to_owned(), C::TccPlacePending(t.clone())),
+                (2, "bob".to_owned(), C::TccCredit(id)),
+                (0, "alice".to_owned(), C::TccSettle(id)),
+            ],
+            Mode::Saga => vec![(2, "bob".to_owned(), C::SagaCredit(t.clone()))],
+        };
+        assert_eq!(applied, expected, "{mode:?}");
+    }
 }
