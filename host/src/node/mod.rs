@@ -152,22 +152,10 @@ async fn ask_partition_count(config: &NodeConfig, peers: &crate::cluster::Peers)
     let deadline = std::time::Instant::now() + PARTITIONS_ASK_WAIT;
     loop {
         for address in &others {
-            let answer = peers
-                .call(
-                    address,
-                    FIRST,
-                    Rpc::Partitions,
-                    Vec::new(),
-                    PARTITIONS_ASK_TIMEOUT,
-                )
-                .await;
-            match answer.map(|bytes| postcard::from_bytes::<u32>(&bytes)) {
-                Ok(Ok(count)) => {
+            match partitions_at(peers, address).await {
+                Ok(count) => {
                     tracing::info!(count, %address, "runs as many partitions as the cluster");
                     return Ok(count);
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(%address, %error, "an undecodable partition count")
                 }
                 Err(error) => tracing::debug!(%address, %error, "asking the partition count"),
             }
@@ -180,6 +168,21 @@ async fn ask_partition_count(config: &NodeConfig, peers: &crate::cluster::Peers)
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// How many partitions the member at `address` runs.
+async fn partitions_at(peers: &crate::cluster::Peers, address: &str) -> Result<u32, String> {
+    let bytes = peers
+        .call(
+            address,
+            FIRST,
+            Rpc::Partitions,
+            Vec::new(),
+            PARTITIONS_ASK_TIMEOUT,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    postcard::from_bytes(&bytes).map_err(|e| format!("an undecodable partition count: {e}"))
 }
 
 /// The partition count a data directory was made with, recorded at its
@@ -312,18 +315,9 @@ impl Node {
                 "node {node_id} at {address} {why}; is it started with --join and --partitions {count}?"
             ))
         };
-        let bytes = peers
-            .call(
-                address,
-                FIRST,
-                Rpc::Partitions,
-                Vec::new(),
-                PARTITIONS_ASK_TIMEOUT,
-            )
+        let theirs = partitions_at(peers, address)
             .await
             .map_err(|e| refused(format!("does not say how many partitions it runs ({e})")))?;
-        let theirs: u32 = postcard::from_bytes(&bytes)
-            .map_err(|e| refused(format!("gave an undecodable partition count ({e})")))?;
         if theirs != count {
             return Err(refused(format!(
                 "runs {theirs} partitions, the cluster {count}"

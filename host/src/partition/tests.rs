@@ -72,6 +72,15 @@ fn calls_as(caller: Caller<&str>, commands: Vec<Command<&str>>) -> Calls {
     calls
 }
 
+/// Opens a standard account without an owner.
+fn standard(account: &str) -> Command<&str> {
+    Command::OpenAccount(OpenAccount {
+        account,
+        owner: None,
+        kind: AccountKind::Standard,
+    })
+}
+
 fn deposit(id: u128) -> Command<&'static str> {
     Command::Deposit(Transfer {
         id: Txid(id),
@@ -95,11 +104,7 @@ async fn a_failing_log_sync_stops_the_partition_and_loses_nothing_acknowledged()
 async fn a_failing_disk_stops_the_partition_and_loses_nothing_acknowledged(fail: Fail) {
     let dir = tempfile::tempdir().expect("tempdir");
     let partition = open(dir.path()).await;
-    let alice = Command::OpenAccount(OpenAccount {
-        account: "alice",
-        owner: None,
-        kind: AccountKind::Standard,
-    });
+    let alice = standard("alice");
     let mut acknowledged = 0;
     for n in 0..5 {
         let commands = if n == 0 {
@@ -176,13 +181,6 @@ async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
             .leak() as &'static str
     };
     let (mine, other) = (held_by(0), held_by(1));
-    let open_account = |account| {
-        Command::OpenAccount(OpenAccount {
-            account,
-            owner: None,
-            kind: AccountKind::Standard,
-        })
-    };
     let usd = Currency(*b"USD");
     let deposit_to = |id, to| {
         Command::Deposit(Transfer {
@@ -199,8 +197,8 @@ async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
     let submitted = partition
         .submit(
             calls(vec![
-                open_account(mine),
-                open_account(other),
+                standard(mine),
+                standard(other),
                 deposit_to(1, mine),
                 deposit_to(2, other),
             ]),
@@ -273,11 +271,7 @@ async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
 async fn a_retried_try_opens_no_journal_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partition = open(dir.path()).await;
-    let alice = Command::OpenAccount(OpenAccount {
-        account: "alice",
-        owner: None,
-        kind: AccountKind::Standard,
-    });
+    let alice = standard("alice");
     partition
         .submit(calls(vec![alice, deposit(1)]), None)
         .await
