@@ -29,7 +29,7 @@ use crate::tokens::{StoredToken, TokenChange, TokenOutcome};
 use crate::views::Views;
 use crate::{Error, Result};
 use openraft::ChangeMembers;
-use openraft::error::ClientWriteError;
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -727,25 +727,24 @@ fn raft_config(snapshot_every: u64) -> Result<Arc<openraft::Config>> {
 /// Initializes a fresh group: every member of a new replicated group does,
 /// with the same membership (which openraft allows), so whichever majority
 /// comes up first elects a leader; a restarted member rejoins from its
-/// log. A group of one waits until this node leads it.
+/// log. A member that has a log already, or that another one's vote request
+/// or entries reached first, has nothing to do: openraft refuses to
+/// initialize it (`NotAllowed`), and the group is under way. (Asking first
+/// whether it is initialized would leave a window for a vote to land in.) A group of one waits until this node leads
+/// it.
 async fn initialize(raft: &Raft, member: &Member, members: &BTreeMap<u64, String>) -> Result<()> {
-    let initialized = raft
-        .is_initialized()
-        .await
-        .map_err(|e| Error::Raft(e.to_string()))?;
     let alone = members.len() <= 1;
-    if !initialized {
-        let nodes: BTreeMap<u64, openraft::BasicNode> = if alone {
-            BTreeMap::from([(member.node_id, member.advertise.clone())])
-        } else {
-            members.clone()
-        }
-        .into_iter()
-        .map(|(id, addr)| (id, openraft::BasicNode { addr }))
-        .collect();
-        raft.initialize(nodes)
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
+    let nodes: BTreeMap<u64, openraft::BasicNode> = if alone {
+        BTreeMap::from([(member.node_id, member.advertise.clone())])
+    } else {
+        members.clone()
+    }
+    .into_iter()
+    .map(|(id, addr)| (id, openraft::BasicNode { addr }))
+    .collect();
+    match raft.initialize(nodes).await {
+        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+        Err(error) => return Err(Error::Raft(error.to_string())),
     }
     if !alone {
         return Ok(());

@@ -321,3 +321,43 @@ async fn a_retried_try_opens_no_journal_record() {
     assert!(in_flight().is_empty(), "{:?}", in_flight());
     partition.shutdown().await;
 }
+
+/// A member whose group another member started first (here, a
+/// candidate's vote reached it before it initialized) opens without error:
+/// openraft refuses to initialize it, and there is nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn initializing_a_group_another_member_started_is_no_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = options();
+    let store = Arc::new(Store::open(&dir.path().join("state"), &options.store).expect("store"));
+    let log_options = LogOptions {
+        segment_bytes: options.log_segment_bytes,
+    };
+    let log = LogStore::open(&dir.path().join("raft"), log_options, store.clone()).expect("log");
+    let snapshots =
+        Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots");
+    let executor = Executor::new(&engine());
+    let state_machine =
+        StateMachine::new(store.clone(), executor, only_one(), snapshots, log.clone());
+    let network = Network::new(None, 0, store.event_log(), log.clone());
+    let config = raft_config(options.snapshot_every).expect("config");
+    let raft = Raft::new(1, config, network, log, state_machine)
+        .await
+        .expect("raft");
+    let vote = openraft::Vote::new(1, 2);
+    let answer = raft
+        .vote(openraft::raft::VoteRequest::new(vote, None))
+        .await
+        .expect("answered");
+    assert!(answer.vote_granted, "a pristine member grants it");
+
+    let member = Member {
+        node_id: 1,
+        advertise: "127.0.0.1:1".into(),
+    };
+    let members = BTreeMap::from([(1, "127.0.0.1:1".into()), (2, "127.0.0.1:2".into())]);
+    initialize(&raft, &member, &members)
+        .await
+        .expect("the group is under way: nothing to do");
+    raft.shutdown().await.expect("stops");
+}
