@@ -150,6 +150,16 @@ impl Cluster {
         }
     }
 
+    /// Waits until member `i` knows the admin token: a member that has not
+    /// yet applied the group's token entries answers 401.
+    async fn authenticates(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.api(i).get(Some(ADMIN), "/v1/cluster/status").await.0 != StatusCode::OK {
+            assert!(Instant::now() < deadline, "member {} knows no token", i + 1);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops every member once they agree, then checks that each one's
     /// command archive replays from genesis to the chain head they held.
     async fn stop_and_replay(&mut self) {

@@ -111,6 +111,9 @@ async fn partitions_survive_kills(mode: &str) {
     let mut cluster = Cluster::start(&["--partitions", "4", "--coordination", mode]);
     cluster.partition_leaders().await;
     open_and_fund(&cluster.api(0)).await;
+    for i in 0..3 {
+        cluster.authenticates(i).await;
+    }
     let apis = Arc::new((0..3).map(|i| cluster.api(i)).collect::<Vec<_>>());
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..6)
@@ -257,17 +260,7 @@ async fn replicas_move_to_a_new_member_while_transfers_go_on() {
         "{answer}"
     );
     // The new member takes requests once it applied the tokens.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster
-        .api(3)
-        .get(Some(ADMIN), "/v1/cluster/status")
-        .await
-        .0
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the new member knows no token");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster.authenticates(3).await;
     // Transfers go through every member, the new one too: it hosts
     // partition 0 alone, and sends the rest where they are hosted.
     let apis = Arc::new((0..4).map(|i| cluster.api(i)).collect::<Vec<_>>());
