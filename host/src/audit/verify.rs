@@ -28,7 +28,7 @@ use crate::sm::{
 use crate::{Error, Result};
 use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
-use wallet_core::codec::{self, Reader, ValuesWriter};
+use wallet_core::codec::ValuesWriter;
 use wallet_core::reason::Outcome;
 
 /// The differing batches a report lists; the counts cover all of them.
@@ -512,17 +512,11 @@ fn compare_answers(
 
 /// An answer's events, each shown with the call that made it.
 fn events(answer: &Answer) -> Vec<String> {
-    let bytes = answer.events();
-    let offsets = answer.event_offsets();
-    (0..offsets.len())
-        .map(|i| {
-            let start = offsets[i] as usize;
-            let end = offsets.get(i + 1).map_or(bytes.len(), |&o| o as usize);
-            let mut reader = Reader::new(&bytes[start..end]);
-            match codec::event_record(&mut reader, usize::MAX) {
-                Ok((call, event)) => format!("call {call}: {event:?}"),
-                Err(e) => format!("an event that does not decode: {e}"),
-            }
+    answer
+        .event_records()
+        .map(|record| match record {
+            Ok((call, event)) => format!("call {call}: {event:?}"),
+            Err(e) => format!("an event that does not decode: {e}"),
         })
         .collect()
 }

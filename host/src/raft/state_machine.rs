@@ -280,12 +280,9 @@ fn journal_changes(
 /// reservation, a saga's debit): the events say, since a retry answered
 /// from its receipt makes none.
 fn reserving_calls(answer: &Answer, calls: usize) -> crate::Result<Vec<bool>> {
-    let (bytes, offsets) = (answer.events(), answer.event_offsets());
     let mut reserving = vec![false; calls];
-    for (i, &start) in offsets.iter().enumerate() {
-        let end = offsets.get(i + 1).map_or(bytes.len(), |&o| o as usize);
-        let mut reader = codec::Reader::new(&bytes[start as usize..end]);
-        let (call, event) = codec::event_record(&mut reader, calls).map_err(|e| {
+    for record in answer.event_records() {
+        let (call, event) = record.map_err(|e| {
             crate::Error::StoreFailed(format!("an applied batch's events do not decode: {e:?}"))
         })?;
         if matches!(event, Event::FundsReserved(_) | Event::Sent(_)) {

@@ -102,6 +102,19 @@ impl Answer {
         &self.event_offsets
     }
 
+    /// Each event, decoded, with the index of the call that made it.
+    pub fn event_records(
+        &self,
+    ) -> impl Iterator<Item = codec::DecodeResult<(u32, wallet_core::Event<&str>)>> {
+        let bytes = self.events();
+        let offsets = &self.event_offsets;
+        offsets.iter().enumerate().map(move |(i, &start)| {
+            let end = offsets.get(i + 1).map_or(bytes.len(), |&o| o as usize);
+            let mut reader = codec::Reader::new(&bytes[start as usize..end]);
+            codec::event_record(&mut reader, self.outcomes.len())
+        })
+    }
+
     /// The state writes, in the order the guest made them.
     pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.writes.iter().map(|(key, value)| {
