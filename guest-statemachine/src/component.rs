@@ -90,6 +90,12 @@ impl Guest for Machine {
     }
 }
 
+impl crate::exports::wallet::statemachine::splitting::Guest for Machine {
+    fn owners(records: Vec<u8>) -> Vec<u8> {
+        crate::owners(&records)
+    }
+}
+
 #[cfg(feature = "compact-accounts")]
 impl crate::exports::wallet::statemachine::migration::Guest for Machine {
     fn migrate(records: Vec<u8>) -> Vec<u8> {

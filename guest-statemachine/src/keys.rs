@@ -13,9 +13,9 @@ use core::hash::{Hash, Hasher};
 use wallet_core::{Command, Currency, Txid};
 
 pub const ACCOUNT: u8 = b'a';
-const RECEIPT: u8 = b't';
-const PHASE: u8 = b'x';
-const OUTGOING: u8 = b'o';
+pub const RECEIPT: u8 = b't';
+pub const PHASE: u8 = b'x';
+pub const OUTGOING: u8 = b'o';
 
 /// Which idempotency record a command uses. The commands that first move
 /// money in a partition share one slot per side, so one transaction id can

@@ -19,6 +19,7 @@
 //! - `state`: the batch's values, decoded once, and the writes it makes.
 //! - `output`: the execute answer, written as the calls run.
 //! - `rules`: what each command does.
+//! - `owners`: whose each record is, for a partition split.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
@@ -27,7 +28,7 @@ extern crate alloc;
 #[cfg(not(feature = "compact-accounts"))]
 wit_bindgen::generate!({
     path: "../wit",
-    world: "statemachine",
+    world: "splitting-statemachine",
 });
 #[cfg(feature = "compact-accounts")]
 wit_bindgen::generate!({
@@ -41,6 +42,7 @@ mod keys;
 mod layout;
 mod limit;
 mod output;
+mod owners;
 mod plan;
 mod records;
 mod rules;
@@ -73,6 +75,11 @@ pub fn execute(header: &BatchHeader, calls: &[u8], values: &[u8]) -> Vec<u8> {
         "the host sends a value for every key prefetch named"
     );
     rules::run(&calls, plan, &values, limit::day(header.timestamp_ms))
+}
+
+/// Whose each record of a page is (see `owners`), for a partition split.
+pub fn owners(records: &[u8]) -> Vec<u8> {
+    owners::owners(records)
 }
 
 /// The migration of rules that change the state's layout: a page of

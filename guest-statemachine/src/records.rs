@@ -172,6 +172,26 @@ impl<'a> Receipt<'a> {
         let (&outcome, body) = bytes.split_first().expect("a receipt has an outcome byte");
         Receipt { outcome, body }
     }
+
+    /// The account whose partition keeps the receipt: the one its command
+    /// was routed by (a deposit's or a destination step's `to`, the `from`
+    /// of the others); `None` for a step that names only a transaction id.
+    pub fn account(&self) -> Option<&'a str> {
+        let mut r = Reader::new(self.body);
+        let kind = r.u8().expect("a receipt body starts with its kind");
+        let by_to = match kind {
+            2 | 4 | 5 | 11 => false,
+            3 | 6 | 12 => true,
+            _ => return None,
+        };
+        r.u8().expect("role");
+        r.str8().expect("principal");
+        r.i64().expect("amount");
+        r.array::<3>().expect("currency");
+        let from = r.str8().expect("from");
+        let to = r.str8().expect("to");
+        Some(if by_to { to } else { from })
+    }
 }
 
 /// What a retry must repeat exactly: the command kind, its caller, and its

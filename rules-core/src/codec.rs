@@ -24,6 +24,11 @@
 //!   and the writes, each `key bytes16` and `0` (delete) or `1 bytes32`.
 //! - migration page and answer: a writes section alone (`u32 count` and
 //!   the writes); a page's writes are all sets, records of the state.
+//! - owners answer (`splitting`, for a page laid out as a migration's):
+//!   `u32 count`, then per record of the page, in order, `0` (it belongs
+//!   to no account), `1 account str8` (to that account), or `2`, an
+//!   account opening's body, `u8 count` and per currency `currency [3],
+//!   available i64, reserved i64` (the account's own record).
 
 use crate::command::{AccountKind, Call, Command, OpenAccount, Transfer, Txid};
 use crate::currency::Currency;
@@ -486,6 +491,11 @@ fn event_tag<S>(event: &Event<S>) -> u8 {
         E::Refunded(_) => 12,
         E::CancelRecorded(_) => 13,
         E::TransferRejected { .. } => 14,
+        E::AccountMovedIn(_) => 15,
+        E::MovedOut(_) => 16,
+        E::ReservationMovedOut(_) => 17,
+        E::MovedIn(_) => 18,
+        E::ReservationMovedIn(_) => 19,
     }
 }
 
@@ -514,12 +524,12 @@ fn posting<'a>(r: &mut Reader<'a>) -> DecodeResult<Posting<&'a str>> {
 }
 
 /// An event: its tag byte and body. A posting event's body is a posting;
-/// an account opening's is as in a call; a recorded cancel's is `txid`; a
+/// an account opening's (or arrival's) is as in a call; a recorded cancel's is `txid`; a
 /// rejection's is `txid u128, reason u8`.
 pub fn put_event<S: AsRef<str>>(out: &mut Vec<u8>, event: &Event<S>) -> Result<(), EncodeError> {
     out.push(event_tag(event));
     match event {
-        Event::AccountOpened(o) => put_open(out, o),
+        Event::AccountOpened(o) | Event::AccountMovedIn(o) => put_open(out, o),
         Event::CancelRecorded(id) => {
             put_txid(out, *id);
             Ok(())
@@ -557,13 +567,18 @@ pub fn event<'a>(r: &mut Reader<'a>) -> DecodeResult<Event<&'a str>> {
             let reason = Reason::from_code(r.u8()?).ok_or_else(|| r.error("an unknown reason"))?;
             E::TransferRejected { id, reason }
         }
+        15 => E::AccountMovedIn(open(r)?),
+        16 => E::MovedOut(posting(r)?),
+        17 => E::ReservationMovedOut(posting(r)?),
+        18 => E::MovedIn(posting(r)?),
+        19 => E::ReservationMovedIn(posting(r)?),
         _ => return Err(r.error("an unknown event tag")),
     })
 }
 
 /// The tag of the event the encoded `bytes` start with: events are tagged
-/// `1..=14`, so a first byte outside that is no event.
-pub const EVENT_TAGS: core::ops::RangeInclusive<u8> = 1..=14;
+/// `1..=19`, so a first byte outside that is no event.
+pub const EVENT_TAGS: core::ops::RangeInclusive<u8> = 1..=19;
 
 // ---- keys and values -----------------------------------------------------
 
@@ -812,6 +827,93 @@ pub fn put_write(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) -> Result<
     Ok(())
 }
 
+// ---- splitting -----------------------------------------------------------
+
+/// Whose a record of the state is, as a version that can split a partition
+/// says (`splitting`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Belongs<'a> {
+    /// No account's: a split copies it to both partitions.
+    ToNone,
+    /// One account's (a receipt, a phase record, a counter of its own).
+    To(&'a str),
+    /// The account's own record: what it is and the money it holds.
+    Account {
+        open: OpenAccount<&'a str>,
+        balances: Vec<Holding>,
+    },
+}
+
+/// One currency's money on an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holding {
+    pub currency: Currency,
+    pub available: i64,
+    pub reserved: i64,
+}
+
+const BELONGS_NONE: u8 = 0;
+const BELONGS_TO: u8 = 1;
+const BELONGS_ACCOUNT: u8 = 2;
+
+/// Appends one record's entry of an owners answer (its count is the
+/// caller's).
+pub fn put_belongs(out: &mut Vec<u8>, belongs: &Belongs) -> Result<(), EncodeError> {
+    match belongs {
+        Belongs::ToNone => out.push(BELONGS_NONE),
+        Belongs::To(account) => {
+            out.push(BELONGS_TO);
+            put_str8(out, account)?;
+        }
+        Belongs::Account { open, balances } => {
+            out.push(BELONGS_ACCOUNT);
+            put_open(out, open)?;
+            let count = u8::try_from(balances.len()).map_err(|_| EncodeError {
+                what: "more than 255 currencies on one account",
+            })?;
+            out.push(count);
+            for holding in balances {
+                out.extend_from_slice(&holding.currency.0);
+                put_i64(out, holding.available);
+                put_i64(out, holding.reserved);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An owners answer for a page of `records` records: one entry each.
+pub fn owners(bytes: &[u8], records: usize) -> DecodeResult<Vec<Belongs<'_>>> {
+    let mut r = Reader::new(bytes);
+    if r.count(1)? != records {
+        return Err(r.error("one owner per record of the page"));
+    }
+    let mut owners = Vec::with_capacity(records);
+    for _ in 0..records {
+        owners.push(match r.u8()? {
+            BELONGS_NONE => Belongs::ToNone,
+            BELONGS_TO => Belongs::To(r.str8()?),
+            BELONGS_ACCOUNT => {
+                let open = open(&mut r)?;
+                let count = r.u8()?;
+                let balances = (0..count)
+                    .map(|_| {
+                        Ok(Holding {
+                            currency: Currency(r.array()?),
+                            available: r.i64()?,
+                            reserved: r.i64()?,
+                        })
+                    })
+                    .collect::<DecodeResult<Vec<_>>>()?;
+                Belongs::Account { open, balances }
+            }
+            _ => return Err(r.error("an owner tag other than 0, 1 or 2")),
+        });
+    }
+    r.end()?;
+    Ok(owners)
+}
+
 fn writes<'a>(r: &mut Reader<'a>) -> DecodeResult<Vec<Write<'a>>> {
     let count = r.count(3)?;
     if count > limits::BATCH_KEYS_MAX {
@@ -991,6 +1093,15 @@ mod tests {
                 id: Txid(13),
                 reason: Reason::NotOwner,
             },
+            Event::AccountMovedIn(OpenAccount {
+                account: "alice",
+                owner: Some("alice"),
+                kind: AccountKind::Credit(50),
+            }),
+            Event::MovedOut(p(14)),
+            Event::ReservationMovedOut(p(15)),
+            Event::MovedIn(p(16)),
+            Event::ReservationMovedIn(p(17)),
         ];
         assert_eq!(events.len(), crate::event::EVENT_NAMES.len());
         for (event, name) in events.iter().zip(crate::event::EVENT_NAMES) {
@@ -1002,6 +1113,36 @@ mod tests {
             assert_eq!(&super::event(&mut r).expect("decodes"), event);
             assert!(r.is_empty());
         }
+    }
+
+    #[test]
+    fn owners_round_trip_and_are_one_per_record() {
+        let owners = vec![
+            Belongs::ToNone,
+            Belongs::To("bob"),
+            Belongs::Account {
+                open: OpenAccount {
+                    account: "alice",
+                    owner: Some("alice"),
+                    kind: AccountKind::Credit(500),
+                },
+                balances: vec![Holding {
+                    currency: Currency(*b"EUR"),
+                    available: -20,
+                    reserved: 7,
+                }],
+            },
+        ];
+        let mut bytes = Vec::new();
+        put_u32(&mut bytes, 3);
+        for owner in &owners {
+            put_belongs(&mut bytes, owner).expect("encodes");
+        }
+        assert_eq!(super::owners(&bytes, 3).expect("decodes"), owners);
+        assert!(super::owners(&bytes, 2).is_err(), "one per record");
+        assert!(super::owners(&bytes[..bytes.len() - 1], 3).is_err());
+        bytes.push(0);
+        assert!(super::owners(&bytes, 3).is_err(), "no trailing bytes");
     }
 
     fn answer(outcomes: &[u8], events: &[(u32, Event<&str>)], writes: &[Write]) -> Vec<u8> {

@@ -56,6 +56,18 @@ pub enum Event<S> {
         id: Txid,
         reason: Reason,
     },
+    /// No balance effect: an account arrives from the partition it was
+    /// split off from (the account's kind and owner), before its money.
+    AccountMovedIn(OpenAccount<S>),
+    /// A partition split: the account's money leaves for the new
+    /// partition: available -= amount, in-flight += amount.
+    MovedOut(Posting<S>),
+    /// A partition split: reserved -= amount, in-flight += amount.
+    ReservationMovedOut(Posting<S>),
+    /// In the new partition: available += amount, in-flight -= amount.
+    MovedIn(Posting<S>),
+    /// In the new partition: reserved += amount, in-flight -= amount.
+    ReservationMovedIn(Posting<S>),
 }
 
 /// How an event moves its posting's amount, as signs.
@@ -98,8 +110,15 @@ impl<S> Event<S> {
             | E::PendingCredited(p)
             | E::Sent(p)
             | E::Received(p)
-            | E::Refunded(p) => Some(p),
-            E::AccountOpened(_) | E::CancelRecorded(_) | E::TransferRejected { .. } => None,
+            | E::Refunded(p)
+            | E::MovedOut(p)
+            | E::ReservationMovedOut(p)
+            | E::MovedIn(p)
+            | E::ReservationMovedIn(p) => Some(p),
+            E::AccountOpened(_)
+            | E::AccountMovedIn(_)
+            | E::CancelRecorded(_)
+            | E::TransferRejected { .. } => None,
         }
     }
 
@@ -113,20 +132,30 @@ impl<S> Event<S> {
             E::ReservationReleased(_) => effect(1, -1, 0),
             E::ReservationSettled(_) => effect(0, -1, 1),
             E::PendingCredited(_) | E::Received(_) | E::Refunded(_) => effect(1, 0, -1),
-            E::Sent(_) => effect(-1, 0, 1),
+            E::Sent(_) | E::MovedOut(_) => effect(-1, 0, 1),
+            E::ReservationMovedOut(_) => effect(0, -1, 1),
+            E::MovedIn(_) => effect(1, 0, -1),
+            E::ReservationMovedIn(_) => effect(0, 1, -1),
             E::CreditPending(_)
             | E::PendingDropped(_)
             | E::AccountOpened(_)
+            | E::AccountMovedIn(_)
             | E::CancelRecorded(_)
             | E::TransferRejected { .. } => return None,
         };
         Some((self.posting()?, effect))
     }
 
-    /// The transaction the event belongs to; `None` for account openings.
+    /// The transaction the event belongs to; `None` for account openings
+    /// and an account's move to another partition (its postings carry the
+    /// split's id, which is no transfer).
     pub fn txid(&self) -> Option<Txid> {
         match self {
-            Event::AccountOpened(_) => None,
+            Event::AccountOpened(_) | Event::AccountMovedIn(_) => None,
+            Event::MovedOut(_)
+            | Event::ReservationMovedOut(_)
+            | Event::MovedIn(_)
+            | Event::ReservationMovedIn(_) => None,
             Event::CancelRecorded(id) | Event::TransferRejected { id, .. } => Some(*id),
             other => other.posting().map(|p| p.id),
         }
@@ -135,7 +164,7 @@ impl<S> Event<S> {
     /// The account whose history the event belongs to.
     pub fn account(&self) -> Option<&S> {
         match self {
-            Event::AccountOpened(open) => Some(&open.account),
+            Event::AccountOpened(open) | Event::AccountMovedIn(open) => Some(&open.account),
             other => other.posting().map(|p| &p.account),
         }
     }
@@ -146,7 +175,12 @@ impl<S> Event<S> {
         use Event as E;
         use TransferStatus::{Failed, Pending, Success};
         Some(match self {
-            E::AccountOpened(_) => return None,
+            E::AccountOpened(_)
+            | E::AccountMovedIn(_)
+            | E::MovedOut(_)
+            | E::ReservationMovedOut(_)
+            | E::MovedIn(_)
+            | E::ReservationMovedIn(_) => return None,
             E::Debited(_)
             | E::Credited(_)
             | E::ReservationSettled(_)
@@ -179,12 +213,17 @@ impl<S> Event<S> {
             E::Refunded(_) => "refunded",
             E::CancelRecorded(_) => "cancel_recorded",
             E::TransferRejected { .. } => "transfer_rejected",
+            E::AccountMovedIn(_) => "account_moved_in",
+            E::MovedOut(_) => "moved_out",
+            E::ReservationMovedOut(_) => "reservation_moved_out",
+            E::MovedIn(_) => "moved_in",
+            E::ReservationMovedIn(_) => "reservation_moved_in",
         }
     }
 }
 
 /// Every event name, for the API's description.
-pub const EVENT_NAMES: [&str; 14] = [
+pub const EVENT_NAMES: [&str; 19] = [
     "account_opened",
     "debited",
     "credited",
@@ -199,6 +238,11 @@ pub const EVENT_NAMES: [&str; 14] = [
     "refunded",
     "cancel_recorded",
     "transfer_rejected",
+    "account_moved_in",
+    "moved_out",
+    "reservation_moved_out",
+    "moved_in",
+    "reservation_moved_in",
 ];
 
 /// An event and the index, in its batch, of the command that produced it.
@@ -241,6 +285,11 @@ impl<S: AsRef<str>> Event<S> {
                 id: *id,
                 reason: *reason,
             },
+            E::AccountMovedIn(o) => E::AccountMovedIn(o.to_owned()),
+            E::MovedOut(p) => E::MovedOut(p.to_owned()),
+            E::ReservationMovedOut(p) => E::ReservationMovedOut(p.to_owned()),
+            E::MovedIn(p) => E::MovedIn(p.to_owned()),
+            E::ReservationMovedIn(p) => E::ReservationMovedIn(p.to_owned()),
         }
     }
 }

@@ -127,6 +127,21 @@ pub enum EventBody {
         transaction_id: String,
         reason: &'static str,
     },
+    /// The account arrived from the partition it was split off from; its
+    /// money follows (`moved_in`, `reservation_moved_in`).
+    AccountMovedIn {
+        account: String,
+        owner: Option<String>,
+        #[serde(flatten)]
+        kind: KindJson,
+    },
+    /// Money that left with the account when its partition split (its
+    /// `transaction_id` is the split's); negative for an overdrawn
+    /// credit account.
+    MovedOut(PostingJson),
+    ReservationMovedOut(PostingJson),
+    MovedIn(PostingJson),
+    ReservationMovedIn(PostingJson),
 }
 
 impl From<&Event<String>> for EventBody {
@@ -156,6 +171,15 @@ impl From<&Event<String>> for EventBody {
                 transaction_id: uuid(*id),
                 reason: reason.name(),
             },
+            E::AccountMovedIn(open) => EventBody::AccountMovedIn {
+                account: open.account.clone(),
+                owner: open.owner.clone(),
+                kind: KindJson::from(&open.kind),
+            },
+            E::MovedOut(p) => EventBody::MovedOut(p.into()),
+            E::ReservationMovedOut(p) => EventBody::ReservationMovedOut(p.into()),
+            E::MovedIn(p) => EventBody::MovedIn(p.into()),
+            E::ReservationMovedIn(p) => EventBody::ReservationMovedIn(p.into()),
         }
     }
 }

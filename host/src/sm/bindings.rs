@@ -2,7 +2,8 @@
 //! passes batches, keys, values and answers as byte buffers whose layouts
 //! live in `wallet_core::codec`; the one WIT record is the batch header.
 //! Bound per interface, since `migration` is exported only by versions
-//! that change the state's layout.
+//! that change the state's layout, and `splitting` only by versions from
+//! 2.4.0 on.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -10,4 +11,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::wallet::statemachine::machine::BatchHeader;
-pub use exports::wallet::statemachine::{machine, migration};
+pub use exports::wallet::statemachine::{machine, migration, splitting};

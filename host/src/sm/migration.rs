@@ -38,8 +38,9 @@ pub fn migrate<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     Ok(Ok(writes))
 }
 
-/// A page under construction: a writes section's count, then its records.
-struct Page {
+/// A page under construction: a writes section's count, then its records
+/// (a migration's page, and an owners question's).
+pub(super) struct Page {
     bytes: Vec<u8>,
     records: usize,
 }
@@ -54,15 +55,26 @@ impl Default for Page {
 }
 
 impl Page {
-    fn push(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub(super) fn push(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         codec::put_write(&mut self.bytes, key, Some(value))
             .map_err(|e| crate::Error::StateRead(format!("a stored record: {e}")))?;
         self.records += 1;
         Ok(())
     }
 
-    fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.records == MIGRATION_PAGE_RECORDS || self.bytes.len() >= MIGRATION_PAGE_BYTES
+    }
+
+    pub(super) fn records(&self) -> usize {
+        self.records
+    }
+
+    /// The page's bytes, with its count written.
+    pub(super) fn bytes(&mut self) -> &[u8] {
+        let count = u32::try_from(self.records).expect("pages are bounded");
+        codec::patch_u32(&mut self.bytes, 0, count);
+        &self.bytes
     }
 
     /// Migrates the page, adds its writes to `writes`, and empties it.
@@ -71,9 +83,8 @@ impl Page {
         runtime: &mut Runtime,
         writes: &mut Vec<OwnedWrite>,
     ) -> Result<Result<(), BatchFailure>> {
-        let count = u32::try_from(self.records).expect("pages are bounded");
-        codec::patch_u32(&mut self.bytes, 0, count);
-        let answer = match runtime.migrate_page(&self.bytes, self.records)? {
+        let records = self.records;
+        let answer = match runtime.migrate_page(self.bytes(), records)? {
             Ok(answer) => answer,
             Err(failure) => return Ok(Err(failure)),
         };

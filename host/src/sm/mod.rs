@@ -10,6 +10,7 @@
 //! - `schedule`: which version runs which log index (replicated state).
 //! - `executor`: each batch through its scheduled version.
 //! - `migration`: a version's migration over a whole state, page by page.
+//! - `owners`: whose each record of a whole state is, for a split.
 //! - `release`: the built release the host embeds.
 
 mod bindings;
@@ -17,6 +18,7 @@ mod engine;
 mod executor;
 pub mod limits;
 mod migration;
+mod owners;
 mod release;
 mod runtime;
 mod schedule;
@@ -27,6 +29,7 @@ pub use bindings::BatchHeader;
 pub use engine::new_engine;
 pub use executor::Executor;
 pub use migration::{OwnedWrite, migrate};
+pub use owners::for_each_owner;
 pub use release::{RELEASE_HASH_HEX, release_bytes};
 pub use runtime::{Answer, BatchFailure, Executed, Runtime};
 pub use schedule::{

@@ -3,7 +3,7 @@
 //! batch to batch; and a page of its migration, if it has one.
 
 use super::Version;
-use super::bindings::{BatchHeader, machine, migration};
+use super::bindings::{BatchHeader, machine, migration, splitting};
 use super::limits;
 use super::state::StateSource;
 use crate::{Error, Result};
@@ -134,12 +134,14 @@ struct Live {
     store: Store<Host>,
     machine: machine::Guest,
     migration: Option<migration::Guest>,
+    splitting: Option<splitting::Guest>,
 }
 
 /// Where an instance's exports are.
 struct Exports {
     machine: machine::GuestIndices,
     migration: Option<migration::GuestIndices>,
+    splitting: Option<splitting::GuestIndices>,
 }
 
 /// Runs batches through one state-machine version. The instance is reused
@@ -167,9 +169,15 @@ impl Runtime {
             .then(|| migration::GuestIndices::new(&pre))
             .transpose()
             .map_err(Error::Component)?;
+        let splitting = version
+            .splits
+            .then(|| splitting::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(Error::Component)?;
         let exports = Exports {
             machine: machine::GuestIndices::new(&pre).map_err(Error::Component)?,
             migration,
+            splitting,
         };
         let live = instantiate(engine, &pre, &exports)?;
         Ok(Runtime {
@@ -201,6 +209,25 @@ impl Runtime {
         self.call(limits::fuel_for(records), |live| {
             let migration = live.migration.as_ref().expect("only a migrating version");
             migration.call_migrate(&mut live.store, page)
+        })
+    }
+
+    /// Whether the version says whose each record is, so that a partition
+    /// running it can split (`wit/wallet.wit`, `splitting`).
+    pub fn splits(&self) -> bool {
+        self.exports.splitting.is_some()
+    }
+
+    /// Asks whose each record of one page of `records` records is (laid
+    /// out as a migration's page), and answers with the owners answer.
+    pub fn owners_page(
+        &mut self,
+        page: &[u8],
+        records: usize,
+    ) -> Result<Result<Vec<u8>, BatchFailure>> {
+        self.call(limits::fuel_for(records), |live| {
+            let splitting = live.splitting.as_ref().expect("only a splitting version");
+            splitting.call_owners(&mut live.store, page)
         })
     }
 
@@ -344,9 +371,16 @@ fn instantiate(engine: &Engine, pre: &InstancePre<Host>, exports: &Exports) -> R
         .map(|migration| migration.load(&mut store, &instance))
         .transpose()
         .map_err(Error::Component)?;
+    let splitting = exports
+        .splitting
+        .as_ref()
+        .map(|splitting| splitting.load(&mut store, &instance))
+        .transpose()
+        .map_err(Error::Component)?;
     Ok(Live {
         store,
         machine,
         migration,
+        splitting,
     })
 }

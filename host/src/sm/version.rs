@@ -57,6 +57,9 @@ pub struct Version {
     pub hash: VersionHash,
     /// Whether it exports a migration (`wit/wallet.wit`, `migration`).
     pub migrates: bool,
+    /// Whether it says whose each record is, so that a partition running
+    /// it can split (`wit/wallet.wit`, `splitting`).
+    pub splits: bool,
     pub(crate) component: Component,
 }
 
@@ -64,6 +67,7 @@ pub struct Version {
 /// contract (`wallet:statemachine/machine@2.x`).
 const MACHINE_EXPORT: &str = "wallet:statemachine/machine@";
 const MIGRATION_EXPORT: &str = "wallet:statemachine/migration@";
+const SPLITTING_EXPORT: &str = "wallet:statemachine/splitting@";
 const CONTRACT_MAJOR: &str = "2.";
 
 impl Version {
@@ -100,12 +104,11 @@ impl Version {
         if !imports.is_empty() {
             return Err(Error::ForbiddenImports { imports });
         }
-        let migrates = ty
-            .exports(engine)
-            .any(|(name, _)| name.starts_with(MIGRATION_EXPORT));
+        let exports = |prefix: &str| ty.exports(engine).any(|(name, _)| name.starts_with(prefix));
         Ok(Version {
             hash: VersionHash::of(bytes),
-            migrates,
+            migrates: exports(MIGRATION_EXPORT),
+            splits: exports(SPLITTING_EXPORT),
             component,
         })
     }

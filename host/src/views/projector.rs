@@ -201,7 +201,7 @@ fn fold_record(rows: &mut Rows, seq: u64, record: &Record) -> Result<()> {
 /// One event, of a batch that ran at `timestamp_ms`, into the rows it
 /// touches.
 fn fold(rows: &mut Rows, pos: EventPos, timestamp_ms: u64, event: &Event<&str>) -> Result<()> {
-    if let Event::AccountOpened(open) = event {
+    if let Event::AccountOpened(open) | Event::AccountMovedIn(open) = event {
         rows.accounts.insert(
             open.account.to_owned(),
             Some(AccountRow {

@@ -6,6 +6,7 @@ mod daily_limit;
 mod fixtures;
 mod r#gen;
 mod model;
+mod owners;
 mod projection;
 
 use r#gen::{Cmd, admin, by, client, transfer};

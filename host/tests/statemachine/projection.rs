@@ -24,7 +24,13 @@ impl Projection {
             Event::Received(p) | Event::PendingCredited(p) | Event::Refunded(p) => {
                 self.shift(p, 1, 0, -1)
             }
+            // A split's, written by the host, never by the rules.
+            Event::MovedOut(p) => self.shift(p, -1, 0, 1),
+            Event::ReservationMovedOut(p) => self.shift(p, 0, -1, 1),
+            Event::MovedIn(p) => self.shift(p, 1, 0, -1),
+            Event::ReservationMovedIn(p) => self.shift(p, 0, 1, -1),
             Event::AccountOpened(_)
+            | Event::AccountMovedIn(_)
             | Event::CreditPending(_)
             | Event::PendingDropped(_)
             | Event::CancelRecorded(_)
