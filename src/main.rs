@@ -101,7 +101,7 @@ impl AuditArgs {
         let mut audits = Vec::new();
         let map = PartitionMap::new(count);
         for (i, dir) in dirs.iter().enumerate() {
-            let holdings = Holdings::new(map, i as u32);
+            let holdings = Holdings::new(&map, i as u32);
             let audit = wallet_host::audit::audit(dir, holdings, &engine, self.at)
                 .map_err(|m| anyhow::anyhow!("audit of partition {i} failed: {m}"))?;
             audits.push(audit);

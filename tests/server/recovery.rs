@@ -80,7 +80,7 @@ async fn load_until_killed(
 /// one partition) makes.
 pub(crate) fn replayed_head(data: &Path) -> String {
     let engine = new_engine(None).expect("engine");
-    let only_one = Holdings::new(PartitionMap::new(1), 0);
+    let only_one = Holdings::new(&PartitionMap::new(1), 0);
     let replay = wallet_host::audit::replay(&data.join("partition-0"), only_one, &engine)
         .expect("the log replays");
     hex::encode(replay.chain_head)

@@ -1,7 +1,8 @@
 //! The partition map: which partition holds an account. Accounts are
-//! spread by a stable hash (CRC-32C of the id) over `count` equal ranges
-//! of the hash space, so that a partition's range can later be halved
-//! without moving any other partition's accounts.
+//! spread by a stable hash (CRC-32C of the id) over ranges of the hash
+//! space, one per partition: `count` equal ones at first, and a partition's
+//! range can be halved (a split, the upper half to a new partition) without
+//! moving any other partition's accounts.
 //!
 //! The system accounts (`external:bank`) have a shard in every partition,
 //! so that deposits and withdrawals stay inside the user's partition; an
@@ -16,6 +17,7 @@
 //! the partition that no longer holds its account instead of acting on
 //! money that is no longer there.
 
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use wallet_core::account::SYSTEM_ACCOUNTS;
 use wallet_core::codec::{self, Calls};
@@ -24,9 +26,54 @@ use wallet_core::{AccountKind, Call, Command};
 /// The most partitions a node runs.
 pub const PARTITIONS_MAX: u32 = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The size of the hash space (a CRC-32C).
+const SPACE: u64 = 1 << 32;
+
+/// The hash that places `account`. Part of the data's format: it may never
+/// change.
+pub fn hash(account: &str) -> u32 {
+    crc32c::crc32c(account.as_bytes())
+}
+
+/// A range of the hash space: `start..end`, with `end` at most 2^32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    pub start: u32,
+    pub end: u64,
+}
+
+impl Range {
+    pub const WHOLE: Range = Range {
+        start: 0,
+        end: SPACE,
+    };
+
+    pub fn contains(&self, hash: u32) -> bool {
+        self.start <= hash && u64::from(hash) < self.end
+    }
+
+    /// Its two halves, lower then upper; `None` for a range of one hash.
+    pub fn halves(&self) -> Option<(Range, Range)> {
+        let middle = u64::from(self.start) + (self.end - u64::from(self.start)) / 2;
+        let middle = u32::try_from(middle).expect("inside the space");
+        (middle > self.start).then_some((
+            Range {
+                start: self.start,
+                end: u64::from(middle),
+            },
+            Range {
+                start: middle,
+                end: self.end,
+            },
+        ))
+    }
+}
+
+/// Each partition's range, by partition id; together they tile the hash
+/// space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMap {
-    count: u32,
+    ranges: Vec<Range>,
 }
 
 /// Where one call runs.
@@ -42,22 +89,53 @@ pub enum Target {
 }
 
 impl PartitionMap {
+    /// `count` partitions of equal ranges: partition i holds the hashes h
+    /// with i <= h * count / 2^32 < i + 1.
     pub fn new(count: u32) -> PartitionMap {
         assert!(
             (1..=PARTITIONS_MAX).contains(&count),
             "1 to {PARTITIONS_MAX} partitions"
         );
-        PartitionMap { count }
+        let count = u64::from(count);
+        let start = |i: u64| (i * SPACE).div_ceil(count);
+        let ranges = (0..count)
+            .map(|i| Range {
+                start: u32::try_from(start(i)).expect("inside the space"),
+                end: start(i + 1),
+            })
+            .collect();
+        PartitionMap { ranges }
     }
 
     pub fn count(&self) -> u32 {
-        self.count
+        u32::try_from(self.ranges.len()).expect("at most PARTITIONS_MAX")
+    }
+
+    /// The range `partition` holds.
+    pub fn range(&self, partition: u32) -> Option<Range> {
+        self.ranges.get(partition as usize).copied()
+    }
+
+    /// The map after `parent` splits: the upper half of its range goes to
+    /// a new partition, the next id, which this answers with. `None` if
+    /// the map is full or the range is a single hash.
+    pub fn split(&self, parent: u32) -> Option<(PartitionMap, u32)> {
+        let (lower, upper) = self.range(parent)?.halves()?;
+        let child = self.count();
+        if child >= PARTITIONS_MAX {
+            return None;
+        }
+        let mut ranges = self.ranges.clone();
+        ranges[parent as usize] = lower;
+        ranges.push(upper);
+        Some((PartitionMap { ranges }, child))
     }
 
     /// The partition whose hash range holds `account`.
     pub fn of(&self, account: &str) -> u32 {
-        let hash = u64::from(crc32c::crc32c(account.as_bytes()));
-        ((hash * u64::from(self.count)) >> 32) as u32
+        let hash = hash(account);
+        let found = self.ranges.iter().position(|range| range.contains(hash));
+        u32::try_from(found.expect("the ranges tile the hash space")).expect("few partitions")
     }
 
     /// Where `account`'s money is for a transfer: `None` for a sharded
@@ -73,7 +151,7 @@ impl PartitionMap {
             C::OpenAccount(open) => {
                 let home = self.of(open.account.as_ref());
                 match open.kind {
-                    AccountKind::System if self.count > 1 => Target::Every(home),
+                    AccountKind::System if self.count() > 1 => Target::Every(home),
                     _ => Target::One(home),
                 }
             }
@@ -94,11 +172,11 @@ impl PartitionMap {
     }
 }
 
-/// The accounts one partition holds, by the map.
+/// The accounts one partition holds: those in its range of the map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Holdings {
-    map: PartitionMap,
     partition: u32,
+    range: Range,
 }
 
 /// A batch as the partition may apply it: the calls it holds the accounts
@@ -110,8 +188,10 @@ pub struct Fenced<'a> {
 }
 
 impl Holdings {
-    pub fn new(map: PartitionMap, partition: u32) -> Holdings {
-        Holdings { map, partition }
+    /// What `partition` holds by `map`.
+    pub fn new(map: &PartitionMap, partition: u32) -> Holdings {
+        let range = map.range(partition).expect("a partition of the map");
+        Holdings { partition, range }
     }
 
     pub fn partition(&self) -> u32 {
@@ -121,7 +201,7 @@ impl Holdings {
     /// Whether `account`'s money may be here: a sharded system account's
     /// is everywhere.
     pub fn holds(&self, account: &str) -> bool {
-        self.map.home(account).is_none_or(|p| p == self.partition)
+        SYSTEM_ACCOUNTS.contains(&account) || self.range.contains(hash(account))
     }
 
     /// Whether this partition holds every account `call` acts on here; a
@@ -161,7 +241,7 @@ impl Holdings {
             moved: Vec::new(),
         };
         // One partition holds every account.
-        if self.map.count == 1 {
+        if self.range == Range::WHOLE {
             return whole();
         }
         let Ok(decoded) = codec::calls(calls) else {
@@ -228,7 +308,66 @@ mod tests {
         );
         // The hash is part of the data's format: it may never change.
         assert_eq!(map.of("alice"), PartitionMap::new(4).of("alice"));
-        assert_eq!(crc32c::crc32c(b"alice"), 0xFB02_028E);
+        assert_eq!(hash("alice"), 0xFB02_028E);
+    }
+
+    #[test]
+    fn equal_ranges_place_accounts_as_the_first_formula_did() {
+        // Data directories written before the ranges placed account hash
+        // h in partition h * count / 2^32: they must find every account
+        // where it is.
+        for count in 1..=PARTITIONS_MAX {
+            let map = PartitionMap::new(count);
+            assert_eq!(map.range(0).map(|r| r.start), Some(0));
+            assert_eq!(map.range(count - 1).map(|r| r.end), Some(SPACE));
+            for i in 0..count {
+                let range = map.range(i).expect("a range each");
+                // At both edges of each range, and inside.
+                for h in [
+                    range.start,
+                    (range.end - 1) as u32,
+                    range.start / 2 + (range.end / 2) as u32,
+                ] {
+                    let formula = ((u64::from(h) * u64::from(count)) >> 32) as u32;
+                    assert_eq!(formula, i, "hash {h:#x} of {count} partitions");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_split_moves_the_upper_half_of_one_partition_and_nothing_else() {
+        let map = PartitionMap::new(3);
+        let (split, child) = map.split(1).expect("splits");
+        assert_eq!((child, split.count()), (3, 4));
+        let mut moved = 0;
+        for i in 0..3_000 {
+            let id = format!("acct-{i}");
+            let (before, after) = (map.of(&id), split.of(&id));
+            if before == after {
+                continue;
+            }
+            assert_eq!((before, after), (1, 3), "{id}");
+            assert!(hash(&id) >= split.range(3).expect("the child's").start);
+            moved += 1;
+        }
+        assert!(
+            (400..600).contains(&moved),
+            "about half of a third: {moved}"
+        );
+        let full = PartitionMap::new(PARTITIONS_MAX);
+        assert!(full.split(0).is_none(), "no more than PARTITIONS_MAX");
+    }
+
+    #[test]
+    fn a_range_halves_into_two_that_tile_it() {
+        let (lower, upper) = Range::WHOLE.halves().expect("halves");
+        assert_eq!((lower.start, lower.end), (0, 1 << 31));
+        assert_eq!((upper.start, upper.end), (1 << 31, SPACE));
+        let odd = Range { start: 10, end: 13 };
+        let (lower, upper) = odd.halves().expect("halves");
+        assert_eq!((lower.end, upper.start as u64, upper.end), (11, 11, 13));
+        assert!(Range { start: 7, end: 8 }.halves().is_none());
     }
 
     #[test]
@@ -266,7 +405,7 @@ mod tests {
         );
     }
 
-    fn held_by(map: PartitionMap, partition: u32) -> &'static str {
+    fn held_by(map: &PartitionMap, partition: u32) -> &'static str {
         (0..)
             .map(|i| format!("acct-{i}"))
             .find(|id| map.of(id) == partition)
@@ -277,8 +416,8 @@ mod tests {
     #[test]
     fn a_call_is_admitted_where_its_accounts_are() {
         let map = PartitionMap::new(2);
-        let zero = Holdings::new(map, 0);
-        let (mine, other) = (held_by(map, 0), held_by(map, 1));
+        let zero = Holdings::new(&map, 0);
+        let (mine, other) = (held_by(&map, 0), held_by(&map, 1));
         let call = |command| Call {
             caller: wallet_core::Caller::SYSTEM,
             command,
@@ -313,7 +452,7 @@ mod tests {
     #[test]
     fn a_fenced_batch_keeps_the_calls_it_holds_in_order() {
         let map = PartitionMap::new(2);
-        let (mine, other) = (held_by(map, 0), held_by(map, 1));
+        let (mine, other) = (held_by(&map, 0), held_by(&map, 1));
         let settle = |id| Call {
             caller: wallet_core::Caller::SYSTEM,
             command: Command::TccSettle(Txid(id)),
@@ -332,7 +471,7 @@ mod tests {
         }
         let bytes = calls.into_bytes();
         let homes = [(1, other.to_owned()), (3, mine.to_owned())];
-        let fenced = Holdings::new(map, 0).fence(&bytes, &homes);
+        let fenced = Holdings::new(&map, 0).fence(&bytes, &homes);
         assert_eq!(fenced.moved, [1, 2]);
         let kept: Vec<_> = codec::calls(&fenced.calls)
             .expect("decodes")
@@ -341,7 +480,7 @@ mod tests {
             .collect();
         assert_eq!(kept, [Some(Txid(0)), Some(Txid(3))]);
         // Everything is held where there is one partition.
-        let alone = Holdings::new(PartitionMap::new(1), 0).fence(&bytes, &homes);
+        let alone = Holdings::new(&PartitionMap::new(1), 0).fence(&bytes, &homes);
         assert!(alone.moved.is_empty() && alone.calls == bytes);
     }
 }

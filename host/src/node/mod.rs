@@ -17,7 +17,7 @@ mod server;
 mod space;
 mod tls;
 
-pub use map::{Holdings, PARTITIONS_MAX, PartitionMap};
+pub use map::{Holdings, PARTITIONS_MAX, PartitionMap, Range, hash};
 pub use reads::Read;
 pub use replicas::Membership;
 pub use router::Router;
@@ -240,7 +240,7 @@ impl Node {
         let mut partitions = Vec::new();
         for id in 0..count {
             let dir = config.data_dir.join(format!("partition-{id}"));
-            let holdings = Holdings::new(PartitionMap::new(count), id);
+            let holdings = Holdings::new(&PartitionMap::new(count), id);
             let partition =
                 Partition::open(&dir, holdings, &member, &group, &engine, &config.partition)
                     .await?;

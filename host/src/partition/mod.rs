@@ -4,9 +4,11 @@
 //!
 //! - `batcher`: group commit in front of Raft.
 //! - `divergence`: replicas comparing event-chain heads, and fencing.
+//! - `split`: what a split does to the state of the partition it halves.
 
 mod batcher;
 mod divergence;
+pub mod split;
 #[cfg(test)]
 mod tests;
 

@@ -17,7 +17,7 @@ fn engine() -> wasmtime::Engine {
 
 /// The one partition of a node that runs one.
 fn only_one() -> Holdings {
-    Holdings::new(crate::node::PartitionMap::new(1), 0)
+    Holdings::new(&crate::node::PartitionMap::new(1), 0)
 }
 
 /// Opens the partition in `dir`, waiting (boundedly) for the tasks of an
@@ -172,7 +172,7 @@ async fn a_failing_disk_stops_the_partition_and_loses_nothing_acknowledged(fail:
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
     let map = crate::node::PartitionMap::new(2);
-    let holdings = Holdings::new(map, 0);
+    let holdings = Holdings::new(&map, 0);
     let held_by = |p: u32| {
         (0..)
             .map(|i| format!("user-{i}"))

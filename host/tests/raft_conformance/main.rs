@@ -60,7 +60,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
             Arc::new(Store::open(&dir.path().join("state"), &options()).expect("store opens"));
         let snapshots =
             Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots open");
-        let only_one = Holdings::new(PartitionMap::new(1), 0);
+        let only_one = Holdings::new(&PartitionMap::new(1), 0);
         let state_machine = StateMachine::new(
             store,
             Executor::new(engine()),
