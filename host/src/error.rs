@@ -188,6 +188,11 @@ pub enum Error {
     #[error("--partitions: {0}")]
     Partitions(String),
 
+    #[error(
+        "the history to verify holds a split at index {index}; verifying across a split is not built yet (verify from a snapshot taken after it)"
+    )]
+    SplitInWindow { index: u64 },
+
     #[error("the node stopped: {0}")]
     Stopped(String),
 

@@ -267,10 +267,6 @@ impl Replaying {
             .history
             .migrate(&mut self.executor, &batch, &mut self.state)?;
         self.audit.migrations.extend(migrations);
-        let executed = self
-            .history
-            .runtime(&mut self.executor, batch.version)?
-            .execute(batch.header, &batch.calls, &mut self.state)?;
         let mut header = RecordHeader {
             log_index: index,
             timestamp_ms: batch.header.timestamp_ms,
@@ -278,19 +274,35 @@ impl Replaying {
             version: batch.version,
             failure: None,
         };
-        let (events, offsets) = match &executed {
-            Executed::Applied(answer) => {
-                self.audit.commands += answer.outcomes().len() as u64;
-                self.state.apply(answer.writes());
-                (answer.events(), answer.event_offsets())
-            }
-            Executed::Failed(failure) => {
-                self.audit.commands += codec::check_calls(&batch.calls).map_or(0, |n| n as u64);
-                header.failure = Some(failure.clone());
-                (&[][..], &[][..])
-            }
-        };
-        encode_record(&self.head, &header, events, offsets, &mut self.record);
+        if batch.split.is_some() {
+            // A refused split made no record.
+            let Some(events) = self
+                .history
+                .split(&mut self.executor, &batch, &mut self.state)?
+            else {
+                return Ok(());
+            };
+            let (events, offsets) = crate::partition::split::encode_events(&events);
+            encode_record(&self.head, &header, &events, &offsets, &mut self.record);
+        } else {
+            let executed = self
+                .history
+                .runtime(&mut self.executor, batch.version)?
+                .execute(batch.header, &batch.calls, &mut self.state)?;
+            let (events, offsets) = match &executed {
+                Executed::Applied(answer) => {
+                    self.audit.commands += answer.outcomes().len() as u64;
+                    self.state.apply(answer.writes());
+                    (answer.events(), answer.event_offsets())
+                }
+                Executed::Failed(failure) => {
+                    self.audit.commands += codec::check_calls(&batch.calls).map_or(0, |n| n as u64);
+                    header.failure = Some(failure.clone());
+                    (&[][..], &[][..])
+                }
+            };
+            encode_record(&self.head, &header, events, offsets, &mut self.record);
+        }
         let seq = self.audit.batches + 1;
         let found = stored.read(seq)?;
         if found != Some(&self.record[..]) {

@@ -4,7 +4,8 @@
 //! state went through before it.
 
 use crate::node::Holdings;
-use crate::raft::{CommandBatch, HomedBatch, Request, TypeConfig};
+use crate::partition::split;
+use crate::raft::{CommandBatch, HomedBatch, Request, SplitEntry, TypeConfig};
 use crate::sm::{
     BatchFailure, BatchHeader, Executor, MemoryState, OwnedWrite, Runtime, Schedule, VersionHash,
 };
@@ -12,12 +13,15 @@ use crate::{Error, Result};
 use openraft::{Entry, EntryPayload};
 use serde::Serialize;
 use std::collections::HashMap;
+use wallet_core::{Event, Txid};
 
 /// Follows the schedule through the log, entry by entry.
 pub struct History {
     /// The partition, and the accounts it holds: a call it did not hold
-    /// the accounts of did not run.
+    /// the accounts of did not run. A split shrinks it.
     holdings: Holdings,
+    /// The partitions split off it so far.
+    children: Vec<u32>,
     schedule: Schedule,
     /// The components deployed so far, by hash.
     components: HashMap<VersionHash, Vec<u8>>,
@@ -35,6 +39,9 @@ pub struct Batch {
     pub header: BatchHeader,
     pub version: VersionHash,
     pub calls: Vec<u8>,
+    /// Set for a split entry, which carries no calls: `History::split`
+    /// applies it.
+    pub split: Option<SplitEntry>,
     /// The versions the log switched to since the batch before, whose
     /// migrations (for those that have one) ran before this batch, in
     /// order.
@@ -68,6 +75,7 @@ impl History {
     pub fn new(holdings: Holdings, genesis: Option<Vec<u8>>) -> History {
         let mut history = History {
             holdings,
+            children: Vec::new(),
             schedule: Schedule::default(),
             components: HashMap::new(),
             timestamp_ms: 0,
@@ -88,6 +96,7 @@ impl History {
     /// the last migration its state went through.
     pub fn resume(
         holdings: Holdings,
+        children: Vec<u32>,
         schedule: Schedule,
         components: impl IntoIterator<Item = Vec<u8>>,
         timestamp_ms: u64,
@@ -95,6 +104,7 @@ impl History {
     ) -> History {
         History {
             holdings,
+            children,
             schedule,
             components: components
                 .into_iter()
@@ -130,6 +140,23 @@ impl History {
             },
             homes,
         ) = match entry.payload {
+            EntryPayload::Normal(Request::Split(entry)) => {
+                let version = self
+                    .schedule
+                    .version_at(index)
+                    .ok_or(Error::NoActiveVersion(index))?;
+                return Ok(Some(Batch {
+                    header: BatchHeader {
+                        log_index: index,
+                        timestamp_ms: self.timestamp_ms,
+                        partition: self.holdings.partition(),
+                    },
+                    version,
+                    calls: Vec::new(),
+                    split: Some(entry),
+                    switches: std::mem::take(&mut self.switches),
+                }));
+            }
             EntryPayload::Normal(Request::Batch(batch)) => (batch, Vec::new()),
             EntryPayload::Normal(Request::Homed(HomedBatch { batch, homes })) => (batch, homes),
             EntryPayload::Normal(Request::Versions(change)) => {
@@ -156,6 +183,7 @@ impl History {
             },
             version,
             calls: self.holdings.fence(&calls, &homes).calls.into_owned(),
+            split: None,
             switches: std::mem::take(&mut self.switches),
         }))
     }
@@ -180,6 +208,38 @@ impl History {
             return Ok(None);
         }
         crate::sm::migrate(runtime, records()?).map(Some)
+    }
+
+    /// Applies the split `batch` carries to `state` as the state machine
+    /// did: `None` where it was refused (or named a child split off
+    /// already), which left only the position; else the events of the
+    /// parent's record, and from here on the partition holds the lower
+    /// half.
+    pub fn split(
+        &mut self,
+        executor: &mut Executor,
+        batch: &Batch,
+        state: &mut MemoryState,
+    ) -> Result<Option<Vec<Event<String>>>> {
+        let entry = batch.split.as_ref().expect("a split entry");
+        if self.children.contains(&entry.child) {
+            return Ok(None);
+        }
+        let index = batch.header.log_index;
+        let range = self.holdings.range();
+        let runtime = self.runtime(executor, batch.version)?;
+        let Ok((lower, upper)) = split::plan(range, &self.schedule, index, runtime) else {
+            return Ok(None);
+        };
+        let records = state.records().into_iter().map(Ok);
+        let derived = match split::derive(runtime, records, Vec::new(), upper, Txid(entry.id))? {
+            Ok(derived) => derived,
+            Err(_) => return Ok(None),
+        };
+        state.apply(derived.parent_deletes.iter().map(|key| (&key[..], None)));
+        self.holdings = Holdings::from_range(self.holdings.partition(), lower);
+        self.children.push(entry.child);
+        Ok(Some(derived.parent_events))
     }
 
     /// Runs the migrations before `batch` over `state`; what each did.

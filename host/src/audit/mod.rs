@@ -70,6 +70,23 @@ pub fn replay(
             return Ok(());
         };
         history.migrate(&mut executor, &batch, &mut state)?;
+        if batch.split.is_some() {
+            let Some(events) = history.split(&mut executor, &batch, &mut state)? else {
+                return Ok(());
+            };
+            let header = RecordHeader {
+                log_index: index,
+                timestamp_ms: batch.header.timestamp_ms,
+                partition,
+                version: batch.version,
+                failure: None,
+            };
+            let (events, offsets) = crate::partition::split::encode_events(&events);
+            encode_record(&replay.chain_head, &header, &events, &offsets, &mut record);
+            replay.chain_head = chain_next(&record);
+            replay.batches += 1;
+            return Ok(());
+        }
         let executed = history.runtime(&mut executor, batch.version)?.execute(
             batch.header,
             &batch.calls,

@@ -194,8 +194,17 @@ impl Holdings {
         Holdings { partition, range }
     }
 
+    /// What `partition` holds when its range is `range` (after a split).
+    pub fn from_range(partition: u32, range: Range) -> Holdings {
+        Holdings { partition, range }
+    }
+
     pub fn partition(&self) -> u32 {
         self.partition
+    }
+
+    pub fn range(&self) -> Range {
+        self.range
     }
 
     /// Whether `account`'s money may be here: a sharded system account's

@@ -14,6 +14,7 @@ mod tests;
 
 pub use batcher::{BATCHES_IN_FLIGHT_MAX, Batcher, QUEUED_COMMANDS_MAX};
 pub use divergence::{DIVERGED_FILE, Divergence, Heads, HeadsRequest};
+pub use split::{Child, SplitOutcome, SplitRefused, Splits};
 
 use crate::audit::{Base, History, Report, Shadow, Verifier, Window};
 use crate::cluster::Peers;
@@ -143,6 +144,15 @@ impl Partition {
         let id = holdings.partition();
         divergence::refuse_if_diverged(dir)?;
         let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
+        // After a split, the partition holds what its last one left it.
+        let holdings = match store.splits()? {
+            Some(splits) => Holdings::from_range(id, splits.range),
+            None => holdings,
+        };
+        let births = split::Births {
+            dir: dir.parent().unwrap_or(dir).to_path_buf(),
+            options: options.store.clone(),
+        };
         let mut executor = Executor::new(engine);
         if let Some(hash) = store.version_at(store.applied_index() + 1) {
             // Refused here, at start, rather than at the next batch.
@@ -169,6 +179,7 @@ impl Partition {
             holdings,
             snapshots.clone(),
             log.clone(),
+            births,
         );
         let views = Views::start(dir, &options.views, store.event_log(), store.subscribe())?;
         let config = raft_config(options.snapshot_every)?;
@@ -312,6 +323,19 @@ impl Partition {
         self.batcher.submit(calls, home).await
     }
 
+    /// Splits the partition: the upper half of its range goes to `child`
+    /// (see `split`), named `id` in the postings of the money that moves
+    /// (this replica must lead).
+    pub async fn split(
+        &self,
+        child: u32,
+        id: u128,
+    ) -> Result<(SplitOutcome, Position), SubmitError> {
+        let entry = crate::raft::SplitEntry { child, id };
+        self.propose(Request::Split(entry), |reply| reply.split)
+            .await
+    }
+
     /// Closes finished transfers in the coordinator's journal (this
     /// replica must lead).
     pub async fn finish(&self, ids: Vec<u128>) -> Result<Position, SubmitError> {
@@ -425,6 +449,9 @@ impl Partition {
                 to: through,
             })?;
             if let Some(batch) = history.next(index, &stored)? {
+                if batch.split.is_some() {
+                    return Err(Error::SplitInWindow { index });
+                }
                 verifier.batch(&history, &batch)?;
             }
             verifier.reached(index);
@@ -473,8 +500,16 @@ impl Partition {
                 let id = &manifest.meta.snapshot_id;
                 Error::StoreFailed(format!("reading snapshot {id}: {e}"))
             })?;
+        let (holdings, children) = match &checkpoint.splits {
+            Some(splits) => (
+                Holdings::from_range(self.id, splits.range),
+                splits.children.iter().map(|c| c.partition).collect(),
+            ),
+            None => (self.holdings, Vec::new()),
+        };
         let history = History::resume(
-            self.holdings,
+            holdings,
+            children,
             checkpoint.schedule,
             checkpoint
                 .components

@@ -22,9 +22,55 @@
 use crate::Result;
 use crate::coordinator::InFlight;
 use crate::node::{Range, hash};
-use crate::sm::{BatchFailure, Runtime, for_each_owner};
-use wallet_core::codec::{Belongs, Holding};
+use crate::sm::{BatchFailure, Runtime, VersionHash, for_each_owner};
+use crate::store::{Seed, Store, StoreOptions};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use wallet_core::codec::{self, Belongs, Holding};
 use wallet_core::{AccountKind, Event, Posting, Txid, account::SYSTEM_ACCOUNTS};
+
+/// What a partition holds after its splits, in its replicated state: its
+/// range, and the partitions split off it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Splits {
+    pub range: Range,
+    pub children: Vec<Child>,
+}
+
+/// A partition split off another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Child {
+    pub partition: u32,
+    /// The range it took.
+    pub range: Range,
+    /// The parent's log index of the split.
+    pub index: u64,
+    /// The split's id, in the postings of the money that moved.
+    pub id: u128,
+}
+
+/// What a split entry did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SplitOutcome {
+    /// The child took the upper half of the range (an entry naming a child
+    /// this partition already has answers what that split did).
+    Split(Child),
+    Refused(SplitRefused),
+}
+
+/// Why a split changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SplitRefused {
+    /// The partition's range is a single hash.
+    Indivisible,
+    /// The version running here does not say whose its records are
+    /// (releases before 2.4.0).
+    VersionCannotSplit(VersionHash),
+    /// A version is scheduled to run from a later index: split after it.
+    ActivationPending(VersionHash),
+    /// The version failed while saying whose its records are.
+    VersionFailed(String),
+}
 
 /// A state record: key and value, as the store holds them.
 pub type Record = (Box<[u8]>, Box<[u8]>);
@@ -42,6 +88,27 @@ pub struct Derived {
     pub child_events: Vec<Event<String>>,
     /// The journal records that move, by transaction id.
     pub journal: Vec<InFlight>,
+}
+
+/// The two halves of `range` a split at `index` makes, or why it is
+/// refused: a range of one hash, a version scheduled to run from a later
+/// index, or a version (`runtime`, the one running at `index`) that cannot
+/// say whose its records are. The state machine and the audit decide
+/// alike.
+pub fn plan(
+    range: Range,
+    schedule: &crate::sm::Schedule,
+    index: u64,
+    runtime: &Runtime,
+) -> std::result::Result<(Range, Range), SplitRefused> {
+    let halves = range.halves().ok_or(SplitRefused::Indivisible)?;
+    if let Some(later) = schedule.activated_after(index) {
+        return Err(SplitRefused::ActivationPending(later));
+    }
+    if !runtime.splits() {
+        return Err(SplitRefused::VersionCannotSplit(runtime.version().hash));
+    }
+    Ok(halves)
 }
 
 /// Splits a state (every record, in key order) and a journal: what leaves
@@ -89,6 +156,74 @@ pub fn derive<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     }
     derived.journal = journal.into_iter().filter(|t| moves(&t.from)).collect();
     Ok(Ok(derived))
+}
+
+/// Where a replica writes the first state of a partition split off its
+/// own: beside its own directory, as `partition-<child>`, which the node
+/// opens once the parent committed the split.
+#[derive(Clone, Debug)]
+pub struct Births {
+    /// The node's data directory.
+    pub dir: PathBuf,
+    pub options: StoreOptions,
+}
+
+/// A partition's directory in the node's data directory.
+pub fn partition_dir(data_dir: &std::path::Path, partition: u32) -> PathBuf {
+    data_dir.join(format!("partition-{partition}"))
+}
+
+impl Births {
+    /// Writes the child's first state, whole or not at all. A directory
+    /// the child already has is one a crash left before the parent
+    /// committed the split (it never opened: it has no Raft log), and is
+    /// written again; one that opened is no child's to write.
+    pub fn seed(&self, seed: &Seed) -> Result<()> {
+        let done = partition_dir(&self.dir, seed.partition);
+        let building = done.with_extension("seed");
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| crate::Error::DataDir { path, source }
+        };
+        if done.join("raft").exists() {
+            return Err(crate::Error::Partitions(format!(
+                "partition {} already runs in {}: a split cannot make it",
+                seed.partition,
+                done.display()
+            )));
+        }
+        for stale in [&building, &done] {
+            if stale.exists() {
+                std::fs::remove_dir_all(stale).map_err(io(stale))?;
+            }
+        }
+        Store::seed(&building.join("state"), &self.options, seed)?;
+        std::fs::rename(&building, &done).map_err(io(&building))?;
+        crate::log::sync_dir(&self.dir)
+    }
+}
+
+impl Derived {
+    /// The accounts that moved.
+    pub fn accounts(&self) -> u64 {
+        let arrived = self.child_events.iter();
+        arrived
+            .filter(|e| matches!(e, Event::AccountMovedIn(_)))
+            .count() as u64
+    }
+}
+
+/// Events as an event record holds them: each `command u32` (0: a split
+/// runs no command) and the event, and where each starts.
+pub fn encode_events(events: &[Event<String>]) -> (Vec<u8>, Vec<u32>) {
+    let mut bytes = Vec::new();
+    let mut offsets = Vec::with_capacity(events.len());
+    for event in events {
+        offsets.push(u32::try_from(bytes.len()).expect("a split's events are bounded"));
+        codec::put_u32(&mut bytes, 0);
+        codec::put_event(&mut bytes, event).expect("the state's ids encode");
+    }
+    (bytes, offsets)
 }
 
 fn is_system(account: &str) -> bool {

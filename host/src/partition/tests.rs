@@ -337,8 +337,18 @@ async fn initializing_a_group_another_member_started_is_no_error() {
     let snapshots =
         Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots");
     let executor = Executor::new(&engine());
-    let state_machine =
-        StateMachine::new(store.clone(), executor, only_one(), snapshots, log.clone());
+    let births = super::split::Births {
+        dir: dir.path().to_path_buf(),
+        options: options.store.clone(),
+    };
+    let state_machine = StateMachine::new(
+        store.clone(),
+        executor,
+        only_one(),
+        snapshots,
+        log.clone(),
+        births,
+    );
     let network = Network::new(None, 0, store.event_log(), log.clone());
     let config = raft_config(options.snapshot_every).expect("config");
     let raft = Raft::new(1, config, network, log, state_machine)
@@ -360,4 +370,126 @@ async fn initializing_a_group_another_member_started_is_no_error() {
         .await
         .expect("the group is under way: nothing to do");
     raft.shutdown().await.expect("stops");
+}
+
+/// A partition splits: the accounts of the upper half of its range leave
+/// with their records, their money and their transfers in flight for the
+/// child, whose first state is written beside the parent's; from the
+/// split on, the parent applies no call of theirs, and its books still
+/// sum to zero.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
+    let upper = crate::node::Range::WHOLE.halves().expect("halves").1;
+    let held = |moves: bool| {
+        (0..)
+            .map(|i| format!("user-{i}"))
+            .find(|id| upper.contains(crate::node::hash(id)) == moves)
+            .expect("an account")
+            .leak() as &'static str
+    };
+    let (stays, moves) = (held(false), held(true));
+    let usd = Currency(*b"USD");
+    let deposit_to = |id, to| {
+        Command::Deposit(Transfer {
+            id: Txid(id),
+            from: account::BANK,
+            to,
+            amount: 100,
+            currency: usd,
+        })
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = open(&dir.path().join("partition-0")).await;
+    let opened = calls(vec![
+        standard(stays),
+        standard(moves),
+        deposit_to(1, stays),
+        deposit_to(2, moves),
+    ]);
+    let submitted = partition.submit(opened, None).await.expect("applied");
+    assert!(submitted.replies.iter().all(|r| *r == Reply::Accepted));
+    let reserve = Command::TccReserve(Transfer {
+        id: Txid(3),
+        from: moves,
+        to: "elsewhere",
+        amount: 40,
+        currency: usd,
+    });
+    let reserved = partition
+        .submit(calls_as(Caller::SYSTEM, vec![reserve]), Some(moves.into()))
+        .await
+        .expect("applied");
+    assert_eq!(reserved.replies, [Reply::Accepted]);
+
+    let (outcome, position) = partition.split(1, 77).await.expect("applied");
+    let SplitOutcome::Split(child) = outcome else {
+        panic!("refused: {outcome:?}");
+    };
+    assert_eq!((child.partition, child.range, child.id), (1, upper, 77));
+    assert_eq!(child.index, position.index);
+    // Asked again, the split answers what it did.
+    let (again, _) = partition.split(1, 77).await.expect("applied");
+    assert_eq!(again, SplitOutcome::Split(child));
+
+    // The parent no longer applies the calls of the accounts that left.
+    let after = calls(vec![deposit_to(4, stays), deposit_to(5, moves)]);
+    let submitted = partition.submit(after, None).await.expect("applied");
+    assert_eq!(submitted.replies, [Reply::Accepted, Reply::Moved]);
+    let applied = partition.store().applied_index();
+    partition
+        .read_at(Some(applied), PROMPTLY)
+        .await
+        .expect("the read models catch up");
+    let views = partition.views();
+    let balance = |account| {
+        let row = views.account(account).expect("reads").expect("opened");
+        let b = &row.balances[0];
+        (b.available, b.reserved)
+    };
+    assert_eq!(balance(stays), (200, 0));
+    assert_eq!(balance(moves), (0, 0), "its money left");
+    let status = partition.status();
+    assert_eq!(status.in_flight.get("USD"), Some(&100), "through in-flight");
+    assert!(partition.store().in_flight().expect("reads").is_empty());
+
+    // The child's first state: the account, its money, its transfer.
+    let store = Store::open(&dir.path().join("partition-1/state"), &options().store)
+        .expect("the child's store opens");
+    let meta = store.meta();
+    assert_eq!((meta.applied_index, meta.events_last), (0, 1));
+    assert_eq!(store.splits().expect("reads").map(|s| s.range), Some(upper));
+    let journal = store.in_flight().expect("reads");
+    assert_eq!(journal.iter().map(|t| t.id).collect::<Vec<_>>(), [3]);
+    let names = store
+        .event_log()
+        .with_record(1, |bytes| {
+            let record = crate::store::Record::parse(bytes).expect("parses");
+            let events = record.events().map(|e| e.expect("decodes").1.name());
+            events.collect::<Vec<_>>()
+        })
+        .expect("reads")
+        .expect("the first record");
+    assert_eq!(
+        names,
+        ["account_moved_in", "moved_in", "reservation_moved_in"]
+    );
+    let records = store
+        .with_guest_records(|records| records.count())
+        .expect("reads");
+    assert!(
+        records >= 3,
+        "the account, its receipts and its phase: {records}"
+    );
+
+    // The parent's archive replays to the same chain, split included, and
+    // its audit finds every record and balance as stored.
+    let head = partition.store().meta().chain_head;
+    partition.shutdown().await;
+    drop(partition);
+    let parent = dir.path().join("partition-0");
+    let replayed = crate::audit::replay(&parent, only_one(), &engine()).expect("replays");
+    assert_eq!(replayed.chain_head, head);
+    let audit = crate::audit::audit(&parent, only_one(), &engine(), None).expect("audits");
+    assert_eq!(audit.chain_head, hex::encode(head));
+    assert!(audit.sums.values().all(|sum| *sum == 0), "{:?}", audit.sums);
 }

@@ -22,7 +22,9 @@ pub use log_store::{Durable, LogStore};
 pub use network::{Answer, Network};
 pub use snapshot::{CHECKPOINT_DIR, MANIFEST_FILE, Manifest, OwnedDir, SnapshotFiles, Snapshots};
 pub use state_machine::StateMachine;
-pub use type_config::{BatchReply, CommandBatch, HomedBatch, NodeId, Request, TypeConfig};
+pub use type_config::{
+    BatchReply, CommandBatch, HomedBatch, NodeId, Request, SplitEntry, TypeConfig,
+};
 
 pub type Raft = openraft::Raft<TypeConfig>;
 

@@ -1,17 +1,20 @@
 use super::LogStore;
 use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming};
-use super::{BatchReply, CommandBatch, NodeId, Request, TypeConfig, any_error};
+use super::{BatchReply, CommandBatch, NodeId, Request, SplitEntry, TypeConfig, any_error};
 use crate::cluster::transfer::{COMMANDS_FILE, EVENTS_FILE, Staged};
 use crate::node::Holdings;
+use crate::partition::split::{self, Births};
+use crate::partition::{Child, SplitOutcome, SplitRefused, Splits};
 use crate::service::Reply;
 use crate::sm::{Answer, BatchHeader, Executed, Executor, Runtime, VersionHash, VersionOutcome};
-use crate::store::{RecordHeader, Store};
+use crate::store::{RecordHeader, Seed, Store};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
 };
 use std::sync::Arc;
-use wallet_core::{Command, Event, codec};
+use wallet_core::{Command, Event, Txid, codec};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -30,6 +33,8 @@ pub struct StateMachine {
     snapshots: Snapshots,
     /// Where a received snapshot's command entries are archived.
     log: LogStore,
+    /// Where a split writes its child's first state.
+    births: Births,
 }
 
 fn apply_err(error: &crate::Error) -> StorageError<NodeId> {
@@ -52,6 +57,7 @@ impl StateMachine {
         holdings: Holdings,
         snapshots: Snapshots,
         log: LogStore,
+        births: Births,
     ) -> Self {
         StateMachine {
             store,
@@ -59,7 +65,127 @@ impl StateMachine {
             holdings,
             snapshots,
             log,
+            births,
         }
+    }
+
+    /// Applies a split entry: refused (and only the position moves) where
+    /// the range has no half to give, a version is scheduled to switch
+    /// later, or the version cannot say whose its records are; else the
+    /// child's first state is written, then the parent's commit, and from
+    /// here on the partition holds the lower half. An entry naming a child
+    /// the partition already has answers what that split did.
+    fn apply_split(
+        &mut self,
+        log_id: LogId<NodeId>,
+        entry: &SplitEntry,
+    ) -> crate::Result<BatchReply> {
+        let index = log_id.index;
+        let outcome = self.split(log_id, entry)?;
+        if let SplitOutcome::Refused(why) = &outcome {
+            tracing::warn!(index, child = entry.child, ?why, "a split was refused");
+            self.store.commit_marker(encode(&log_id), index, None)?;
+        }
+        Ok(BatchReply {
+            index,
+            split: Some(outcome),
+            ..BatchReply::default()
+        })
+    }
+
+    fn split(&mut self, log_id: LogId<NodeId>, entry: &SplitEntry) -> crate::Result<SplitOutcome> {
+        let index = log_id.index;
+        let partition = self.holdings.partition();
+        let splits = self.store.splits()?.unwrap_or(Splits {
+            range: self.holdings.range(),
+            children: Vec::new(),
+        });
+        if let Some(done) = splits.children.iter().find(|c| c.partition == entry.child) {
+            self.store.commit_marker(encode(&log_id), index, None)?;
+            return Ok(SplitOutcome::Split(*done));
+        }
+        let refused = |why| Ok(SplitOutcome::Refused(why));
+        let version = self
+            .store
+            .version_at(index)
+            .ok_or(crate::Error::NoActiveVersion(index))?;
+        let schedule = self.store.schedule();
+        let runtime = runtime(&mut self.executor, &self.store, version)?;
+        let (lower, upper) = match split::plan(splits.range, &schedule, index, runtime) {
+            Ok(halves) => halves,
+            Err(why) => return refused(why),
+        };
+        let journal = self.store.in_flight()?;
+        let started = std::time::Instant::now();
+        let derived = match self.store.with_guest_records(|records| {
+            split::derive(runtime, records, journal, upper, Txid(entry.id))
+        })?? {
+            Ok(derived) => derived,
+            Err(failure) => return refused(SplitRefused::VersionFailed(failure.to_string())),
+        };
+        let child = Child {
+            partition: entry.child,
+            range: upper,
+            index,
+            id: entry.id,
+        };
+        let meta = self.store.meta();
+        let membership: StoredMembership<NodeId, openraft::BasicNode> = meta
+            .membership
+            .as_deref()
+            .map(decode)
+            .transpose()
+            .map_err(|e| crate::Error::StoreFailed(e.to_string()))?
+            .unwrap_or_default();
+        // The child starts as a group whose first entry (index 0) is
+        // applied: its own log, terms and indexes, with the parent's
+        // members.
+        let start = LogId::new(CommittedLeaderId::new(0, 0), 0);
+        let component = self
+            .store
+            .version(version)?
+            .ok_or(crate::Error::UnknownVersion(version))?;
+        self.births.seed(&Seed {
+            partition: entry.child,
+            derived: &derived,
+            splits: Splits {
+                range: upper,
+                children: Vec::new(),
+            },
+            version,
+            component: &component,
+            applied: encode(&start),
+            membership: encode(&StoredMembership::new(
+                Some(start),
+                membership.membership().clone(),
+            )),
+            timestamp_ms: meta.timestamp_ms,
+        })?;
+        let header = RecordHeader {
+            log_index: index,
+            timestamp_ms: meta.timestamp_ms,
+            partition,
+            version,
+            failure: None,
+        };
+        let mut children = splits.children;
+        children.push(child);
+        let after = Splits {
+            range: lower,
+            children,
+        };
+        self.store
+            .commit_split(encode(&log_id), &header, &derived, &after)?;
+        self.holdings = Holdings::from_range(partition, lower);
+        tracing::info!(
+            partition,
+            index,
+            child = entry.child,
+            accounts = derived.accounts(),
+            elapsed = ?started.elapsed(),
+            "split off a partition"
+        );
+        Ok(SplitOutcome::Split(child))
     }
 
     /// Runs one batch and commits it: the calls of it this partition holds
@@ -209,6 +335,9 @@ impl StateMachine {
                         versions: Some(outcome),
                         ..BatchReply::default()
                     });
+                }
+                EntryPayload::Normal(Request::Split(split)) => {
+                    replies.push(self.apply_split(entry.log_id, split)?);
                 }
                 EntryPayload::Normal(Request::Finished(ids)) => {
                     self.store

@@ -18,6 +18,19 @@ pub enum Request {
     /// A batch with coordinator's steps in it, each with the account it
     /// acts on (`HomedBatch`).
     Homed(HomedBatch),
+    /// The partition splits: the upper half of its range goes to a new
+    /// partition (`SplitEntry`).
+    Split(SplitEntry),
+}
+
+/// A split: from this entry on, the upper half of the partition's range
+/// is `child`'s, which every replica derives from its state here
+/// (`partition::split`). `id` names the split in the postings of the
+/// money that moves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitEntry {
+    pub child: u32,
+    pub id: u128,
 }
 
 /// A batch whose calls include a coordinator's steps: `homes` pairs, in
@@ -51,6 +64,7 @@ pub struct BatchReply {
     pub replies: Vec<Reply>,
     pub tokens: Option<TokenOutcome>,
     pub versions: Option<VersionOutcome>,
+    pub split: Option<crate::partition::SplitOutcome>,
 }
 
 openraft::declare_raft_types!(

@@ -226,6 +226,15 @@ impl Schedule {
         }
     }
 
+    /// A version activated to run from an index after `index`.
+    pub fn activated_after(&self, index: u64) -> Option<VersionHash> {
+        self.activations
+            .iter()
+            .rev()
+            .find(|a| a.from > index)
+            .map(|a| a.hash)
+    }
+
     /// The version that runs the entry at `index`.
     pub fn version_at(&self, index: u64) -> Option<VersionHash> {
         self.activations

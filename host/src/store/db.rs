@@ -1,6 +1,7 @@
 //! The state database: its column families and the meta record.
 
 use crate::coordinator::InFlight;
+use crate::partition::Splits;
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::{Schedule, VersionHash};
 use crate::tokens::StoredToken;
@@ -33,6 +34,9 @@ const IN_FLIGHT_PREFIX: &[u8] = b"inflight/";
 /// (`u64` little endian): written with the migration's writes, so that one
 /// committed before a crash is not run again when the log replays.
 const MIGRATED_KEY: &[u8] = b"migrated";
+/// What the partition holds after its splits (postcard of a
+/// `partition::Splits`); absent before its first.
+const SPLITS_KEY: &[u8] = b"splits";
 /// The first byte of the meta value. Format 1 was written by the release
 /// that ran `wallet:statemachine@1.0.0`.
 const META_FORMAT: u8 = 2;
@@ -232,6 +236,29 @@ pub(super) fn read_migrated(db: &DB) -> Result<Option<u64>> {
         .transpose()
 }
 
+pub(super) fn splits_key() -> &'static [u8] {
+    SPLITS_KEY
+}
+
+pub(super) fn encode_splits(splits: &Splits) -> Vec<u8> {
+    postcard::to_allocvec(splits).expect("splits serialize")
+}
+
+/// What the partition holds after its splits; `None` before its first.
+pub(super) fn read_splits(db: &DB) -> Result<Option<Splits>> {
+    let bytes = db
+        .get_pinned_cf(cf(db, META), SPLITS_KEY)
+        .map_err(rocks("reading the splits"))?;
+    bytes
+        .map(|b| {
+            postcard::from_bytes(&b).map_err(|e| Error::CorruptValue {
+                cf: META,
+                why: format!("splits: {e}"),
+            })
+        })
+        .transpose()
+}
+
 /// The committed meta; the genesis meta for a new store.
 pub(super) fn read_meta(db: &DB) -> Result<Meta> {
     let bytes = db
@@ -268,6 +295,8 @@ pub struct CheckpointState {
     pub schedule: Schedule,
     /// The index of the last migration its state went through.
     pub migrated: Option<u64>,
+    /// What the partition held after its splits, if it had any.
+    pub splits: Option<Splits>,
     /// Every component deployed by then, under its hash.
     pub components: rocks::Entries,
     /// The guest's keys and values, read in place.
@@ -304,6 +333,7 @@ pub fn read_checkpoint(path: &Path) -> Result<CheckpointState> {
     Ok(CheckpointState {
         schedule: read_schedule(&db, &meta)?,
         migrated: read_migrated(&db)?,
+        splits: read_splits(&db)?,
         components: rocks::entries(&db, VERSIONS)?,
         meta,
         guest: GuestReader { db },

@@ -26,6 +26,7 @@
 mod cache;
 mod db;
 mod events;
+mod split;
 
 pub(crate) use db::read_meta_read_only;
 pub use db::{
@@ -36,6 +37,7 @@ pub use events::{
     BatchEvents, EVENTS_DIR, EventLog, Record, RecordHeader, chain_next, encode_record,
     read_events, recompute_balances,
 };
+pub use split::Seed;
 
 use crate::coordinator::{InFlight, journal};
 use crate::log::LogOptions;

@@ -6,6 +6,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use std::sync::{Arc, OnceLock};
 use wallet_host::log::LogOptions;
 use wallet_host::node::{Holdings, PartitionMap};
+use wallet_host::partition::split::Births;
 use wallet_host::raft::{Durable, LogStore, Snapshots, StateMachine, TypeConfig};
 use wallet_host::rocks::{Cache, Tuning};
 use wallet_host::sm::{Executor, new_engine};
@@ -61,12 +62,17 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
         let snapshots =
             Snapshots::open(store.clone(), dir.path().join("snapshots")).expect("snapshots open");
         let only_one = Holdings::new(&PartitionMap::new(1), 0);
+        let births = Births {
+            dir: dir.path().to_path_buf(),
+            options: options(),
+        };
         let state_machine = StateMachine::new(
             store,
             Executor::new(engine()),
             only_one,
             snapshots,
             log.clone(),
+            births,
         );
         Ok((dir, log, state_machine))
     }
