@@ -141,10 +141,10 @@ impl History {
             homes,
         ) = match entry.payload {
             EntryPayload::Normal(Request::Split(entry)) => {
-                let version = self
-                    .schedule
-                    .version_at(index)
-                    .ok_or(Error::NoActiveVersion(index))?;
+                // Refused where no version runs yet: no record.
+                let Some(version) = self.schedule.version_at(index) else {
+                    return Ok(None);
+                };
                 return Ok(Some(Batch {
                     header: BatchHeader {
                         log_index: index,
@@ -222,7 +222,8 @@ impl History {
         state: &mut MemoryState,
     ) -> Result<Option<Vec<Event<String>>>> {
         let entry = batch.split.as_ref().expect("a split entry");
-        if self.children.contains(&entry.child) {
+        let partition = self.holdings.partition();
+        if self.children.contains(&entry.child) || entry.child == partition {
             return Ok(None);
         }
         let index = batch.header.log_index;
@@ -237,7 +238,7 @@ impl History {
             Err(_) => return Ok(None),
         };
         state.apply(derived.parent_deletes.iter().map(|key| (&key[..], None)));
-        self.holdings = Holdings::from_range(self.holdings.partition(), lower);
+        self.holdings = Holdings::from_range(partition, lower);
         self.children.push(entry.child);
         Ok(Some(derived.parent_events))
     }

@@ -61,6 +61,10 @@ pub enum SplitOutcome {
 /// Why a split changed nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SplitRefused {
+    /// The entry names the partition itself as its child.
+    ChildIsParent,
+    /// No version runs here yet.
+    NoVersion,
     /// The partition's range is a single hash.
     Indivisible,
     /// The version running here does not say whose its records are
@@ -121,14 +125,21 @@ pub fn derive<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     moving: Range,
     id: Txid,
 ) -> Result<Result<Derived, BatchFailure>> {
-    let moves = |account: &str| !is_system(account) && moving.contains(hash(account));
+    // Accounts of the system kind have shards everywhere, those an admin
+    // opened too; their records come first (`a` sorts before the tables
+    // of receipts, phases and counters).
+    let mut system: Vec<String> = Vec::new();
+    let is_system = |system: &[String], account: &str| {
+        SYSTEM_ACCOUNTS.contains(&account) || system.iter().any(|s| s == account)
+    };
     let mut derived = Derived::default();
     let walked = for_each_owner(runtime, records, |key, value, belongs| {
         let record = || (Box::from(key), Box::from(value));
+        let moves = |account: &str| !is_system(&system, account) && moving.contains(hash(account));
         match belongs {
             Belongs::ToNone => derived.child_records.push(record()),
             Belongs::To(account) if !moves(account) => {
-                if is_system(account) {
+                if is_system(&system, account) {
                     derived.child_records.push(record());
                 }
             }
@@ -136,8 +147,10 @@ pub fn derive<K: AsRef<[u8]>, V: AsRef<[u8]>>(
                 derived.child_records.push(record());
                 derived.parent_deletes.push(Box::from(key));
             }
-            Belongs::Account { open, .. }
-                if open.kind == AccountKind::System || !moves(open.account) => {}
+            Belongs::Account { open, .. } if open.kind == AccountKind::System => {
+                system.push(open.account.to_owned());
+            }
+            Belongs::Account { open, .. } if !moves(open.account) => {}
             Belongs::Account { open, balances } => {
                 derived.child_records.push(record());
                 derived.parent_deletes.push(Box::from(key));
@@ -154,6 +167,7 @@ pub fn derive<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     if let Err(failure) = walked {
         return Ok(Err(failure));
     }
+    let moves = |account: &str| !is_system(&system, account) && moving.contains(hash(account));
     derived.journal = journal.into_iter().filter(|t| moves(&t.from)).collect();
     Ok(Ok(derived))
 }
@@ -224,10 +238,6 @@ pub fn encode_events(events: &[Event<String>]) -> (Vec<u8>, Vec<u32>) {
         codec::put_event(&mut bytes, event).expect("the state's ids encode");
     }
     (bytes, offsets)
-}
-
-fn is_system(account: &str) -> bool {
-    SYSTEM_ACCOUNTS.contains(&account)
 }
 
 /// The events of one currency's money leaving with `account`.
@@ -337,6 +347,9 @@ mod tests {
         let mut rt = runtime();
         let mut state = MemoryState::default();
         let (stays, moves, overdrawn) = (account(0, false), account(0, true), account(1, true));
+        // A system account an admin opened, whose hash is in the moving
+        // range: a shard, which stays.
+        let treasury = account(2, true);
         let admin = || Caller {
             role: Role::Admin,
             principal: "admin",
@@ -362,12 +375,14 @@ mod tests {
         };
         let bank = "external:bank";
         let (stays, moves, overdrawn) = (stays.as_str(), moves.as_str(), overdrawn.as_str());
+        let treasury = treasury.as_str();
         let mut events = run(
             &mut rt,
             &mut state,
             1,
             &[
                 open(bank, AccountKind::System),
+                open(treasury, AccountKind::System),
                 open(stays, AccountKind::Standard),
                 open(moves, AccountKind::Standard),
                 open(overdrawn, AccountKind::Credit(500)),
@@ -481,10 +496,9 @@ mod tests {
             owners
         };
         let kept = whose(&mut rt, after.clone());
-        assert!(
-            kept.iter().flatten().all(|a| a == stays || a == bank),
-            "{kept:?}"
-        );
+        let kept_by = |a: &String| a == stays || a == bank || a == treasury;
+        assert!(kept.iter().flatten().all(kept_by), "{kept:?}");
+        assert!(kept.iter().flatten().any(|a| a == treasury));
         let moved = whose(&mut rt, derived.child_records.iter().collect());
         assert!(
             moved.iter().flatten().all(|a| a == moves || a == overdrawn),

@@ -421,6 +421,12 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
         .expect("applied");
     assert_eq!(reserved.replies, [Reply::Accepted]);
 
+    // A split naming the partition itself is refused, and makes no record.
+    let records = partition.store().meta().events_last;
+    let (refused, _) = partition.split(0, 76).await.expect("applied");
+    assert_eq!(refused, SplitOutcome::Refused(SplitRefused::ChildIsParent));
+    assert_eq!(partition.store().meta().events_last, records);
+
     let (outcome, position) = partition.split(1, 77).await.expect("applied");
     let SplitOutcome::Split(child) = outcome else {
         panic!("refused: {outcome:?}");
@@ -489,7 +495,45 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     let parent = dir.path().join("partition-0");
     let replayed = crate::audit::replay(&parent, only_one(), &engine()).expect("replays");
     assert_eq!(replayed.chain_head, head);
-    let audit = crate::audit::audit(&parent, only_one(), &engine(), None).expect("audits");
+    // Once the stopped partition's tasks let go of its event log.
+    let mut tries = 0;
+    let audit = loop {
+        match crate::audit::audit(&parent, only_one(), &engine(), None) {
+            Err(crate::audit::Mismatch::Unreadable(Error::LogLocked { .. })) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            audited => break audited.expect("audits"),
+        }
+    };
     assert_eq!(audit.chain_head, hex::encode(head));
     assert!(audit.sums.values().all(|sum| *sum == 0), "{:?}", audit.sums);
+
+    // The child opens from that state as a group of its own: it elects
+    // itself, resumes the transfer in flight from its journal's record,
+    // and takes the account's calls.
+    drop(store);
+    let child = open_as(
+        &dir.path().join("partition-1"),
+        Holdings::from_range(1, upper),
+    )
+    .await;
+    assert_eq!(child.store().in_flight().expect("reads").len(), 1);
+    let later = calls(vec![deposit_to(6, moves), deposit_to(7, stays)]);
+    let submitted = child.submit(later, None).await.expect("applied");
+    assert_eq!(submitted.replies, [Reply::Accepted, Reply::Moved]);
+    let applied = child.store().applied_index();
+    child
+        .read_at(Some(applied), PROMPTLY)
+        .await
+        .expect("the read models catch up");
+    let row = child
+        .views()
+        .account(moves)
+        .expect("reads")
+        .expect("arrived");
+    let b = &row.balances[0];
+    assert_eq!((b.available, b.reserved), (160, 40));
+    assert_eq!(child.status().in_flight.get("USD"), Some(&-100));
+    child.shutdown().await;
 }

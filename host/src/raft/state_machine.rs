@@ -105,10 +105,12 @@ impl StateMachine {
             return Ok(SplitOutcome::Split(*done));
         }
         let refused = |why| Ok(SplitOutcome::Refused(why));
-        let version = self
-            .store
-            .version_at(index)
-            .ok_or(crate::Error::NoActiveVersion(index))?;
+        if entry.child == partition {
+            return refused(SplitRefused::ChildIsParent);
+        }
+        let Some(version) = self.store.version_at(index) else {
+            return refused(SplitRefused::NoVersion);
+        };
         let schedule = self.store.schedule();
         let runtime = runtime(&mut self.executor, &self.store, version)?;
         let (lower, upper) = match split::plan(splits.range, &schedule, index, runtime) {
@@ -511,6 +513,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             StorageIOError::write_snapshot(Some(meta.signature()), any_error(&e))
         })?;
         remove_incoming(&snapshot.dir);
+        // The snapshot may be past a split this replica never applied.
+        if let Some(splits) = self.store.splits().map_err(|e| apply_err(&e))? {
+            self.holdings = Holdings::from_range(self.holdings.partition(), splits.range);
+        }
         metrics::gauge!("applied_index").set(installed.applied_index as f64);
         metrics::counter!("snapshots_installed").increment(1);
         tracing::info!(

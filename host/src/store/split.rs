@@ -44,7 +44,10 @@ impl Store {
     /// and the journal records of the transfers whose source left; the
     /// event record says what money left; the partition holds `splits`
     /// from here on. Made durable at once, before the child opens: the
-    /// parent never applies the split again once the child serves.
+    /// parent never applies the split again once the child serves. Its
+    /// write (half the state's deletions, maybe) goes into memtables of
+    /// its own, with the event log synced first, as a migration's does, so
+    /// that RocksDB never flushes by itself.
     pub fn commit_split(
         &self,
         log_id: Vec<u8>,
@@ -55,6 +58,7 @@ impl Store {
         {
             let mut guard = self.writer();
             let w = &mut *guard;
+            self.start_flush(w)?;
             let seq = w.meta.events_last + 1;
             let (events, offsets) = encode_events(&derived.parent_events);
             encode_record(&w.meta.chain_head, header, &events, &offsets, &mut w.record);
@@ -78,6 +82,7 @@ impl Store {
             for key in &derived.parent_deletes {
                 w.cache.put(key, None);
             }
+            self.start_flush(w)?;
         }
         self.flush()?;
         Ok(())
