@@ -82,10 +82,15 @@ fn standard(account: &str) -> Command<&str> {
 }
 
 fn deposit(id: u128) -> Command<&'static str> {
+    deposit_to(id, "alice")
+}
+
+/// 100 USD from the bank.
+fn deposit_to(id: u128, to: &str) -> Command<&str> {
     Command::Deposit(Transfer {
         id: Txid(id),
         from: account::BANK,
-        to: "alice",
+        to,
         amount: 100,
         currency: Currency(*b"USD"),
     })
@@ -182,15 +187,6 @@ async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
     };
     let (mine, other) = (held_by(0), held_by(1));
     let usd = Currency(*b"USD");
-    let deposit_to = |id, to| {
-        Command::Deposit(Transfer {
-            id: Txid(id),
-            from: account::BANK,
-            to,
-            amount: 100,
-            currency: usd,
-        })
-    };
     let dir = tempfile::tempdir().expect("tempdir");
     let partition = open_as(dir.path(), holdings).await;
 
@@ -389,15 +385,6 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     };
     let (stays, moves) = (held(false), held(true));
     let usd = Currency(*b"USD");
-    let deposit_to = |id, to| {
-        Command::Deposit(Transfer {
-            id: Txid(id),
-            from: account::BANK,
-            to,
-            amount: 100,
-            currency: usd,
-        })
-    };
     let dir = tempfile::tempdir().expect("tempdir");
     let partition = open(&dir.path().join("partition-0")).await;
     let opened = calls(vec![

@@ -69,12 +69,12 @@ impl StateMachine {
         }
     }
 
-    /// Applies a split entry: refused (and only the position moves) where
-    /// the range has no half to give, a version is scheduled to switch
-    /// later, or the version cannot say whose its records are; else the
-    /// child's first state is written, then the parent's commit, and from
-    /// here on the partition holds the lower half. An entry naming a child
-    /// the partition already has answers what that split did.
+    /// Applies a split entry: refused, with only the position moving, for
+    /// a child that is the partition itself, before any version runs, or
+    /// where `split::plan` refuses; else the child's first state is
+    /// written, then the parent's commit, and from here on the partition
+    /// holds the lower half. An entry naming a child the partition already
+    /// has answers what that split did.
     fn apply_split(
         &mut self,
         log_id: LogId<NodeId>,

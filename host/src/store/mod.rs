@@ -212,17 +212,9 @@ impl Store {
     ) -> Result<()> {
         let mut guard = self.writer();
         let w = &mut *guard;
-        let seq = w.meta.events_last + 1;
         let (events, offsets) =
             answer.map_or((&[][..], &[][..]), |a| (a.events(), a.event_offsets()));
-        encode_record(&w.meta.chain_head, header, events, offsets, &mut w.record);
-        self.events.append(seq, &w.record)?;
-        let mut meta = w.meta.clone();
-        meta.applied = Some(log_id);
-        meta.applied_index = header.log_index;
-        meta.chain_head = chain_next(&w.record);
-        meta.events_last = seq;
-        meta.timestamp_ms = header.timestamp_ms;
+        let meta = self.append_record(w, log_id, header, events, offsets)?;
 
         let mut batch = WriteBatch::default();
         let db = w.db()?;
@@ -244,6 +236,29 @@ impl Store {
             w.cache.put(key, value);
         }
         Ok(())
+    }
+
+    /// Appends the event record of the entry at `header.log_index` (made
+    /// again and checked, when it is applied again after a crash); answers
+    /// the meta that records it, for the caller's write.
+    fn append_record(
+        &self,
+        w: &mut Writer,
+        log_id: Vec<u8>,
+        header: &RecordHeader,
+        events: &[u8],
+        offsets: &[u32],
+    ) -> Result<Meta> {
+        let seq = w.meta.events_last + 1;
+        encode_record(&w.meta.chain_head, header, events, offsets, &mut w.record);
+        self.events.append(seq, &w.record)?;
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = header.log_index;
+        meta.chain_head = chain_next(&w.record);
+        meta.events_last = seq;
+        meta.timestamp_ms = header.timestamp_ms;
+        Ok(meta)
     }
 
     /// Commits an entry that closes finished transfers in the

@@ -59,16 +59,8 @@ impl Store {
             let mut guard = self.writer();
             let w = &mut *guard;
             self.start_flush(w)?;
-            let seq = w.meta.events_last + 1;
             let (events, offsets) = encode_events(&derived.parent_events);
-            encode_record(&w.meta.chain_head, header, &events, &offsets, &mut w.record);
-            self.events.append(seq, &w.record)?;
-            let mut meta = w.meta.clone();
-            meta.applied = Some(log_id);
-            meta.applied_index = header.log_index;
-            meta.chain_head = chain_next(&w.record);
-            meta.events_last = seq;
-            meta.timestamp_ms = header.timestamp_ms;
+            let meta = self.append_record(w, log_id, header, &events, &offsets)?;
             let mut batch = WriteBatch::default();
             let db = w.db()?;
             for key in &derived.parent_deletes {
