@@ -85,6 +85,20 @@ fn deposit(id: u128) -> Command<&'static str> {
     deposit_to(id, "alice")
 }
 
+/// Once the read models reflect everything applied: `account`'s
+/// available and reserved money in its first currency, `None` if the
+/// models never saw it opened.
+async fn balance(partition: &Partition, account: &str) -> Option<(i64, i64)> {
+    let applied = partition.store().applied_index();
+    partition
+        .read_at(Some(applied), PROMPTLY)
+        .await
+        .expect("the read models catch up");
+    let row = partition.views().account(account).expect("reads")?;
+    let first = &row.balances[0];
+    Some((first.available, first.reserved))
+}
+
 /// 100 USD from the bank.
 fn deposit_to(id: u128, to: &str) -> Command<&str> {
     Command::Deposit(Transfer {
@@ -230,19 +244,8 @@ async fn a_partition_applies_only_the_calls_whose_accounts_it_holds() {
         [Reply::Accepted]
     );
 
-    let applied = partition.store().applied_index();
-    partition
-        .read_at(Some(applied), PROMPTLY)
-        .await
-        .expect("the read models catch up");
-    let views = partition.views();
-    assert!(views.account(other).expect("reads").is_none());
-    let balance = &views
-        .account(mine)
-        .expect("reads")
-        .expect("opened")
-        .balances[0];
-    assert_eq!((balance.available, balance.reserved), (100, 0));
+    assert_eq!(balance(&partition, other).await, None);
+    assert_eq!(balance(&partition, mine).await, Some((100, 0)));
     let head = partition.store().meta().chain_head;
     partition.shutdown().await;
     drop(partition);
@@ -428,19 +431,12 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     let after = calls(vec![deposit_to(4, stays), deposit_to(5, moves)]);
     let submitted = partition.submit(after, None).await.expect("applied");
     assert_eq!(submitted.replies, [Reply::Accepted, Reply::Moved]);
-    let applied = partition.store().applied_index();
-    partition
-        .read_at(Some(applied), PROMPTLY)
-        .await
-        .expect("the read models catch up");
-    let views = partition.views();
-    let balance = |account| {
-        let row = views.account(account).expect("reads").expect("opened");
-        let b = &row.balances[0];
-        (b.available, b.reserved)
-    };
-    assert_eq!(balance(stays), (200, 0));
-    assert_eq!(balance(moves), (0, 0), "its money left");
+    assert_eq!(balance(&partition, stays).await, Some((200, 0)));
+    assert_eq!(
+        balance(&partition, moves).await,
+        Some((0, 0)),
+        "its money left"
+    );
     let status = partition.status();
     assert_eq!(status.in_flight.get("USD"), Some(&100), "through in-flight");
     assert!(partition.store().in_flight().expect("reads").is_empty());
@@ -509,18 +505,7 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     let later = calls(vec![deposit_to(6, moves), deposit_to(7, stays)]);
     let submitted = child.submit(later, None).await.expect("applied");
     assert_eq!(submitted.replies, [Reply::Accepted, Reply::Moved]);
-    let applied = child.store().applied_index();
-    child
-        .read_at(Some(applied), PROMPTLY)
-        .await
-        .expect("the read models catch up");
-    let row = child
-        .views()
-        .account(moves)
-        .expect("reads")
-        .expect("arrived");
-    let b = &row.balances[0];
-    assert_eq!((b.available, b.reserved), (160, 40));
+    assert_eq!(balance(&child, moves).await, Some((160, 40)), "arrived");
     assert_eq!(child.status().in_flight.get("USD"), Some(&-100));
     child.shutdown().await;
 }
