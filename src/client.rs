@@ -290,6 +290,26 @@ pub async fn move_replica(args: Move) -> anyhow::Result<()> {
     print(&removed)
 }
 
+#[derive(Args)]
+pub struct Split {
+    #[command(flatten)]
+    target: Target,
+    /// The partition that splits: the upper half of its hash range goes
+    /// to a new partition.
+    #[arg(long)]
+    partition: u32,
+}
+
+pub async fn split(args: Split) -> anyhow::Result<()> {
+    let path = format!("/v1/cluster/partitions/{}/split", args.partition);
+    let answer = args
+        .target
+        .ok(Method::POST, &path, None)
+        .await
+        .with_context(|| format!("splitting partition {}", args.partition))?;
+    print(&answer)
+}
+
 pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {

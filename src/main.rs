@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use wallet_host::audit::Origin;
 use wallet_host::cluster::ClusterSecret;
 use wallet_host::node::{Holdings, PARTITIONS_MAX, PartitionMap};
 use wallet_host::partition::PartitionOptions;
@@ -71,7 +72,9 @@ struct AuditArgs {
 impl AuditArgs {
     /// Audits every partition the data directory holds, in turn; stops at
     /// the first that fails. The partition count is the one the directory
-    /// records (the map the partitions applied their calls by).
+    /// records (the map the partitions applied their calls by); a
+    /// partition split off another since is audited after it, from the
+    /// first state its parent's replayed split gives it.
     fn run(self) -> anyhow::Result<()> {
         let dir = |i: u32| self.data_dir.join(format!("partition-{i}"));
         let count = match wallet_host::node::recorded_partitions(&self.data_dir)? {
@@ -100,10 +103,24 @@ impl AuditArgs {
         let engine = wallet_host::sm::new_engine(None)?;
         let mut audits = Vec::new();
         let map = PartitionMap::new(count);
-        for (i, dir) in dirs.iter().enumerate() {
-            let holdings = Holdings::new(&map, i as u32);
-            let audit = wallet_host::audit::audit(dir, holdings, &engine, self.at)
+        let mut births = BTreeMap::new();
+        for i in 0.. {
+            let origin = match births.remove(&i) {
+                _ if i < count => Origin::Genesis(Holdings::new(&map, i)),
+                Some(_) if !dir(i).is_dir() => anyhow::bail!(
+                    "partition {i} was split off another here, but {} is missing",
+                    dir(i).display()
+                ),
+                Some(birth) => Origin::Split(birth),
+                None if dir(i).is_dir() => anyhow::bail!(
+                    "{} is a partition split off one whose split this directory does not hold: audit it where its parent's archive is",
+                    dir(i).display()
+                ),
+                None => break,
+            };
+            let mut audit = wallet_host::audit::audit(&dir(i), origin, &engine, self.at)
                 .map_err(|m| anyhow::anyhow!("audit of partition {i} failed: {m}"))?;
+            births.extend(audit.births.drain(..).map(|birth| (birth.child, birth)));
             audits.push(audit);
         }
         if self.json {
@@ -175,6 +192,10 @@ enum ClusterCommand {
     /// serves: the new one a learner, caught up, a voter; then the old one
     /// removed.
     Move(client::Move),
+    /// Split a partition while it serves: the upper half of its hash
+    /// range, with the accounts in it, goes to a new partition whose
+    /// replicas are the parent's.
+    Split(client::Split),
 }
 
 const MIB: u64 = 1 << 20;
@@ -437,6 +458,7 @@ fn main() -> anyhow::Result<()> {
         Cli::Cluster(ClusterCommand::Status(target)) => runtime.block_on(client::status(target)),
         Cli::Cluster(ClusterCommand::AddMember(args)) => runtime.block_on(client::add_member(args)),
         Cli::Cluster(ClusterCommand::Move(args)) => runtime.block_on(client::move_replica(args)),
+        Cli::Cluster(ClusterCommand::Split(args)) => runtime.block_on(client::split(args)),
         Cli::Token(command) => runtime.block_on(client::token(command)),
         Cli::Sm(command) => runtime.block_on(client::sm(command)),
         Cli::Backup { target, out } => runtime.block_on(client::backup(target, out)),

@@ -372,6 +372,13 @@ pub trait WalletService: Send + Sync + 'static {
         change: ReplicaChange,
     ) -> impl Future<Output = Result<Vec<u64>, MembershipError>> + Send;
 
+    /// Splits a partition: the upper half of its hash range, with the
+    /// accounts in it, goes to a new partition, while both serve.
+    fn split(
+        &self,
+        partition: u32,
+    ) -> impl Future<Output = Result<SplitDone, MembershipError>> + Send;
+
     /// Removes a member; returns the voters after the change.
     fn remove_member(
         &self,
@@ -380,6 +387,17 @@ pub trait WalletService: Send + Sync + 'static {
 
     /// A consistent backup of this replica, streamed (`crate::backup`).
     fn backup(&self) -> impl Future<Output = crate::Result<crate::backup::BackupStream>> + Send;
+}
+
+/// A split done: `parent` kept the lower half of its range and `child`
+/// took the upper, from the split entry at `index` in the parent's log;
+/// the cluster runs `partitions` now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitDone {
+    pub parent: u32,
+    pub child: u32,
+    pub index: u64,
+    pub partitions: u32,
 }
 
 /// A change to the replicas of one partition.

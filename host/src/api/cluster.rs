@@ -143,6 +143,33 @@ pub async fn remove_replica<S: WalletService>(
     Ok(Json(json!({"members": voters})))
 }
 
+/// `POST /v1/cluster/partitions/{partition}/split` (admin, on any
+/// member): the upper half of the partition's hash range, with its
+/// accounts and their money, goes to a new partition while both serve;
+/// answers once the map routes to it.
+pub async fn split<S: WalletService>(
+    State(state): State<AppState<S>>,
+    _: Admin,
+    ApiPath(group): ApiPath,
+) -> Result<Json<Value>, ApiError> {
+    let done = state
+        .service
+        .split(partition(&group)?)
+        .await
+        .map_err(|error| match error {
+            crate::service::MembershipError::Refused(why) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "split_refused", why)
+            }
+            other => ApiError::from(other),
+        })?;
+    Ok(Json(json!({
+        "partition": done.parent,
+        "child": done.child,
+        "index": done.index,
+        "partitions": done.partitions,
+    })))
+}
+
 /// `GET /healthz`: the process is up and serving HTTP.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))

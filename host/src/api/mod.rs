@@ -114,6 +114,10 @@ pub fn router<S: WalletService>(service: Arc<S>, metrics: PrometheusHandle) -> R
             delete(cluster::remove_replica::<S>),
         )
         .route(
+            "/v1/cluster/partitions/{partition}/split",
+            post(cluster::split::<S>),
+        )
+        .route(
             "/v1/admin/tokens",
             post(admin::create_token::<S>).get(admin::list_tokens::<S>),
         )

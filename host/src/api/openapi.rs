@@ -228,6 +228,16 @@ fn paths() -> Value {
                 "500": error("Internal"), "503": error("Unavailable"),
             }
         }},
+        "/v1/cluster/partitions/{partition}/split": {"post": {
+            "summary": "Admin, on any member: split the partition while it serves. The upper half of its hash range, with the accounts in it (their records, money, reservations and transfers in flight), goes to a new partition, the next id, whose replicas are the parent's; partition 0's leader drives it (the map allocates the id, the parent's log splits at one index, the map routes the range). Calls for the moving range are answered 503 to retry for about one map entry's replication. Every partition must run rules 2.4.0 or later.",
+            "parameters": [partition_param()],
+            "responses": {
+                "200": plain("The split.", "Split"),
+                "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
+                "422": plain("Refused (split_refused): no such partition, the map full (64 partitions), another split under way, a range of one hash, a version scheduled to switch later in the log, or a version before 2.4.0.", "Error"),
+                "500": error("Internal"), "503": error("Unavailable"),
+            }
+        }},
         "/v1/cluster/members/{id}": {"delete": {
             "summary": "Admin, on any member: remove a member from every partition it holds a replica of.",
             "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 0}}],
@@ -609,6 +619,12 @@ fn components() -> Value {
         "required": ["seq", "held", "majority"],
         "description": "Present when this replica was fenced: its event chain head differed from the majority's at record seq.",
         "properties": {"seq": {"type": "integer"}, "held": {"type": "string"}, "majority": {"type": "string"}}});
+    components["schemas"]["Split"] = json!({"type": "object",
+        "required": ["partition", "child", "index", "partitions"], "properties": {
+            "partition": {"type": "integer", "minimum": 0, "description": "The partition that split: it keeps the lower half of its range."},
+            "child": {"type": "integer", "minimum": 1, "description": "The new partition: the upper half."},
+            "index": {"type": "integer", "minimum": 1, "description": "The split entry's index in the parent's log."},
+            "partitions": {"type": "integer", "minimum": 2, "description": "How many partitions the cluster runs now."}}});
     components["schemas"]["Members"] = json!({"type": "object", "required": ["members"], "properties": {
         "members": {"type": "array", "items": {"type": "integer", "format": "int64"}}}});
     components

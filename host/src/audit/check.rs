@@ -7,7 +7,7 @@
 //! balances must sum to zero; and the read models must hold the balances
 //! the events give.
 
-use super::{History, Migration};
+use super::{Birth, History, Migration};
 use crate::node::Holdings;
 use crate::raft::for_each_archived;
 use crate::sm::{Executed, Executor, MemoryState, VersionHash};
@@ -100,6 +100,19 @@ pub struct Audit {
     /// Balances as of the `at` time asked for, if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balances_at: Option<Vec<BalanceAt>>,
+    /// The partitions split off this one, as their first states: each is
+    /// audited from its own.
+    #[serde(skip)]
+    pub births: Vec<Birth>,
+}
+
+/// Where a partition's history starts.
+pub enum Origin {
+    /// Its log's first entry, on an empty state: a partition the cluster
+    /// was made with.
+    Genesis(Holdings),
+    /// A split of another partition, as that one's audit replayed it.
+    Split(Birth),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -140,11 +153,11 @@ pub enum Mismatch {
     Unreadable(#[from] Error),
 }
 
-/// Audits the partition `holdings` names, in `partition_dir`; with
+/// Audits the partition in `partition_dir`, from its `origin`; with
 /// `at_ms`, also gives every balance as of that time.
 pub fn audit(
     partition_dir: &Path,
-    holdings: Holdings,
+    origin: Origin,
     engine: &wasmtime::Engine,
     at_ms: Option<u64>,
 ) -> Result<Audit, Mismatch> {
@@ -179,7 +192,12 @@ pub fn audit(
         committed: (committed.events_last, committed.chain_head),
         committed_head: None,
         ended: false,
-        history: History::new(holdings, genesis_version_read_only(&state_dir)?),
+        history: match &origin {
+            Origin::Genesis(holdings) => {
+                History::new(*holdings, genesis_version_read_only(&state_dir)?)
+            }
+            Origin::Split(birth) => birth.history(),
+        },
         executor: Executor::new(engine),
         state: MemoryState::default(),
         record: Vec::new(),
@@ -197,9 +215,13 @@ pub fn audit(
             sums: BTreeMap::new(),
             accounts_compared: 0,
             balances_at: None,
+            births: Vec::new(),
         },
         head: [0; 32],
     };
+    if let Origin::Split(birth) = origin {
+        replay.born(&birth, &stored, at_ms, projected.as_ref())?;
+    }
     let mut mismatch = None;
     for_each_archived(&partition_dir.join("raft"), |index, entry| {
         if mismatch.is_some() {
@@ -276,12 +298,13 @@ impl Replaying {
         };
         if batch.split.is_some() {
             // A refused split made no record.
-            let Some(events) = self
-                .history
-                .split(&mut self.executor, &batch, &mut self.state)?
+            let Some((events, birth)) =
+                self.history
+                    .split(&mut self.executor, &batch, &mut self.state)?
             else {
                 return Ok(());
             };
+            self.audit.births.push(birth);
             let (events, offsets) = crate::partition::split::encode_events(&events);
             encode_record(&self.head, &header, &events, &offsets, &mut self.record);
         } else {
@@ -303,6 +326,43 @@ impl Replaying {
             };
             encode_record(&self.head, &header, events, offsets, &mut self.record);
         }
+        self.check_record(&header, stored, at_ms, projected)
+    }
+
+    /// A child's first state and record (at its log position 0), as its
+    /// parent's split made them.
+    fn born(
+        &mut self,
+        birth: &Birth,
+        stored: &crate::log::SegmentLog,
+        at_ms: Option<u64>,
+        projected: Option<&StoredBalances>,
+    ) -> Result<(), Mismatch> {
+        let records = birth.records.iter();
+        self.state
+            .apply(records.map(|(key, value)| (&key[..], Some(&value[..]))));
+        let header = RecordHeader {
+            log_index: 0,
+            timestamp_ms: birth.timestamp_ms,
+            partition: birth.child,
+            version: birth.version,
+            failure: None,
+        };
+        let (events, offsets) = crate::partition::split::encode_events(&birth.events);
+        encode_record(&self.head, &header, &events, &offsets, &mut self.record);
+        self.check_record(&header, stored, at_ms, projected)
+    }
+
+    /// Checks the record the replay made (`self.record`) against the
+    /// stored one, and takes its events into the balances.
+    fn check_record(
+        &mut self,
+        header: &RecordHeader,
+        stored: &crate::log::SegmentLog,
+        at_ms: Option<u64>,
+        projected: Option<&StoredBalances>,
+    ) -> Result<(), Mismatch> {
+        let index = header.log_index;
         let seq = self.audit.batches + 1;
         let found = stored.read(seq)?;
         if found != Some(&self.record[..]) {
@@ -317,7 +377,7 @@ impl Replaying {
             self.committed_head = Some(self.head);
         }
         self.audit.batches = seq;
-        *self.audit.versions.entry(batch.version).or_default() += 1;
+        *self.audit.versions.entry(header.version).or_default() += 1;
         let in_time = at_ms.is_some_and(|at| header.timestamp_ms <= at);
         for item in Record::parse(&self.record)?.events() {
             let (_, event) = item?;

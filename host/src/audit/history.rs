@@ -56,6 +56,40 @@ pub struct Switch {
     pub index: u64,
 }
 
+/// A partition's first state, as its parent's history made it at a split:
+/// an audit of the child starts from it, and first checks the child's
+/// first event record (what arrived) against it.
+#[derive(Clone, Debug)]
+pub struct Birth {
+    pub child: u32,
+    /// The range it took.
+    pub range: crate::node::Range,
+    /// The version that ran the split, which the child runs from its
+    /// start, and its component.
+    pub version: VersionHash,
+    pub component: Vec<u8>,
+    /// The split's time.
+    pub timestamp_ms: u64,
+    /// The records it started with.
+    pub records: Vec<split::Record>,
+    /// What arrived: its first event record's events.
+    pub events: Vec<Event<String>>,
+}
+
+impl Birth {
+    /// The child's history, from its first entry.
+    pub fn history(&self) -> History {
+        History::resume(
+            Holdings::from_range(self.child, self.range),
+            Vec::new(),
+            Schedule::genesis(self.version),
+            [self.component.clone()],
+            self.timestamp_ms,
+            None,
+        )
+    }
+}
+
 /// A migration a replay ran, as `wallet audit` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Migration {
@@ -213,14 +247,14 @@ impl History {
     /// Applies the split `batch` carries to `state` as the state machine
     /// did: `None` where it was refused (or named a child split off
     /// already), which left only the position; else the events of the
-    /// parent's record, and from here on the partition holds the lower
-    /// half.
+    /// parent's record and the child's first state, and from here on the
+    /// partition holds the lower half.
     pub fn split(
         &mut self,
         executor: &mut Executor,
         batch: &Batch,
         state: &mut MemoryState,
-    ) -> Result<Option<Vec<Event<String>>>> {
+    ) -> Result<Option<(Vec<Event<String>>, Birth)>> {
         let entry = batch.split.as_ref().expect("a split entry");
         let partition = self.holdings.partition();
         if self.children.contains(&entry.child) || entry.child == partition {
@@ -240,7 +274,16 @@ impl History {
         state.apply(derived.parent_deletes.iter().map(|key| (&key[..], None)));
         self.holdings = Holdings::from_range(partition, lower);
         self.children.push(entry.child);
-        Ok(Some(derived.parent_events))
+        let birth = Birth {
+            child: entry.child,
+            range: upper,
+            version: batch.version,
+            component: self.components[&batch.version].clone(),
+            timestamp_ms: batch.header.timestamp_ms,
+            records: derived.child_records,
+            events: derived.child_events,
+        };
+        Ok(Some((derived.parent_events, birth)))
     }
 
     /// Runs the migrations before `batch` over `state`; what each did.

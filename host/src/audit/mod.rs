@@ -15,8 +15,8 @@ mod history;
 mod shadow;
 mod verify;
 
-pub use check::{Audit, BalanceAt, Mismatch, audit};
-pub use history::{Batch, History, Migration, Switch};
+pub use check::{Audit, BalanceAt, Mismatch, Origin, audit};
+pub use history::{Batch, Birth, History, Migration, Switch};
 pub use shadow::{Base, Shadow};
 pub use verify::{Difference, DifferenceKind, Report, Verifier, Window};
 
@@ -71,7 +71,7 @@ pub fn replay(
         };
         history.migrate(&mut executor, &batch, &mut state)?;
         if batch.split.is_some() {
-            let Some(events) = history.split(&mut executor, &batch, &mut state)? else {
+            let Some((events, _)) = history.split(&mut executor, &batch, &mut state)? else {
                 return Ok(());
             };
             let header = RecordHeader {

@@ -59,6 +59,10 @@ pub enum Rpc {
     /// How many partitions a member runs, asked of a new member before it
     /// is added (every member must apply calls by the same map).
     Partitions,
+    /// A split, asked of partition 0's leader, which drives it.
+    Split,
+    /// A split entry forwarded to the parent's leader.
+    SplitEntry,
 }
 
 /// The body of `Rpc::Steps`: encoded calls that each act on `home`.
@@ -87,6 +91,8 @@ impl Rpc {
             Rpc::Replicas => "replicas",
             Rpc::Steps => "steps",
             Rpc::Partitions => "partitions",
+            Rpc::Split => "split",
+            Rpc::SplitEntry => "split_entry",
         }
     }
 
@@ -107,6 +113,8 @@ impl Rpc {
             Rpc::Replicas,
             Rpc::Steps,
             Rpc::Partitions,
+            Rpc::Split,
+            Rpc::SplitEntry,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

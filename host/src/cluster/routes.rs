@@ -69,7 +69,7 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("undecodable message: {e}")))
 }
 
-fn partition(node: &Node, group: u32) -> Result<&Partition, Refused> {
+fn partition(node: &Node, group: u32) -> Result<Arc<Partition>, Refused> {
     node.partition(group)
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no group {group} here")))
 }
@@ -158,7 +158,12 @@ async fn answer(members: &Members, group: u32, rpc: Rpc, body: &[u8]) -> Result<
             let leader = if here.hosted() { here.leader() } else { None };
             signed(secret, &path, &leader)
         }
-        Rpc::Partitions => signed(secret, &path, &members.node.partition_count()),
+        Rpc::Partitions => signed(secret, &path, &members.node.base_count()),
+        Rpc::Split => signed(secret, &path, &members.node.split_here(decode(body)?).await),
+        Rpc::SplitEntry => {
+            let answer = members.node.split_entry_here(group, decode(body)?).await;
+            signed(secret, &path, &answer)
+        }
         Rpc::Read => {
             let bytes = members.node.read_here(group, decode(body)?).await;
             signed_bytes(secret, &path, bytes)

@@ -101,16 +101,15 @@ impl Coordinator {
         driving.contains_key(&id)
     }
 
-    /// Drives `record`, whose try `source` accepted, to its end; or, if
+    /// Drives `record`, whose try its source accepted, to its end; or, if
     /// this node drives it already, waits for that. `None` if the driver
     /// stopped without an outcome (the journal still holds the transfer).
     pub async fn drive<P: Partitions>(
         self: &Arc<Self>,
         parts: &Arc<P>,
-        source: u32,
         record: InFlight,
     ) -> Option<Driven> {
-        let mut done = self.start(parts, source, record);
+        let mut done = self.start(parts, record);
         let driven = done.wait_for(Option::is_some).await.ok()?;
         driven.clone()
     }
@@ -121,7 +120,6 @@ impl Coordinator {
     fn start<P: Partitions>(
         self: &Arc<Self>,
         parts: &Arc<P>,
-        source: u32,
         record: InFlight,
     ) -> watch::Receiver<Option<Driven>> {
         let mut driving = self.driving.lock().unwrap_or_else(PoisonError::into_inner);
@@ -139,7 +137,7 @@ impl Coordinator {
         );
         let (coordinator, parts) = (Arc::clone(self), Arc::clone(parts));
         tokio::spawn(async move {
-            let driven = coordinator.run(&*parts, source, &record).await;
+            let driven = coordinator.run(&*parts, &record).await;
             coordinator
                 .driving
                 .lock()
@@ -150,7 +148,11 @@ impl Coordinator {
         waiting
     }
 
-    async fn run<P: Partitions>(&self, parts: &P, source: u32, record: &InFlight) -> Driven {
+    /// The source is looked up at every send, as the destination is: a
+    /// split may move it, and its journal record with it, to a new
+    /// partition, whose leader resumes the transfer too (every step is
+    /// idempotent).
+    async fn run<P: Partitions>(&self, parts: &P, record: &InFlight) -> Driven {
         let transfer = record.transfer();
         let mut positions: BTreeMap<u32, u64> = BTreeMap::new();
         let mut stage = Stage::start(record.mode);
@@ -166,7 +168,7 @@ impl Coordinator {
             // sent to a partition that no longer holds the account is
             // answered `Moved`, and sent again where it now is.
             let (partition, home) = match side {
-                Side::Source => (source, &record.from),
+                Side::Source => (parts.partition_of(&record.from), &record.from),
                 Side::Destination => (parts.partition_of(&record.to), &record.to),
             };
             let expected = commands.len();
@@ -207,6 +209,7 @@ impl Coordinator {
                     vec![Answer::Undelivered]
                 }
             };
+            let source = parts.partition_of(&record.from);
             let expired =
                 parts.log_time_ms(source) >= record.started_ms.saturating_add(self.deadline_ms);
             let next = stage.answered(&answers, expired);
@@ -223,6 +226,7 @@ impl Coordinator {
             // Nothing at the source closes a saga that succeeded: an entry
             // does. If it is not written, the next leader drives the saga
             // again (every step answers as before) and writes it.
+            let source = parts.partition_of(&record.from);
             if let Ok(position) = parts.finish(source, record.id).await {
                 let index = positions.entry(position.partition).or_default();
                 *index = (*index).max(position.index);
@@ -253,7 +257,7 @@ impl Coordinator {
         for record in records {
             if !self.is_driving(record.id) {
                 tracing::info!(id = %uuid::Uuid::from_u128(record.id), source, "resuming a cross-partition transfer");
-                self.start(parts, source, record);
+                self.start(parts, record);
             }
         }
     }

@@ -407,9 +407,9 @@ fn a_credit_under_the_same_id_from_another_source_is_not_taken_for_ours() {
 
 /// Partitions for the driver itself: each applies a step only where it
 /// holds the step's home, as a partition's fence does, and records what it
-/// applied; before the first step for `bob`, bob's account moves from
-/// partition 1 to 2 (a split), so that step reaches a partition that no
-/// longer holds it.
+/// applied; before the first step for each account, the account moves (a
+/// split: bob from partition 1 to 2, alice, the source, from 0 to 3), so
+/// that step reaches a partition that no longer holds it.
 struct Moving {
     holder: std::sync::Mutex<HashMap<String, u32>>,
     applied: std::sync::Mutex<Vec<(u32, String, Command<String>)>>,
@@ -426,8 +426,9 @@ impl super::Partitions for Moving {
         use crate::service::{Position, Reply};
         let mut holder = self.holder.lock().expect("lock");
         let mut applied = self.applied.lock().expect("lock");
-        if home == "bob" && !applied.iter().any(|(_, home, _)| home == "bob") {
-            holder.insert("bob".into(), 2);
+        if !applied.iter().any(|(_, applied, _)| applied == home) {
+            let to = if home == "bob" { 2 } else { 3 };
+            holder.insert(home.into(), to);
         }
         let position = Position {
             partition,
@@ -464,7 +465,9 @@ impl super::Partitions for Moving {
 
 /// The driver sends each step with the account it acts on, and a step
 /// answered `Moved` (its account's range split away) goes again where the
-/// map now puts that account, so the transfer completes once.
+/// map now puts that account, at the destination and at the source alike
+/// (whose new partition resumes the transfer from the journal it took), so
+/// the transfer completes once.
 #[tokio::test]
 async fn a_step_whose_account_moved_is_sent_where_it_now_is() {
     use Command as C;
@@ -482,7 +485,7 @@ async fn a_step_whose_account_moved_is_sent_where_it_now_is() {
         ));
         let t = transfer();
         let record = super::InFlight::new(mode, &t.borrowed(), 0);
-        let driven = coordinator.drive(&parts, 0, record);
+        let driven = coordinator.drive(&parts, record);
         let (outcome, _) = tokio::time::timeout(std::time::Duration::from_secs(10), driven)
             .await
             .expect("the transfer ends")
@@ -494,7 +497,7 @@ async fn a_step_whose_account_moved_is_sent_where_it_now_is() {
             Mode::Tcc => vec![
                 (2, "bob".to_owned(), C::TccPlacePending(t.clone())),
                 (2, "bob".to_owned(), C::TccCredit(id)),
-                (0, "alice".to_owned(), C::TccSettle(id)),
+                (3, "alice".to_owned(), C::TccSettle(id)),
             ],
             Mode::Saga => vec![(2, "bob".to_owned(), C::SagaCredit(t.clone()))],
         };

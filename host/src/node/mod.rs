@@ -8,6 +8,8 @@
 //! - `server`: `wallet serve`.
 //! - `tls`: HTTPS for the edge.
 
+mod growth;
+mod layout;
 mod map;
 mod reads;
 mod replicas;
@@ -17,6 +19,7 @@ mod server;
 mod space;
 mod tls;
 
+pub use layout::{Allocation, Layout, Lineage, MapChange, MapOutcome, MapRefused};
 pub use map::{Holdings, PARTITIONS_MAX, PartitionMap, Range, hash};
 pub use reads::Read;
 pub use replicas::Membership;
@@ -28,6 +31,7 @@ pub use space::{FreeSpace, free_bytes};
 use crate::Result;
 use crate::cluster::Rpc;
 use crate::coordinator::{Coordinator, Mode};
+use crate::partition::split::partition_dir;
 use crate::partition::{Group, Member, Partition, PartitionOptions};
 use crate::service::{
     AccountView, Answered, HistoryPage, MembershipError, NodeStatus, Position, Positions,
@@ -37,6 +41,7 @@ use crate::sm::{
     Runtime, Version, VersionChange, VersionHash, VersionInfo, VersionOutcome, new_engine,
 };
 use crate::tokens::{TokenChange, TokenInfo, TokenOutcome, now_ms};
+use growth::Grower;
 use router::Route;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,6 +96,8 @@ pub struct NodeConfig {
 
 pub struct Node {
     id: u64,
+    /// How many partitions the cluster was made with.
+    base: u32,
     router: Arc<Router>,
     /// Where candidate versions are checked before a deploy.
     engine: wasmtime::Engine,
@@ -237,14 +244,21 @@ impl Node {
             node_id: config.node_id,
             advertise: config.advertise.clone(),
         };
-        let mut partitions = Vec::new();
+        let base = PartitionMap::new(count);
+        let router = Arc::new(Router::new(
+            config.node_id,
+            base.clone(),
+            config.group.clone(),
+            space,
+            Arc::new(Coordinator::new(config.coordination, DEADLINE)),
+        ));
         for id in 0..count {
-            let dir = config.data_dir.join(format!("partition-{id}"));
-            let holdings = Holdings::new(&PartitionMap::new(count), id);
+            let dir = partition_dir(&config.data_dir, id);
+            let holdings = Holdings::new(&base, id);
             let partition =
                 Partition::open(&dir, holdings, &member, &group, &engine, &config.partition)
                     .await?;
-            partitions.push(partition);
+            router.add(partition);
         }
         if !initialized.exists() {
             std::fs::write(&initialized, b"").map_err(|source| crate::Error::DataDir {
@@ -254,33 +268,30 @@ impl Node {
         }
         // A group of one leads already: its tokens are there before it
         // serves. A member of a replicated group seeds once it leads.
-        let first = Arc::clone(&partitions[FIRST as usize]);
+        let first = router.get(FIRST).expect("partition 0 is open");
         if config.group.members.len() <= 1 {
             seed.plant(first).await;
         } else {
             tokio::spawn(seed.plant(first));
         }
-        let finishers = partitions
-            .iter()
-            .map(|partition| {
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                tokio::spawn(router::finisher(Arc::clone(partition), rx));
-                tx
-            })
-            .collect();
-        let router = Arc::new(Router {
-            id: config.node_id,
-            space,
-            finishers,
-            partitions,
-            map: PartitionMap::new(count),
-            group: config.group.clone(),
-            coordinator: Arc::new(Coordinator::new(config.coordination, DEADLINE)),
-            located: std::sync::Mutex::default(),
-        });
-        let resumer = tokio::spawn(resume(Arc::downgrade(&router)));
+        // Partitions split off since the cluster was made: those this node
+        // runs, before it serves.
+        let grower = Grower {
+            data_dir: config.data_dir.clone(),
+            member,
+            group: Group {
+                join: true,
+                ..config.group.clone()
+            },
+            engine: engine.clone(),
+            options: config.partition.clone(),
+            base,
+        };
+        grower.grow(&router).await?;
+        let resumer = tokio::spawn(resume(Arc::downgrade(&router), grower));
         Ok(Node {
             id: config.node_id,
+            base: count,
             router,
             engine,
             resumer,
@@ -289,13 +300,19 @@ impl Node {
     }
 
     /// The replica of partition `group` this node holds.
-    pub fn partition(&self, group: u32) -> Option<&Partition> {
-        self.router.partition(group).map(|p| &**p)
+    pub fn partition(&self, group: u32) -> Option<Arc<Partition>> {
+        self.router.partition(group)
     }
 
     /// How many partitions this node runs.
     pub fn partition_count(&self) -> u32 {
-        self.router.partitions.len() as u32
+        self.router.count()
+    }
+
+    /// How many partitions the cluster was made with (every member runs
+    /// that many from its start; splits add more).
+    pub fn base_count(&self) -> u32 {
+        self.base
     }
 
     /// Refuses to add a member that runs another partition count than
@@ -309,7 +326,7 @@ impl Node {
         let Some(peers) = &self.router.group.peers else {
             return Ok(());
         };
-        let count = self.partition_count();
+        let count = self.base_count();
         let refused = |why: String| {
             MembershipError::Refused(format!(
                 "node {node_id} at {address} {why}; is it started with --join and --partitions {count}?"
@@ -326,18 +343,18 @@ impl Node {
         Ok(())
     }
 
-    fn first(&self) -> &Partition {
-        &self.router.partitions[FIRST as usize]
+    fn first(&self) -> Arc<Partition> {
+        self.router.get(FIRST).expect("partition 0 is open")
     }
 
-    fn partitions(&self) -> impl Iterator<Item = &Arc<Partition>> {
-        self.router.partitions.iter()
+    fn partitions(&self) -> impl Iterator<Item = Arc<Partition>> + use<> {
+        self.router.partitions().into_iter()
     }
 
     /// This node's replica of partition `group`, if it may take a write:
     /// not fenced, and above the free-space floor. Writes taken here are
     /// never forwarded (another member may have forwarded them here).
-    fn writable(&self, group: u32) -> Result<&Partition, SubmitError> {
+    fn writable(&self, group: u32) -> Result<Arc<Partition>, SubmitError> {
         let Some(partition) = self.partition(group) else {
             return Err(SubmitError::Internal(format!("no partition {group} here")));
         };
@@ -419,8 +436,14 @@ impl Node {
     /// Resolves when the node cannot go on (a Raft group or a projector
     /// stopped on a fatal error), with why.
     pub async fn stopped(&self) -> String {
-        let each = self.partitions().map(|p| Box::pin(stopped(p)));
-        futures_util::future::select_all(each).await.0
+        loop {
+            let partitions: Vec<Arc<Partition>> = self.partitions().collect();
+            let each = partitions.iter().map(|p| Box::pin(stopped(p)));
+            tokio::select! {
+                (why, _, _) = futures_util::future::select_all(each) => return why,
+                () = self.router.grown(partitions.len()) => {}
+            }
+        }
     }
 
     /// Stops Raft after the edge has stopped taking requests, and makes
@@ -459,14 +482,20 @@ async fn stopped(partition: &Partition) -> String {
     format!("partition {}: {why}", partition.id)
 }
 
-/// Resumes what previous leaders left in flight, until the node goes.
-async fn resume(router: std::sync::Weak<Router>) {
+/// Opens the partitions splits add, resumes what previous leaders left in
+/// flight, and drives a split a previous leader of partition 0 left
+/// halfway, until the node goes.
+async fn resume(router: std::sync::Weak<Router>, grower: Grower) {
     loop {
         tokio::time::sleep(RESUME_EVERY).await;
         let Some(router) = router.upgrade() else {
             return;
         };
+        if let Err(error) = grower.grow(&router).await {
+            tracing::error!(%error, "opening a partition split off another");
+        }
         router.resume().await;
+        router.resume_split().await;
         let stats = router.coordinator.stats();
         for (stage, count) in &stats.stages {
             metrics::gauge!("coordinator_in_flight", "stage" => stage.clone()).set(*count as f64);
@@ -549,7 +578,7 @@ impl WalletService for Node {
                 .store()
                 .version(hash)?
                 .ok_or(crate::Error::UnknownVersion(hash))?;
-            let (partition, engine) = (Arc::clone(partition), self.engine.clone());
+            let (partition, engine) = (partition, self.engine.clone());
             let progress = progress.clone();
             let report = tokio::task::spawn_blocking(move || {
                 partition.verify(&engine, bytes, window, |at, of| {
@@ -588,7 +617,7 @@ impl WalletService for Node {
                     VersionChange::Verified { hash, .. }
                     | VersionChange::VerifiedWindow { hash, .. },
                     Some((verified, reports)),
-                ) if hash == verified && reports.len() == self.router.partitions.len() => {
+                ) if hash == verified && reports.len() == self.router.count() as usize => {
                     reports[partition.id as usize].change()
                 }
                 _ => change.clone(),
@@ -674,7 +703,7 @@ impl WalletService for Node {
     async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
         self.replicated()?;
         let mut members = Vec::new();
-        for group in (0..self.router.partitions.len() as u32).rev() {
+        for group in (0..self.router.count()).rev() {
             members = self
                 .change_replicas_at(group, Membership::Remove(node_id))
                 .await?;
@@ -691,7 +720,7 @@ impl WalletService for Node {
         if self.partition(partition).is_none() {
             return Err(MembershipError::Refused(format!(
                 "there is no partition {partition}: the cluster runs {}",
-                self.router.partitions.len()
+                self.router.count()
             )));
         }
         let change = match change {
@@ -713,13 +742,17 @@ impl WalletService for Node {
         self.change_replicas_at(partition, change).await
     }
 
+    async fn split(&self, partition: u32) -> Result<crate::service::SplitDone, MembershipError> {
+        self.split_partition(partition).await
+    }
+
     async fn backup(&self) -> Result<crate::backup::BackupStream> {
-        if self.router.partitions.len() > 1 {
+        if self.router.count() > 1 {
             return Err(crate::Error::Partitions(
                 "a backup copies one partition; this node runs several (back up its data directory while it is stopped)".into(),
             ));
         }
-        crate::backup::stream(&self.router.partitions[FIRST as usize]).await
+        crate::backup::stream(&self.first()).await
     }
 
     async fn account(

@@ -197,11 +197,11 @@ impl Node {
             self.router
                 .read(group, at, query, move |views| views.account(account_id))
         };
-        let home = self.router.map.of(account_id);
+        let home = self.router.map().of(account_id);
         let Some(view) = read(home).await? else {
             return Ok(None);
         };
-        if view.kind != AccountKind::System || self.router.partitions.len() == 1 {
+        if view.kind != AccountKind::System || self.router.count() == 1 {
             return Ok(Some(view));
         }
         let shards = join_all(self.partitions().map(|p| read(p.id))).await;
@@ -249,7 +249,7 @@ impl Node {
             after,
             limit: limit as u64,
         };
-        let home = self.router.map.of(account_id);
+        let home = self.router.map().of(account_id);
         self.router
             .read(home, at, query, |views| {
                 views.history(account_id, after, limit)
@@ -326,11 +326,14 @@ fn merge_transfer(id: Txid, parts: Vec<TransferView>) -> Option<TransferView> {
         TransferState::Failed(reason) if reason != Reason::TransferCancelled => Some(reason),
         _ => None,
     });
-    // A saga's source says nothing more once its credit landed.
+    // A saga's source says nothing more once its credit landed; a TC/C
+    // transfer's reservation and its settle are in two partitions when a
+    // split moved its source in between.
     let success = parts.iter().all(|p| p.state == TransferState::Success)
-        || events
-            .iter()
-            .any(|e| matches!(e.event, wallet_core::event::Event::Received(_)));
+        || events.iter().any(|e| {
+            use wallet_core::event::Event as E;
+            matches!(e.event, E::Received(_) | E::ReservationSettled(_))
+        });
     let state = match (refusal.or(failed), success) {
         (Some(reason), _) => TransferState::Failed(reason),
         (None, true) => TransferState::Success,

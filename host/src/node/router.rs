@@ -13,7 +13,7 @@ use crate::views::Views;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wallet_core::codec::{self, Calls};
@@ -44,14 +44,22 @@ pub(super) enum Route {
 
 pub struct Router {
     pub(super) id: u64,
-    pub(super) partitions: Vec<Arc<Partition>>,
-    pub(super) map: PartitionMap,
+    /// This node's replica of each partition, by id: more once a split
+    /// adds a partition.
+    partitions: RwLock<Vec<Arc<Partition>>>,
+    /// The map calls are routed by: partition 0's, once this node opened
+    /// every partition it names.
+    map: RwLock<Arc<PartitionMap>>,
     pub(super) group: Group,
     /// Writes taken here are refused below the free-space floor.
     pub(super) space: super::FreeSpace,
     pub(super) coordinator: Arc<Coordinator>,
     /// Per partition: the transfers whose journal records are to close.
-    pub(super) finishers: Vec<mpsc::UnboundedSender<Finish>>,
+    finishers: RwLock<Vec<mpsc::UnboundedSender<Finish>>>,
+    /// How many partitions are open here.
+    opened: tokio::sync::watch::Sender<usize>,
+    /// Held while this node drives a split.
+    pub(super) splitting: tokio::sync::Mutex<()>,
     /// The leader last found of each partition this node does not host,
     /// until a call to it fails.
     pub(super) located: Mutex<BTreeMap<u32, (u64, String)>>,
@@ -62,7 +70,7 @@ pub(super) type Finish = (u128, oneshot::Sender<Result<Position, SubmitError>>);
 
 /// Closes finished transfers in `partition`'s journal: as many in one
 /// entry as finished while the previous entry was written.
-pub(super) async fn finisher(partition: Arc<Partition>, mut rx: mpsc::UnboundedReceiver<Finish>) {
+async fn finisher(partition: Arc<Partition>, mut rx: mpsc::UnboundedReceiver<Finish>) {
     while let Some(first) = rx.recv().await {
         let mut waiting = vec![first];
         while let Ok(next) = rx.try_recv() {
@@ -77,11 +85,89 @@ pub(super) async fn finisher(partition: Arc<Partition>, mut rx: mpsc::UnboundedR
 }
 
 impl Router {
-    pub fn partition(&self, group: u32) -> Option<&Arc<Partition>> {
-        self.partitions.get(group as usize)
+    pub(super) fn new(
+        id: u64,
+        map: PartitionMap,
+        group: Group,
+        space: super::FreeSpace,
+        coordinator: Arc<Coordinator>,
+    ) -> Router {
+        Router {
+            id,
+            partitions: RwLock::default(),
+            map: RwLock::new(Arc::new(map)),
+            group,
+            space,
+            coordinator,
+            finishers: RwLock::default(),
+            opened: tokio::sync::watch::Sender::new(0),
+            splitting: tokio::sync::Mutex::new(()),
+            located: Mutex::default(),
+        }
     }
 
-    pub(super) fn get(&self, group: u32) -> Result<&Arc<Partition>, SubmitError> {
+    /// Resolves once more than `count` partitions are open here.
+    pub(super) async fn grown(&self, count: usize) {
+        let mut opened = self.opened.subscribe();
+        let _ = opened.wait_for(|opened| *opened > count).await;
+    }
+
+    /// Takes this node's replica of the next partition (its id is the
+    /// number held so far).
+    pub(super) fn add(&self, partition: Arc<Partition>) {
+        let mut partitions = self
+            .partitions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(
+            partition.id as usize,
+            partitions.len(),
+            "partitions open in order"
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(finisher(Arc::clone(&partition), rx));
+        self.finishers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        partitions.push(partition);
+        self.opened.send_replace(partitions.len());
+    }
+
+    /// Routes calls by `map` from now on.
+    pub(super) fn set_map(&self, map: PartitionMap) {
+        *self.map.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(map);
+    }
+
+    pub(super) fn map(&self) -> Arc<PartitionMap> {
+        Arc::clone(&self.map.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn partition(&self, group: u32) -> Option<Arc<Partition>> {
+        let partitions = self
+            .partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        partitions.get(group as usize).cloned()
+    }
+
+    /// This node's replicas, in id order.
+    pub(super) fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(super) fn count(&self) -> u32 {
+        let partitions = self
+            .partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        u32::try_from(partitions.len()).expect("at most PARTITIONS_MAX")
+    }
+
+    pub(super) fn get(&self, group: u32) -> Result<Arc<Partition>, SubmitError> {
         self.partition(group)
             .ok_or_else(|| SubmitError::Internal(format!("no partition {group} here")))
     }
@@ -198,7 +284,7 @@ impl Router {
     /// replica here last saw them.
     pub(super) fn directory(&self) -> BTreeMap<u64, String> {
         let mut nodes = self.group.members.clone();
-        for partition in &self.partitions {
+        for partition in self.partitions() {
             nodes.extend(partition.nodes());
         }
         nodes
@@ -296,7 +382,8 @@ impl Router {
     pub async fn submit(self: &Arc<Self>, calls: Calls) -> Result<Answered, SubmitError> {
         let bytes = calls.into_bytes();
         let decoded = codec::calls(&bytes).map_err(|e| SubmitError::Internal(format!("{e:?}")))?;
-        let count = self.map.count() as usize;
+        let map = self.map();
+        let count = map.count() as usize;
         // Per partition: the calls that run there, and which of them
         // answer which request call. Across: per source.
         let mut local: Vec<(Calls, Vec<Option<usize>>)> =
@@ -305,7 +392,7 @@ impl Router {
             (0..count).map(|_| (Calls::new(), Vec::new())).collect();
         let encode = |e| SubmitError::Internal(format!("{e:?}"));
         for (i, call) in decoded.iter().enumerate() {
-            match self.map.target(&call.command) {
+            match map.target(&call.command) {
                 Target::One(p) => {
                     local[p as usize].0.push(call).map_err(encode)?;
                     local[p as usize].1.push(Some(i));
@@ -427,7 +514,7 @@ impl Router {
                 match reply {
                     Reply::Accepted => {
                         let record = InFlight::new(mode, t, started_ms);
-                        let driven = self.coordinator.drive(self, source, record);
+                        let driven = self.coordinator.drive(self, record);
                         match tokio::time::timeout(ANSWER_WAIT, driven).await {
                             Ok(Some((Ok(()), positions))) => (Ok(Reply::Accepted), positions),
                             Ok(Some((Err(reason), positions))) => {
@@ -465,7 +552,7 @@ impl Router {
     /// previous leader left in its journal; moves the log time of a
     /// partition that has some and no traffic, so that deadlines pass.
     pub async fn resume(self: &Arc<Self>) {
-        for partition in &self.partitions {
+        for partition in self.partitions() {
             if !partition.hosted() || !matches!(self.route(partition.id).await, Ok(Route::Here)) {
                 continue;
             }
@@ -511,7 +598,7 @@ impl Partitions for Router {
     }
 
     fn partition_of(&self, account: &str) -> u32 {
-        self.map.of(account)
+        self.map().of(account)
     }
 
     fn log_time_ms(&self, partition: u32) -> u64 {
@@ -521,8 +608,13 @@ impl Partitions for Router {
 
     async fn finish(&self, partition: u32, id: u128) -> Result<Position, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.finishers
+        let finisher = self
+            .finishers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(partition as usize)
+            .cloned();
+        finisher
             .ok_or_else(|| SubmitError::Internal(format!("no partition {partition} here")))?
             .send((id, reply))
             .map_err(|_| SubmitError::ShuttingDown)?;

@@ -336,6 +336,14 @@ impl Partition {
             .await
     }
 
+    /// Proposes a map entry (this replica, of partition 0, must lead).
+    pub async fn change_map(
+        &self,
+        change: crate::node::MapChange,
+    ) -> Result<(crate::node::MapOutcome, Position), SubmitError> {
+        self.propose(Request::Map(change), |reply| reply.map).await
+    }
+
     /// Closes finished transfers in the coordinator's journal (this
     /// replica must lead).
     pub async fn finish(&self, ids: Vec<u128>) -> Result<Position, SubmitError> {
@@ -467,6 +475,12 @@ impl Partition {
         engine: &wasmtime::Engine,
         candidate: Vec<u8>,
     ) -> Result<(History, Verifier)> {
+        // A partition that split holds the split in its history; one split
+        // off another starts (at index 0) from the state the split gave it.
+        if let Some(splits) = self.store.splits()? {
+            let index = splits.children.first().map_or(0, |child| child.index);
+            return Err(Error::SplitInWindow { index });
+        }
         let genesis = match self.store.meta().genesis_version {
             Some(hash) => Some(
                 self.store

@@ -59,20 +59,20 @@ pub enum SplitOutcome {
 }
 
 /// Why a split changed nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum SplitRefused {
-    /// The entry names the partition itself as its child.
+    #[error("the entry names the partition itself as its child")]
     ChildIsParent,
-    /// No version runs here yet.
+    #[error("no version runs here yet")]
     NoVersion,
-    /// The partition's range is a single hash.
+    #[error("the partition's range is a single hash")]
     Indivisible,
-    /// The version running here does not say whose its records are
-    /// (releases before 2.4.0).
+    /// Releases before 2.4.0.
+    #[error("version {0} does not say whose its records are: deploy rules 2.4.0 or later first")]
     VersionCannotSplit(VersionHash),
-    /// A version is scheduled to run from a later index: split after it.
+    #[error("version {0} is scheduled to run from a later index: split after it")]
     ActivationPending(VersionHash),
-    /// The version failed while saying whose its records are.
+    #[error("the version failed while saying whose its records are: {0}")]
     VersionFailed(String),
 }
 
@@ -191,7 +191,11 @@ impl Births {
     /// Writes the child's first state, whole or not at all. A directory
     /// the child already has is one a crash left before the parent
     /// committed the split (it never opened: it has no Raft log), and is
-    /// written again; one that opened is no child's to write.
+    /// written again. One that opened is left as it is: the child opened
+    /// from this same state before a crash made the parent apply the
+    /// split again, or this replica (not a voter of the parent) opened it
+    /// empty when the map routed to it, to take the child's state from its
+    /// group.
     pub fn seed(&self, seed: &Seed) -> Result<()> {
         let done = partition_dir(&self.dir, seed.partition);
         let building = done.with_extension("seed");
@@ -200,11 +204,8 @@ impl Births {
             move |source| crate::Error::DataDir { path, source }
         };
         if done.join("raft").exists() {
-            return Err(crate::Error::Partitions(format!(
-                "partition {} already runs in {}: a split cannot make it",
-                seed.partition,
-                done.display()
-            )));
+            tracing::info!(partition = seed.partition, dir = %done.display(), "the child runs here already");
+            return Ok(());
         }
         for stale in [&building, &done] {
             if stale.exists() {

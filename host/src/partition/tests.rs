@@ -481,7 +481,8 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     // Once the stopped partition's tasks let go of its event log.
     let mut tries = 0;
     let audit = loop {
-        match crate::audit::audit(&parent, only_one(), &engine(), None) {
+        let origin = crate::audit::Origin::Genesis(only_one());
+        match crate::audit::audit(&parent, origin, &engine(), None) {
             Err(crate::audit::Mismatch::Unreadable(Error::LogLocked { .. })) if tries < 100 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -496,6 +497,18 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     // itself, resumes the transfer in flight from its journal's record,
     // and takes the account's calls.
     drop(store);
+    // The child's first state, from the parent's replayed split, gives
+    // the child's first record as stored.
+    let [birth] = <[_; 1]>::try_from(audit.births).expect("one split");
+    let born = crate::audit::audit(
+        &dir.path().join("partition-1"),
+        crate::audit::Origin::Split(birth),
+        &engine(),
+        None,
+    )
+    .expect("the child audits");
+    assert_eq!((born.batches, born.through), (1, 0));
+    assert!(born.sums.values().all(|sum| *sum == 0), "{:?}", born.sums);
     let child = open_as(
         &dir.path().join("partition-1"),
         Holdings::from_range(1, upper),

@@ -2,7 +2,7 @@ use super::LogStore;
 use super::snapshot::{CHECKPOINT_DIR, SnapshotFiles, Snapshots, remove_incoming};
 use super::{BatchReply, CommandBatch, NodeId, Request, SplitEntry, TypeConfig, any_error};
 use crate::cluster::transfer::{COMMANDS_FILE, EVENTS_FILE, Staged};
-use crate::node::Holdings;
+use crate::node::{Holdings, Layout, MapChange, MapOutcome, MapRefused};
 use crate::partition::split::{self, Births};
 use crate::partition::{Child, SplitOutcome, SplitRefused, Splits};
 use crate::service::Reply;
@@ -89,6 +89,29 @@ impl StateMachine {
         Ok(BatchReply {
             index,
             split: Some(outcome),
+            ..BatchReply::default()
+        })
+    }
+
+    /// Applies a map entry; only partition 0 holds the map.
+    fn apply_map(
+        &mut self,
+        log_id: LogId<NodeId>,
+        change: &MapChange,
+    ) -> crate::Result<BatchReply> {
+        let index = log_id.index;
+        let (outcome, after) = match self.holdings.partition() {
+            0 => Layout::apply(self.store.layout()?.as_ref(), change),
+            _ => (MapOutcome::Refused(MapRefused::NotTheMap), None),
+        };
+        self.store
+            .commit_layout(encode(&log_id), index, after.as_ref())?;
+        if after.is_some() {
+            tracing::info!(index, ?outcome, "the map changed");
+        }
+        Ok(BatchReply {
+            index,
+            map: Some(outcome),
             ..BatchReply::default()
         })
     }
@@ -340,6 +363,9 @@ impl StateMachine {
                 }
                 EntryPayload::Normal(Request::Split(split)) => {
                     replies.push(self.apply_split(entry.log_id, split)?);
+                }
+                EntryPayload::Normal(Request::Map(change)) => {
+                    replies.push(self.apply_map(entry.log_id, change)?);
                 }
                 EntryPayload::Normal(Request::Finished(ids)) => {
                     self.store

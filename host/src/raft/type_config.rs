@@ -21,6 +21,8 @@ pub enum Request {
     /// The partition splits: the upper half of its range goes to a new
     /// partition (`SplitEntry`).
     Split(SplitEntry),
+    /// A change to the map, which partition 0 holds (`node::MapChange`).
+    Map(crate::node::MapChange),
 }
 
 /// A split: from this entry on, the upper half of the partition's range
@@ -65,6 +67,7 @@ pub struct BatchReply {
     pub tokens: Option<TokenOutcome>,
     pub versions: Option<VersionOutcome>,
     pub split: Option<crate::partition::SplitOutcome>,
+    pub map: Option<crate::node::MapOutcome>,
 }
 
 openraft::declare_raft_types!(

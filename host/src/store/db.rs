@@ -1,6 +1,7 @@
 //! The state database: its column families and the meta record.
 
 use crate::coordinator::InFlight;
+use crate::node::Layout;
 use crate::partition::Splits;
 use crate::rocks::{self, Tuning, cf, rocks};
 use crate::sm::{Schedule, VersionHash};
@@ -37,6 +38,9 @@ const MIGRATED_KEY: &[u8] = b"migrated";
 /// What the partition holds after its splits (postcard of a
 /// `partition::Splits`); absent before its first.
 const SPLITS_KEY: &[u8] = b"splits";
+/// The map and the split under way, in partition 0 (postcard of a
+/// `node::Layout`).
+const LAYOUT_KEY: &[u8] = b"layout";
 /// The first byte of the meta value. Format 1 was written by the release
 /// that ran `wallet:statemachine@1.0.0`.
 const META_FORMAT: u8 = 2;
@@ -246,14 +250,32 @@ pub(super) fn encode_splits(splits: &Splits) -> Vec<u8> {
 
 /// What the partition holds after its splits; `None` before its first.
 pub(super) fn read_splits(db: &DB) -> Result<Option<Splits>> {
+    read_postcard(db, SPLITS_KEY, "splits")
+}
+
+pub(super) fn layout_key() -> &'static [u8] {
+    LAYOUT_KEY
+}
+
+/// The map partition 0 holds; `None` before its first map entry.
+pub(super) fn read_layout(db: &DB) -> Result<Option<Layout>> {
+    read_postcard(db, LAYOUT_KEY, "layout")
+}
+
+/// The meta value at `key`, postcard-encoded, if there is one.
+fn read_postcard<T: serde::de::DeserializeOwned>(
+    db: &DB,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<T>> {
     let bytes = db
-        .get_pinned_cf(cf(db, META), SPLITS_KEY)
-        .map_err(rocks("reading the splits"))?;
+        .get_pinned_cf(cf(db, META), key)
+        .map_err(rocks("reading a meta value"))?;
     bytes
         .map(|b| {
             postcard::from_bytes(&b).map_err(|e| Error::CorruptValue {
                 cf: META,
-                why: format!("splits: {e}"),
+                why: format!("{what}: {e}"),
             })
         })
         .transpose()

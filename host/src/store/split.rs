@@ -3,6 +3,7 @@
 
 use super::{Store, StoreOptions, db, encode_record};
 use crate::Result;
+use crate::node::Layout;
 use crate::partition::Splits;
 use crate::partition::split::{Derived, encode_events};
 use crate::rocks::cf;
@@ -38,6 +39,32 @@ impl Store {
     pub fn splits(&self) -> Result<Option<Splits>> {
         let w = self.writer();
         db::read_splits(w.db()?)
+    }
+
+    /// The map, in partition 0; `None` before its first map entry.
+    pub fn layout(&self) -> Result<Option<Layout>> {
+        let w = self.writer();
+        db::read_layout(w.db()?)
+    }
+
+    /// Commits a map entry: the layout after it, if it changed.
+    pub fn commit_layout(
+        &self,
+        log_id: Vec<u8>,
+        index: u64,
+        layout: Option<&Layout>,
+    ) -> Result<()> {
+        let mut guard = self.writer();
+        let w = &mut *guard;
+        let mut batch = WriteBatch::default();
+        if let Some(layout) = layout {
+            let bytes = postcard::to_allocvec(layout).expect("a layout serializes");
+            batch.put_cf(cf(w.db()?, META), db::layout_key(), bytes);
+        }
+        let mut meta = w.meta.clone();
+        meta.applied = Some(log_id);
+        meta.applied_index = index;
+        self.write(w, batch, meta)
     }
 
     /// Commits the split at `header.log_index`: the records that left go,

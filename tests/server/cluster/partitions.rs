@@ -15,7 +15,12 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut leaders = Vec::new();
-            for partition in 0..PARTITIONS {
+            let (_, first) = self
+                .api(self.live()[0])
+                .get(Some(ADMIN), "/v1/cluster/status")
+                .await;
+            let count = partition_count(&first);
+            for partition in 0..count {
                 let mut seen = Vec::new();
                 for i in self.live() {
                     let (_, body) = self.api(i).get(Some(ADMIN), "/v1/cluster/status").await;
@@ -34,7 +39,7 @@ impl Cluster {
                     _ => break,
                 }
             }
-            if leaders.len() == PARTITIONS {
+            if count > 0 && leaders.len() == count {
                 return leaders;
             }
             assert!(
@@ -56,15 +61,18 @@ impl Cluster {
                 let (_, body) = self.api(i).get(Some(ADMIN), "/v1/cluster/status").await;
                 statuses.push(body);
             }
-            let settled = (0..PARTITIONS).all(|p| {
-                let hosts = hosts(&statuses, p);
-                let first = hosts[0];
-                hosts.iter().all(|mine| {
-                    mine["applied_index"] == first["applied_index"]
-                        && mine["projected_index"] == mine["applied_index"]
-                        && mine["transfers_in_flight"] == 0
-                })
-            });
+            let count = partition_count(&statuses[0]);
+            let settled = count > 0
+                && statuses.iter().all(|s| partition_count(s) == count)
+                && (0..count).all(|p| {
+                    let hosts = hosts(&statuses, p);
+                    let first = hosts[0];
+                    hosts.iter().all(|mine| {
+                        mine["applied_index"] == first["applied_index"]
+                            && mine["projected_index"] == mine["applied_index"]
+                            && mine["transfers_in_flight"] == 0
+                    })
+                });
             if settled {
                 return statuses;
             }
@@ -86,6 +94,11 @@ impl Cluster {
     }
 }
 
+/// How many partitions a member's status shows.
+fn partition_count(status: &Value) -> usize {
+    status["partitions"].as_array().map_or(0, Vec::len)
+}
+
 /// Partition `p`'s status at each member that hosts it.
 fn hosts(statuses: &[Value], p: usize) -> Vec<&Value> {
     statuses
@@ -98,7 +111,7 @@ fn hosts(statuses: &[Value], p: usize) -> Vec<&Value> {
 /// The USD the partitions hold in flight, summed as one of each
 /// partition's hosts sees it: zero once every transfer ended.
 fn in_flight(statuses: &[Value]) -> i64 {
-    (0..PARTITIONS)
+    (0..partition_count(&statuses[0]))
         .map(|p| {
             hosts(statuses, p)[0]["in_flight"]["USD"]
                 .as_i64()
@@ -369,5 +382,126 @@ async fn replicas_move_to_a_new_member_while_transfers_go_on() {
             report["partitions"][p]["chain_head"], statuses[3]["partitions"][p]["chain_head"],
             "partition {p}"
         );
+    }
+}
+
+/// `wallet cluster split`, asked of member `via`: its answer.
+fn split_by_command(cluster: &Cluster, via: usize, partition: usize) -> Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wallet"))
+        .args(["cluster", "split", "--target"])
+        .arg(format!("http://127.0.0.1:{}", cluster.ports[via]))
+        .args(["--token", ADMIN, "--partition"])
+        .arg(partition.to_string())
+        .output()
+        .expect("wallet cluster split runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the split as JSON")
+}
+
+/// Three members grow from two partitions to three while transfers go on
+/// through every member (most across partitions): partition 1 splits, by
+/// the command asked of a member that may not lead anything; then the
+/// leaders of partition 0 (which holds the map) and of the new partition
+/// are killed with -9 and restarted, and open the new partition from their
+/// data directories. Every transfer moves money once, the replicas of each
+/// partition agree, the members route calls for the moved accounts to the
+/// new partition, and every member's partitions audit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_splits_while_transfers_go_on_and_leaders_are_killed() {
+    let mut cluster = Cluster::start(&["--partitions", "2"]);
+    cluster.partition_leaders().await;
+    for i in 0..3 {
+        cluster.authenticates(i).await;
+    }
+    open_and_fund(&cluster.api(0)).await;
+    let apis = Arc::new((0..3).map(|i| cluster.api(i)).collect::<Vec<_>>());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..6)
+        .map(|seed| tokio::spawn(transfer_until(apis.clone(), seed * 4099 + 5, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let split = tokio::task::block_in_place(|| split_by_command(&cluster, 2, 1));
+    assert_eq!(
+        (&split["partition"], &split["child"], &split["partitions"]),
+        (&json!(1), &json!(2), &json!(3)),
+        "{split}"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let leaders = cluster.partition_leaders().await;
+    assert_eq!(leaders.len(), 3, "every member runs the new partition");
+    let mut victims = vec![leaders[0], leaders[2]];
+    victims.dedup();
+    for victim in victims {
+        cluster.kill9(victim);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        cluster.start_node(victim);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for client in clients {
+        outcomes.extend(client.await.expect("a client"));
+    }
+    let map = wallet_host::node::PartitionMap::new(2);
+    let (map, _) = map.split(1).expect("partition 1 splits");
+    let arrived = outcomes
+        .iter()
+        .filter(|o| o.moved && (map.of(&o.from) == 2 || map.of(&o.to) == 2))
+        .count();
+    assert!(
+        arrived > 10,
+        "too few transfers touched the new partition: {arrived}"
+    );
+
+    let statuses = cluster.quiesce_partitions().await;
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(partition_count(status), 3, "member {}: {status}", i + 1);
+    }
+    for p in 0..3 {
+        let heads: Vec<&Value> = hosts(&statuses, p)
+            .iter()
+            .map(|s| &s["chain_head"])
+            .collect();
+        assert_eq!(heads.len(), 3, "partition {p} has three replicas");
+        assert!(
+            heads.iter().all(|h| *h == heads[0]),
+            "partition {p}'s chain heads differ: {heads:?}"
+        );
+    }
+    // What left partition 1 arrived in partition 2.
+    assert_eq!(in_flight(&statuses), 0, "{statuses:?}");
+    let expected = expected_balances(&outcomes);
+    for i in cluster.live() {
+        let api = cluster.api(i);
+        assert_eq!(balances(&api).await, expected, "member {}", i + 1);
+        assert_moved(&api, &outcomes, 7).await;
+        for account in accounts() {
+            let (_, body) = api
+                .get(Some(ADMIN), &format!("/v1/wallet/accounts/{account}"))
+                .await;
+            assert_eq!(
+                body["balances"]["USD"]["reserved"], "0.00",
+                "a reservation is left: {body}"
+            );
+        }
+    }
+    for node in &mut cluster.nodes {
+        node.take().expect("running").stop();
+    }
+    for (i, status) in statuses.iter().enumerate() {
+        let (passed, report, stderr) = crate::audit::audit(&cluster.data(i), &[]);
+        assert!(passed, "member {}: {report} {stderr}", i + 1);
+        for p in 0..3 {
+            assert_eq!(
+                report["partitions"][p]["chain_head"],
+                status["partitions"][p]["chain_head"],
+                "member {}, partition {p}",
+                i + 1
+            );
+        }
     }
 }

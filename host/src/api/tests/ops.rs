@@ -64,6 +64,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/cluster/members/{id}", "delete"),
         ("/v1/cluster/partitions/{partition}/replicas", "post"),
         ("/v1/cluster/partitions/{partition}/replicas/{id}", "delete"),
+        ("/v1/cluster/partitions/{partition}/split", "post"),
         ("/v1/admin/tokens", "post"),
         ("/v1/admin/tokens", "get"),
         ("/v1/admin/tokens/{id}", "delete"),

@@ -14,7 +14,7 @@ use wallet_core::Txid;
 use wallet_core::codec::Calls;
 
 pub struct Probe {
-    node: Node,
+    pub(super) node: Node,
     submits: Mutex<Vec<usize>>,
     fail_submits: Mutex<Option<SubmitError>>,
     fail_batches: Mutex<bool>,
@@ -54,8 +54,9 @@ impl Probe {
 
     /// The guest's stored value under `key`.
     pub fn stored(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let store = self.node.partition(0).expect("group 0").store();
-        store
+        let partition = self.node.partition(0).expect("group 0");
+        partition
+            .store()
             .with_guest_records(|records| {
                 records
                     .map(|record| record.expect("state reads"))
@@ -155,6 +156,10 @@ impl WalletService for Probe {
 
     async fn remove_member(&self, node_id: u64) -> Result<Vec<u64>, MembershipError> {
         self.node.remove_member(node_id).await
+    }
+
+    async fn split(&self, partition: u32) -> Result<crate::service::SplitDone, MembershipError> {
+        self.node.split(partition).await
     }
 
     async fn backup(&self) -> crate::Result<crate::backup::BackupStream> {
