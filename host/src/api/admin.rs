@@ -180,6 +180,9 @@ pub async fn backup<S: WalletService>(
             "archive_incomplete",
             error.to_string(),
         ),
+        crate::Error::Partitions(_) => {
+            ApiError::new(StatusCode::CONFLICT, "backup_refused", error.to_string())
+        }
         other => ApiError::internal(other),
     })?;
     let content_type = [(header::CONTENT_TYPE, "application/octet-stream")];

@@ -18,9 +18,9 @@ use wallet_core::reason::Reason;
 /// A UUID in its hyphenated form, as the edge parses it.
 const UUID_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
-/// Positions of the one partition this build runs; an empty header is no
-/// header.
-const POSITION_PATTERN: &str = "^(0:[0-9]{1,19}(,0:[0-9]{1,19})*)?$";
+/// `partition:index` pairs (at most 64 partitions, and splits add
+/// partitions while a node serves); an empty header is no header.
+const POSITION_PATTERN: &str = "^([0-9]{1,2}:[0-9]{1,19}(,[0-9]{1,2}:[0-9]{1,19})*)?$";
 const TOKEN_ID_PATTERN: &str = "^[0-9a-f]{16}$";
 const VERSION_PATTERN: &str = "^[0-9a-fA-F]{64}$";
 
@@ -303,7 +303,7 @@ fn paths() -> Value {
         "responses": {
             "200": {"description": "The backup stream.", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
             "401": error("Unauthorized"), "403": error("Forbidden"),
-            "409": plain("This member's command archive does not reach its state (archive_incomplete): back up another member.", "Error"),
+            "409": plain("This member's command archive does not reach its state (archive_incomplete): back up another member; or the node runs several partitions (backup_refused): back up its data directory while it is stopped.", "Error"),
             "500": error("Internal"),
         }
     }});

@@ -505,3 +505,81 @@ async fn a_partition_splits_while_transfers_go_on_and_leaders_are_killed() {
         }
     }
 }
+
+/// A member stopped while partition 1 splits comes back after both
+/// partitions' logs were compacted past where it stopped: its replica of
+/// partition 1 installs a snapshot taken after the split, so it never
+/// applies the split itself; it opens the new partition empty and the new
+/// partition's group sends it a snapshot. Its replicas then agree with the
+/// others', and it reads every balance as they do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_down_during_a_split_catches_up_past_it_by_snapshot() {
+    let mut cluster = Cluster::start(&["--partitions", "2", "--snapshot-entries", "100"]);
+    let leaders = cluster.partition_leaders().await;
+    for i in 0..3 {
+        cluster.authenticates(i).await;
+    }
+    open_and_fund(&cluster.api(0)).await;
+    let behind = (0..3)
+        .find(|i| !leaders.contains(i))
+        .unwrap_or((leaders[1] + 1) % 3);
+    cluster.kill9(behind);
+    let live: Vec<usize> = (0..3).filter(|i| *i != behind).collect();
+    let apis = Arc::new(live.iter().map(|i| cluster.api(*i)).collect::<Vec<_>>());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|seed| tokio::spawn(transfer_until(apis.clone(), seed * 3001 + 11, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let api = cluster.api(live[0]);
+    let (status, split) = api
+        .post(Some(ADMIN), "/v1/cluster/partitions/1/split", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{split}");
+    let index = split["index"].as_u64().expect("the split's index");
+    // Until both partitions applied hundreds of entries past the split:
+    // each is snapshotted and its log purged past where the stopped member
+    // is.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, status) = api.get(Some(ADMIN), "/v1/cluster/status").await;
+        let applied = |p: usize| status["partitions"][p]["applied_index"].as_u64();
+        if applied(1) > Some(index + 400) && applied(2) > Some(400) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "too slow: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for client in clients {
+        outcomes.extend(client.await.expect("a client"));
+    }
+    cluster.start_node(behind);
+    cluster.authenticates(behind).await;
+    let statuses = cluster.quiesce_partitions().await;
+    for p in 0..3 {
+        let heads: Vec<&Value> = hosts(&statuses, p)
+            .iter()
+            .map(|s| &s["chain_head"])
+            .collect();
+        assert_eq!(heads.len(), 3, "partition {p}: {statuses:?}");
+        assert!(
+            heads.iter().all(|h| *h == heads[0]),
+            "partition {p}'s chain heads differ: {heads:?}"
+        );
+    }
+    assert!(
+        snapshots_installed(&cluster.api(behind)).await >= 2,
+        "the member caught up on partitions 1 and 2 without snapshots"
+    );
+    let expected = expected_balances(&outcomes);
+    for i in 0..3 {
+        assert_eq!(
+            balances(&cluster.api(i)).await,
+            expected,
+            "member {}",
+            i + 1
+        );
+    }
+}
