@@ -156,29 +156,51 @@ async fn partitions_survive_kills(mode: &str) {
     );
 
     let statuses = cluster.quiesce_partitions().await;
-    for p in 0..PARTITIONS {
-        let heads: Vec<&Value> = statuses
-            .iter()
-            .map(|s| &s["partitions"][p]["chain_head"])
-            .collect();
-        assert!(
-            heads.iter().all(|h| *h == heads[0]),
-            "{mode}: partition {p}'s chain heads differ: {heads:?}"
-        );
-    }
+    assert_replicas_agree(&statuses, 3, mode);
     // What left one partition arrived in another.
     assert_eq!(in_flight(&statuses), 0, "{mode}: {statuses:?}");
-    let expected = expected_balances(&outcomes);
+    assert_settled(&cluster, &outcomes, mode).await;
+    // A failed transfer moved nothing: it is reported failed.
+    for outcome in outcomes.iter().filter(|o| !o.moved).step_by(5) {
+        let (_, body) = cluster
+            .api(0)
+            .get(Some(ADMIN), &format!("/v1/wallet/transfers/{}", outcome.id))
+            .await;
+        assert_eq!(body["status"], "failed", "{mode}: {body}");
+    }
+    audit_members(&mut cluster, &statuses, mode);
+}
+
+/// Each partition has `replicas` hosts, whose chain heads are one.
+fn assert_replicas_agree(statuses: &[Value], replicas: usize, label: &str) {
+    for p in 0..partition_count(&statuses[0]) {
+        let heads: Vec<&Value> = hosts(statuses, p)
+            .iter()
+            .map(|s| &s["chain_head"])
+            .collect();
+        assert_eq!(heads.len(), replicas, "{label}: partition {p}'s replicas");
+        assert!(
+            heads.iter().all(|h| *h == heads[0]),
+            "{label}: partition {p}'s chain heads differ: {heads:?}"
+        );
+    }
+}
+
+/// Every live member reads each account moved by exactly the transfers
+/// answered 200, no reservation left, and the rest of the deposits in the
+/// bank's shards; and transfers answered 200 as succeeded.
+async fn assert_settled(cluster: &Cluster, outcomes: &[Outcome], label: &str) {
+    let expected = expected_balances(outcomes);
     for i in cluster.live() {
         let api = cluster.api(i);
-        assert_eq!(balances(&api).await, expected, "{mode}: member {}", i + 1);
+        assert_eq!(balances(&api).await, expected, "{label}: member {}", i + 1);
         for account in accounts() {
             let (_, body) = api
                 .get(Some(ADMIN), &format!("/v1/wallet/accounts/{account}"))
                 .await;
             assert_eq!(
                 body["balances"]["USD"]["reserved"], "0.00",
-                "{mode}: a reservation is left: {body}"
+                "{label}: a reservation is left: {body}"
             );
         }
         // Deposits came from the bank's shards: they hold the rest.
@@ -188,31 +210,27 @@ async fn partitions_survive_kills(mode: &str) {
         assert_eq!(
             bank["balances"]["USD"]["available"],
             format!("-{}.00", FUNDS_CENTS * accounts().len() as i64 / 100),
-            "{mode}"
+            "{label}"
         );
-        assert_moved(&api, &outcomes, 7).await;
+        assert_moved(&api, outcomes, 7).await;
     }
-    // A failed transfer moved nothing: it is reported failed.
-    for outcome in outcomes.iter().filter(|o| !o.moved).step_by(5) {
-        let (_, body) = cluster
-            .api(0)
-            .get(Some(ADMIN), &format!("/v1/wallet/transfers/{}", outcome.id))
-            .await;
-        assert_eq!(body["status"], "failed", "{mode}: {body}");
-    }
-    // Every member's every partition audits from genesis to the head the
-    // group agreed on.
+}
+
+/// Stops every member; each member's every partition audits from genesis
+/// (a split-off one from its parent's split) to the head its group agreed
+/// on.
+fn audit_members(cluster: &mut Cluster, statuses: &[Value], label: &str) {
     for node in &mut cluster.nodes {
         node.take().expect("running").stop();
     }
     for (i, status) in statuses.iter().enumerate() {
         let (passed, report, stderr) = crate::audit::audit(&cluster.data(i), &[]);
-        assert!(passed, "{mode}: member {}: {report} {stderr}", i + 1);
-        for p in 0..PARTITIONS {
+        assert!(passed, "{label}: member {}: {report} {stderr}", i + 1);
+        for p in 0..partition_count(status) {
             assert_eq!(
                 report["partitions"][p]["chain_head"],
                 status["partitions"][p]["chain_head"],
-                "{mode}: member {}, partition {p}",
+                "{label}: member {}, partition {p}",
                 i + 1
             );
         }
@@ -461,49 +479,11 @@ async fn a_partition_splits_while_transfers_go_on_and_leaders_are_killed() {
     for (i, status) in statuses.iter().enumerate() {
         assert_eq!(partition_count(status), 3, "member {}: {status}", i + 1);
     }
-    for p in 0..3 {
-        let heads: Vec<&Value> = hosts(&statuses, p)
-            .iter()
-            .map(|s| &s["chain_head"])
-            .collect();
-        assert_eq!(heads.len(), 3, "partition {p} has three replicas");
-        assert!(
-            heads.iter().all(|h| *h == heads[0]),
-            "partition {p}'s chain heads differ: {heads:?}"
-        );
-    }
+    assert_replicas_agree(&statuses, 3, "split");
     // What left partition 1 arrived in partition 2.
     assert_eq!(in_flight(&statuses), 0, "{statuses:?}");
-    let expected = expected_balances(&outcomes);
-    for i in cluster.live() {
-        let api = cluster.api(i);
-        assert_eq!(balances(&api).await, expected, "member {}", i + 1);
-        assert_moved(&api, &outcomes, 7).await;
-        for account in accounts() {
-            let (_, body) = api
-                .get(Some(ADMIN), &format!("/v1/wallet/accounts/{account}"))
-                .await;
-            assert_eq!(
-                body["balances"]["USD"]["reserved"], "0.00",
-                "a reservation is left: {body}"
-            );
-        }
-    }
-    for node in &mut cluster.nodes {
-        node.take().expect("running").stop();
-    }
-    for (i, status) in statuses.iter().enumerate() {
-        let (passed, report, stderr) = crate::audit::audit(&cluster.data(i), &[]);
-        assert!(passed, "member {}: {report} {stderr}", i + 1);
-        for p in 0..3 {
-            assert_eq!(
-                report["partitions"][p]["chain_head"],
-                status["partitions"][p]["chain_head"],
-                "member {}, partition {p}",
-                i + 1
-            );
-        }
-    }
+    assert_settled(&cluster, &outcomes, "split").await;
+    audit_members(&mut cluster, &statuses, "split");
 }
 
 /// A member stopped while partition 1 splits comes back after both
@@ -557,29 +537,22 @@ async fn a_member_down_during_a_split_catches_up_past_it_by_snapshot() {
     }
     cluster.start_node(behind);
     cluster.authenticates(behind).await;
-    let statuses = cluster.quiesce_partitions().await;
-    for p in 0..3 {
-        let heads: Vec<&Value> = hosts(&statuses, p)
-            .iter()
-            .map(|s| &s["chain_head"])
-            .collect();
-        assert_eq!(heads.len(), 3, "partition {p}: {statuses:?}");
-        assert!(
-            heads.iter().all(|h| *h == heads[0]),
-            "partition {p}'s chain heads differ: {heads:?}"
-        );
-    }
+    // Until it hosts the new partition: its group sends it a snapshot
+    // once it opened it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let statuses = loop {
+        let statuses = cluster.quiesce_partitions().await;
+        if (0..3).all(|p| hosts(&statuses, p).len() == 3) {
+            break statuses;
+        }
+        assert!(Instant::now() < deadline, "not caught up: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(partition_count(&statuses[0]), 3, "{statuses:?}");
+    assert_replicas_agree(&statuses, 3, "caught up");
     assert!(
         snapshots_installed(&cluster.api(behind)).await >= 2,
         "the member caught up on partitions 1 and 2 without snapshots"
     );
-    let expected = expected_balances(&outcomes);
-    for i in 0..3 {
-        assert_eq!(
-            balances(&cluster.api(i)).await,
-            expected,
-            "member {}",
-            i + 1
-        );
-    }
+    assert_settled(&cluster, &outcomes, "caught up").await;
 }

@@ -33,6 +33,20 @@ async fn open(app: &App, account: &str) {
     assert_eq!(created.status, 201, "{}", created.text);
 }
 
+/// The USD in flight across the partitions and the journal records left,
+/// once they are none or after 5 s.
+async fn settled_in_flight(app: &App) -> (i64, usize) {
+    let mut in_flight = app.probe.in_flight("USD").await;
+    for _ in 0..250 {
+        if in_flight == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        in_flight = app.probe.in_flight("USD").await;
+    }
+    in_flight
+}
+
 async fn event_types(app: &App, id: &str) -> (String, Vec<String>) {
     let answer = app
         .get(&format!("/v1/wallet/transfers/{id}"), Some(ADMIN))
@@ -77,15 +91,7 @@ async fn a_transfer_across_partitions_completes_once_in_both_modes() {
         assert_eq!(app.balance(BANK, "USD").await, -10_000);
         // Nothing is left in flight or in a journal, once the saga's
         // closing entry is in.
-        let mut in_flight = app.probe.in_flight("USD").await;
-        for _ in 0..100 {
-            if in_flight == (0, 0) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            in_flight = app.probe.in_flight("USD").await;
-        }
-        assert_eq!(in_flight, (0, 0), "{mode:?}");
+        assert_eq!(settled_in_flight(&app).await, (0, 0), "{mode:?}");
 
         let (status, types) = event_types(&app, &txid(1)).await;
         assert_eq!(status, "success", "{mode:?} {types:?}");
@@ -329,14 +335,7 @@ async fn partitions_split_while_transfers_go_on_and_each_moves_money_once() {
             "{mode:?}: too few moved"
         );
 
-        let mut in_flight = app.probe.in_flight("USD").await;
-        for _ in 0..250 {
-            if in_flight == (0, 0) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            in_flight = app.probe.in_flight("USD").await;
-        }
+        let in_flight = settled_in_flight(&app).await;
         assert_eq!(in_flight, (0, 0), "{mode:?}: left in flight");
         let mut expected: std::collections::BTreeMap<&str, i64> =
             accounts.iter().map(|a| (a.as_str(), 10_000)).collect();
