@@ -80,8 +80,8 @@ impl Grower {
 fn opens(router: &Router, layout: &Layout, next: u32) -> Result<Option<Holdings>> {
     for partition in router.partitions() {
         let splits = partition.store().splits()?;
-        let children = splits.iter().flat_map(|s| &s.children);
-        if let Some(child) = children.into_iter().find(|c| c.partition == next) {
+        let mut children = splits.iter().flat_map(|s| &s.children);
+        if let Some(child) = children.find(|c| c.partition == next) {
             return Ok(Some(Holdings::from_range(next, child.range)));
         }
     }
@@ -89,7 +89,7 @@ fn opens(router: &Router, layout: &Layout, next: u32) -> Result<Option<Holdings>
         return Ok(None);
     };
     let parent = layout.parent_of(next).and_then(|p| router.partition(p));
-    let splits_here = parent.is_some_and(|p: std::sync::Arc<Partition>| p.hosted());
+    let splits_here = parent.is_some_and(|p| p.hosted());
     Ok((!splits_here).then(|| Holdings::from_range(next, range)))
 }
 
