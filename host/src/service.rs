@@ -140,7 +140,9 @@ pub enum ReadError {
     NotCaughtUp { wanted: u64, reflected: u64 },
     #[error("no write was answered with index {wanted}: this group's log ends at {last}")]
     Beyond { wanted: u64, last: u64 },
-    #[error("this node has no partition {0}")]
+    #[error(
+        "this node runs no partition {0} yet (a split may be adding it): retry, or leave it out of Wallet-Position"
+    )]
     UnknownPartition(u32),
     #[error("no read index from a leader with a majority: {0}; retry")]
     NoQuorum(String),

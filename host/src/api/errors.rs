@@ -161,9 +161,13 @@ impl From<ReadError> for ApiError {
                 "position_unknown",
                 error.to_string(),
             ),
-            ReadError::UnknownPartition(_) => {
-                ApiError::bad_request("invalid_position", error.to_string())
-            }
+            // A split may add it here after another member answered with it.
+            ReadError::UnknownPartition(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_caught_up",
+                error.to_string(),
+            )
+            .retry(),
             ReadError::NoQuorum(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no_quorum",

@@ -343,7 +343,18 @@ async fn reads_wait_for_the_position_they_are_given() {
         .await;
     assert_eq!(future.status, 422, "{}", future.text);
     assert_eq!(future.code(), "position_unknown");
-    for bad in ["1:5", "zero", "0:"] {
+    // A partition this node does not run (yet: a split may add it).
+    let elsewhere = app
+        .send(
+            app.http
+                .get(format!("{}/v1/wallet/accounts/bob", app.base))
+                .header("wallet-position", "1:5"),
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 503, "{}", elsewhere.text);
+    assert_eq!(elsewhere.code(), "not_caught_up");
+    for bad in ["zero", "0:"] {
         let answer = app
             .send(
                 app.http
