@@ -16,7 +16,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 duration=${DURATION:-20}
-release=$root/guest-statemachine/releases/statemachine-2.4.0+${RULES:-daily-limit}.wasm
+release=$root/guest-statemachine/releases/statemachine-2.5.0+${RULES:-daily-limit}.wasm
 . "$root/scripts/prerequisites.sh"
 . "$root/scripts/server.sh"
 require_build_packages

@@ -31,6 +31,15 @@ pub enum Slot {
     Refund = 6,
 }
 
+impl Slot {
+    /// A step after a cross-partition try names nothing but its transfer,
+    /// and the phase record it moves on says whether it ran: once
+    /// accepted, it keeps no receipt (a retry finds the phase it left).
+    pub fn follows_a_try(self) -> bool {
+        !matches!(self, Slot::Source | Slot::Destination)
+    }
+}
+
 /// Which side of a cross-partition transfer a phase record describes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Side {

@@ -167,7 +167,16 @@ impl<'a> Batch<'a> {
     /// Exactly once per (transaction id, slot): a retry with the same body
     /// and caller gets the first outcome and emits nothing; anything else
     /// under the same id is a conflict that leaves the first receipt alone.
+    /// A step after a try is the coordinator's, checked before its slot is
+    /// read, so no one else's call takes the slot; once accepted, it is
+    /// answered by its phase record, not a receipt (one write fewer per
+    /// step, which a cross-partition transfer makes three of).
     fn once(&mut self, i: usize, call: &Call<&'a str>, id: Txid, slot: Slot) -> Outcome {
+        let follows = slot.follows_a_try();
+        if follows && let Err(reason) = coordinator(&call.caller) {
+            self.out.event(i, &Event::TransferRejected { id, reason });
+            return Err(reason);
+        }
         self.body.clear();
         records::body(call, &mut self.body);
         if let Some((outcome, body)) = self.state.receipt(id, slot) {
@@ -181,10 +190,12 @@ impl<'a> Batch<'a> {
         if let Err(reason) = outcome {
             self.out.event(i, &Event::TransferRejected { id, reason });
         }
-        let body = core::mem::take(&mut self.body);
-        self.state
-            .put_receipt(id, slot, outcome_code(outcome), &body);
-        self.body = body;
+        if outcome.is_err() || !follows {
+            let body = core::mem::take(&mut self.body);
+            self.state
+                .put_receipt(id, slot, outcome_code(outcome), &body);
+            self.body = body;
+        }
         outcome
     }
 
@@ -212,26 +223,12 @@ impl<'a> Batch<'a> {
                 coordinator(caller)?;
                 self.saga_credit(i, t)
             }
-            C::TccSettle(id) => {
-                coordinator(caller)?;
-                self.settle(i, *id)
-            }
-            C::TccCredit(id) => {
-                coordinator(caller)?;
-                self.credit_pending(i, *id)
-            }
-            C::TccRelease(id) => {
-                coordinator(caller)?;
-                self.release(i, *id)
-            }
-            C::TccDropPending(id) => {
-                coordinator(caller)?;
-                self.drop_pending(i, *id)
-            }
-            C::SagaRefund(id) => {
-                coordinator(caller)?;
-                self.saga_refund(i, *id)
-            }
+            // The caller was checked in `once`.
+            C::TccSettle(id) => self.settle(i, *id),
+            C::TccCredit(id) => self.credit_pending(i, *id),
+            C::TccRelease(id) => self.release(i, *id),
+            C::TccDropPending(id) => self.drop_pending(i, *id),
+            C::SagaRefund(id) => self.saga_refund(i, *id),
         }
     }
 
@@ -400,6 +397,7 @@ impl<'a> Batch<'a> {
     fn settle(&mut self, i: usize, id: Txid) -> Outcome {
         let leg = match self.state.phase(id, Side::Source) {
             Some(Phase::Reserved(leg)) => leg,
+            Some(Phase::Settled(_)) => return Ok(()),
             Some(Phase::Released(_) | Phase::CancelledEarly) => {
                 return Err(Reason::TransferCancelled);
             }
@@ -445,6 +443,7 @@ impl<'a> Batch<'a> {
     fn credit_pending(&mut self, i: usize, id: Txid) -> Outcome {
         let leg = match self.state.phase(id, Side::Destination) {
             Some(Phase::Pending(leg)) => leg,
+            Some(Phase::Credited(_)) => return Ok(()),
             Some(Phase::Dropped(_) | Phase::CancelledEarly) => {
                 return Err(Reason::TransferCancelled);
             }
@@ -487,6 +486,7 @@ impl<'a> Batch<'a> {
     fn saga_refund(&mut self, i: usize, id: Txid) -> Outcome {
         let leg = match self.state.phase(id, Side::Source) {
             Some(Phase::SagaDebited(leg)) => leg,
+            Some(Phase::SagaRefunded(_)) => return Ok(()),
             _ => return Err(Reason::TransferNotFound),
         };
         let account = found(self.state.account(leg.account))?;

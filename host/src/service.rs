@@ -230,6 +230,9 @@ pub struct PartitionStatus {
     /// reads and writes go to a member that is, and the rest of this
     /// status is a stale replica's.
     pub hosted: bool,
+    /// The CRC-32C hashes of the account ids it holds, `start..end`
+    /// (a split halves it).
+    pub range: crate::node::Range,
     pub applied_index: u64,
     /// The Raft log index the read models reflect.
     pub projected_index: u64,

@@ -168,7 +168,7 @@ async fn kill_9_at_random_moments_loses_nothing_acknowledged() {
 /// The rules storing accounts in a compact layout, whose migration rewrites
 /// every account at the switch.
 const COMPACT_RELEASE: &[u8] =
-    include_bytes!("../../guest-statemachine/releases/statemachine-2.4.0+compact-accounts.wasm");
+    include_bytes!("../../guest-statemachine/releases/statemachine-2.5.0+compact-accounts.wasm");
 
 /// Deploys, verifies and activates `component` on a single node; its hash.
 async fn switch_to(api: &Api, component: &[u8]) -> String {

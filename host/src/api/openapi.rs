@@ -466,6 +466,9 @@ fn components() -> Value {
     };
     let mut credit_fields = account_fields(json!(["credit"]));
     credit_fields["credit_limit_minor"] = credit_limit.clone();
+    let range = json!({"type": "object", "required": ["start", "end"],
+        "description": "The CRC-32C hashes of the account ids this partition holds, start included, end excluded (2^32 at the top); a split gives the upper half to a new partition.",
+        "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}});
     let mut components = json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
             "description": "Roles: admin (everything), client (moves money out of accounts it owns, reads them), auditor (reads everything, writes nothing)."}},
@@ -563,12 +566,13 @@ fn components() -> Value {
                 "status": {"type": "string", "enum": ["pending", "success", "failed"]},
                 "reason": {"type": "string", "enum": reasons},
                 "events": {"type": "array", "items": reference("Event")}}},
-            "Partition": {"type": "object", "required": ["partition", "members", "applied_index", "projected_index", "chain_head", "active_version"], "properties": {
+            "Partition": {"type": "object", "required": ["partition", "members", "range", "applied_index", "projected_index", "chain_head", "active_version"], "properties": {
                 "partition": {"type": "integer"}, "leader": {"type": "integer", "nullable": true},
                 "members": {"type": "array", "items": {"type": "integer"}},
                 "applied_index": {"type": "integer"},
                 "projected_index": {"type": "integer"},
                 "projector_lag_records": {"type": "integer"},
+                "range": range,
                 "in_flight": {"type": "object", "additionalProperties": {"type": "integer"},
                     "description": "Minor units per currency that left for (or arrived from) another partition and are not settled there yet."},
                 "chain_head": {"type": "string"}, "active_version": {"type": "string", "nullable": true},

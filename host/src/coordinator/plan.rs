@@ -2,9 +2,11 @@
 //! cross-partition transfer stands and what its last step answered, the
 //! next stage. Pure, so that every interleaving of answers can be tested.
 //!
-//! Every step is idempotent by the transfer's id (each has its own receipt
-//! slot in the partition it runs in), so a step sent twice, or sent again
-//! by a new leader after a crash, answers as the first one did.
+//! Every step is idempotent by the transfer's id (a receipt of its body
+//! for the placeholder and the saga's credit, the phase record it leaves
+//! for the later steps, in the partition it runs in), so a step sent
+//! twice, or sent again by a new leader after a crash, answers as the
+//! first one did.
 //!
 //! TC/C: the try (a reservation at the source) has been accepted when a
 //! plan starts. The placeholder goes to the destination; once it is

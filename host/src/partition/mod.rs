@@ -19,7 +19,7 @@ pub use split::{Child, SplitOutcome, SplitRefused, Splits};
 use crate::audit::{Base, History, Report, Shadow, Verifier, Window};
 use crate::cluster::Peers;
 use crate::log::LogOptions;
-use crate::node::Holdings;
+use crate::node::{Holdings, Range};
 use crate::raft::{
     BatchReply, CHECKPOINT_DIR, CommandBatch, LogStore, Network, Raft, Request, Snapshots,
     StateMachine,
@@ -399,6 +399,7 @@ impl Partition {
             leader: metrics.current_leader,
             members: metrics.membership_config.membership().voter_ids().collect(),
             hosted: self.hosted(),
+            range: self.range(),
             applied_index: meta.applied_index,
             projected_index: reflected.index,
             projector_lag_records: meta.events_last.saturating_sub(reflected.events),
@@ -412,6 +413,15 @@ impl Partition {
 
     pub fn views(&self) -> &Views {
         &self.views
+    }
+
+    /// The hash range this replica holds: what its last split left it, or
+    /// what it opened with.
+    pub fn range(&self) -> Range {
+        match self.store.splits() {
+            Ok(Some(splits)) => splits.range,
+            _ => self.holdings.range(),
+        }
     }
 
     pub fn store(&self) -> &Store {

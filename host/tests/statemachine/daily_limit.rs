@@ -10,7 +10,7 @@ use wallet_core::{Command, Reason};
 use wallet_host::sm::{BatchHeader, Executed, MemoryState, Runtime, Version, new_engine};
 
 const RELEASE: &[u8] =
-    include_bytes!("../../../guest-statemachine/releases/statemachine-2.4.0+daily-limit.wasm");
+    include_bytes!("../../../guest-statemachine/releases/statemachine-2.5.0+daily-limit.wasm");
 
 const DAY_MS: u64 = 86_400_000;
 

@@ -694,3 +694,69 @@ fn tcc_cancel_before_try_refuses_the_late_try_and_retries_answer_the_same() {
         ]
     );
 }
+
+#[test]
+fn steps_after_a_try_keep_no_receipt_once_accepted_and_retries_answer_from_the_phase() {
+    let mut rt = runtime();
+    let mut state = MemoryState::default();
+    run(&mut rt, &mut state, 0, &r#gen::prelude());
+    let node = || Caller {
+        role: Role::System,
+        principal: "system".to_string(),
+    };
+    let t = transfer(44, "alice", "bob", 10, "USD");
+    let id = t.id;
+    let receipts = |ran: &Ran| ran.writes.iter().filter(|(k, _)| k[0] == b't').count();
+    let tried = run(
+        &mut rt,
+        &mut state,
+        1,
+        &[
+            by(client("alice"), Command::TccReserve(t.clone())),
+            by(node(), Command::TccPlacePending(t)),
+        ],
+    );
+    assert_eq!(tried.outcomes, vec![Ok(()), Ok(())]);
+    assert_eq!(
+        receipts(&tried),
+        2,
+        "the try and the placeholder keep theirs"
+    );
+    // A client's settle is refused before the slot is read: it takes
+    // nothing the coordinator's will need.
+    let probe = by(client("alice"), Command::TccSettle(id));
+    let ran = run(&mut rt, &mut state, 2, &[probe]);
+    assert_eq!(ran.outcomes, vec![Err(Reason::NotAllowed)]);
+    assert!(ran.writes.is_empty(), "{:?}", ran.writes);
+    let steps = [
+        by(node(), Command::TccCredit(id)),
+        by(node(), Command::TccSettle(id)),
+    ];
+    let ran = run(&mut rt, &mut state, 3, &steps);
+    assert_eq!(ran.outcomes, vec![Ok(()), Ok(())]);
+    assert_eq!(receipts(&ran), 0, "{:?}", ran.writes);
+    assert_eq!(ran.events.len(), 2);
+    // Retries, from the node or an admin: the same answers, from the
+    // phase records, emitting and writing nothing.
+    let admin = Caller {
+        role: Role::Admin,
+        principal: "admin".to_string(),
+    };
+    let retries = [
+        steps[0].clone(),
+        steps[1].clone(),
+        by(admin, Command::TccSettle(id)),
+    ];
+    let ran = run(&mut rt, &mut state, 4, &retries);
+    assert_eq!(ran.outcomes, vec![Ok(()), Ok(()), Ok(())]);
+    assert!(ran.events.is_empty(), "{:?}", ran.events);
+    assert!(ran.writes.is_empty(), "{:?}", ran.writes);
+    // A refused step keeps its receipt, so its refusal replays.
+    let release = by(node(), Command::TccRelease(id));
+    let ran = run(&mut rt, &mut state, 5, std::slice::from_ref(&release));
+    assert_eq!(ran.outcomes, vec![Err(Reason::TransferConfirmed)]);
+    assert_eq!(receipts(&ran), 1);
+    let ran = run(&mut rt, &mut state, 6, &[release]);
+    assert_eq!(ran.outcomes, vec![Err(Reason::TransferConfirmed)]);
+    assert!(ran.events.is_empty() && ran.writes.is_empty());
+}

@@ -491,7 +491,10 @@ async fn a_partition_splits_while_transfers_go_on_and_leaders_are_killed() {
 /// partition 1 installs a snapshot taken after the split, so it never
 /// applies the split itself; it opens the new partition empty and the new
 /// partition's group sends it a snapshot. Its replicas then agree with the
-/// others', and it reads every balance as they do.
+/// others', and it reads every balance as they do. Then a fourth member
+/// joins, started (as a new member is) with no more than the two
+/// partitions the cluster began with: it opens the new one by itself, is
+/// given a replica of each, and agrees with the others.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_down_during_a_split_catches_up_past_it_by_snapshot() {
     let mut cluster = Cluster::start(&["--partitions", "2", "--snapshot-entries", "100"]);
@@ -555,4 +558,27 @@ async fn a_member_down_during_a_split_catches_up_past_it_by_snapshot() {
         "the member caught up on partitions 1 and 2 without snapshots"
     );
     assert_settled(&cluster, &outcomes, "caught up").await;
+
+    let port = free_ports(1)[0];
+    cluster.ports.push(port);
+    cluster.args = vec!["--snapshot-entries".into(), "100".into(), "--join".into()];
+    cluster.nodes.push(None);
+    cluster.start_node(3);
+    let body = json!({"node_id": 4, "address": format!("127.0.0.1:{port}")});
+    let (status, answer) = api.post(Some(ADMIN), "/v1/cluster/members", body).await;
+    assert_eq!(
+        (status, &answer["members"]),
+        (StatusCode::OK, &json!([1, 2, 3, 4])),
+        "{answer}"
+    );
+    cluster.authenticates(3).await;
+    let statuses = cluster.quiesce_partitions().await;
+    for (p, range) in [(1, [1u64 << 31, 3 << 30]), (2, [3 << 30, 1 << 32])] {
+        let mine = &statuses[3]["partitions"][p];
+        assert_eq!(mine["hosted"], true, "{}", statuses[3]);
+        assert_eq!(mine["range"]["start"], range[0], "{}", statuses[3]);
+        assert_eq!(mine["range"]["end"], range[1], "{}", statuses[3]);
+    }
+    assert_replicas_agree(&statuses, 4, "joined");
+    assert_settled(&cluster, &outcomes, "joined").await;
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// This build's rules plus a daily outgoing limit of 10,000 per client.
 const DAILY_LIMIT_RELEASE: &[u8] =
-    include_bytes!("../../../guest-statemachine/releases/statemachine-2.4.0+daily-limit.wasm");
+    include_bytes!("../../../guest-statemachine/releases/statemachine-2.5.0+daily-limit.wasm");
 
 async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let answer = request.bearer_auth(ADMIN).send().await.expect("an answer");
@@ -204,7 +204,7 @@ async fn switched_everywhere(mut cluster: Cluster, hash: &str, from: u64) -> Vec
 /// This build's rules storing accounts in a compact layout, with the
 /// migration that rewrites the accounts earlier versions stored.
 const COMPACT_RELEASE: &[u8] =
-    include_bytes!("../../../guest-statemachine/releases/statemachine-2.4.0+compact-accounts.wasm");
+    include_bytes!("../../../guest-statemachine/releases/statemachine-2.5.0+compact-accounts.wasm");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_that_changes_the_state_layout_migrates_every_member_at_its_switch() {

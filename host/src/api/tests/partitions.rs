@@ -167,9 +167,10 @@ async fn deposits_use_the_bank_shard_beside_the_account() {
     assert_eq!(app.probe.in_flight("USD").await, (0, 0));
 }
 
-/// The release before this build's: the same rules, built differently.
-const EARLIER_RELEASE: &[u8] =
-    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.0.0.wasm");
+/// This build's rules with a client's daily limit, which the admin's
+/// transfers here do not meet: it reproduces their history exactly.
+const OTHER_RELEASE: &[u8] =
+    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.5.0+daily-limit.wasm");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_is_verified_and_activated_in_every_partition() {
@@ -187,7 +188,7 @@ async fn a_version_is_verified_and_activated_in_every_partition() {
             "/v1/admin/versions",
             Some(ADMIN),
             Some("application/wasm"),
-            EARLIER_RELEASE.to_vec(),
+            OTHER_RELEASE.to_vec(),
         )
         .await;
     assert_eq!(deployed.status, 201, "{}", deployed.text);
@@ -197,7 +198,7 @@ async fn a_version_is_verified_and_activated_in_every_partition() {
         PARTITIONS as usize,
         "{position}"
     );
-    let hash = crate::sm::VersionHash::of(EARLIER_RELEASE).to_string();
+    let hash = crate::sm::VersionHash::of(OTHER_RELEASE).to_string();
 
     // Not verified anywhere: refused, and no partition switches.
     let activate = format!("/v1/admin/versions/{hash}/activate");
@@ -367,6 +368,12 @@ async fn partitions_split_while_transfers_go_on_and_each_moves_money_once() {
         let map = PartitionMap::new(2);
         let map = map.split(0).expect("splits").0;
         let map = map.split(1).expect("splits").0;
+        // Each partition's range in the status is the map's.
+        for (p, partition) in partitions.iter().enumerate() {
+            let range = map.range(p as u32).expect("mapped");
+            assert_eq!(partition["range"]["start"], range.start, "{p}");
+            assert_eq!(partition["range"]["end"], range.end, "{p}");
+        }
         let moved: Vec<&String> = accounts.iter().filter(|a| map.of(a) >= 2).collect();
         assert!(!moved.is_empty(), "no account moved");
         for account in moved {

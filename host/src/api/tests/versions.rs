@@ -4,7 +4,8 @@ use super::{ADMIN, app, transfer, txid};
 use crate::sm::{RELEASE_HASH_HEX, VersionHash};
 use serde_json::json;
 
-/// The release before this build's: the same rules, built differently.
+/// An earlier release: the same rules for what these tests run (one
+/// partition), built differently.
 const EARLIER_RELEASE: &[u8] =
     include_bytes!("../../../../guest-statemachine/releases/statemachine-2.0.0.wasm");
 
@@ -265,7 +266,7 @@ async fn a_verified_version_activates_without_a_reason_and_a_differing_one_is_re
 
 /// This build's rules plus a daily outgoing limit of 10,000 per client.
 const DAILY_LIMIT_RELEASE: &[u8] =
-    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.4.0+daily-limit.wasm");
+    include_bytes!("../../../../guest-statemachine/releases/statemachine-2.5.0+daily-limit.wasm");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_rule_that_history_breaks_is_reported_at_the_batch_that_breaks_it() {
@@ -393,7 +394,7 @@ async fn a_scheduled_activation_is_cancelled_through_the_log_and_blocks_nothing_
 /// This build's rules storing accounts in a compact layout, with the
 /// migration that rewrites the accounts earlier versions stored.
 const COMPACT_RELEASE: &[u8] = include_bytes!(
-    "../../../../guest-statemachine/releases/statemachine-2.4.0+compact-accounts.wasm"
+    "../../../../guest-statemachine/releases/statemachine-2.5.0+compact-accounts.wasm"
 );
 
 /// Layout 2's first byte (`guest-statemachine/src/layout.rs`).
