@@ -67,6 +67,15 @@ impl World {
         world
     }
 
+    /// The state once the try was accepted, for `trouble`'s transfer.
+    fn troubled(trouble: &Trouble) -> World {
+        World::after_try(
+            trouble.mode,
+            trouble.destination_exists,
+            trouble.destination_refuses,
+        )
+    }
+
     fn total(&self) -> i64 {
         self.source_available
             + self.source_reserved
@@ -272,20 +281,11 @@ type Held = (usize, Vec<Command<String>>);
 /// steps still held in the network, in the order they will arrive.
 fn drive(trouble: &Trouble) -> (World, Result<(), Reason>, Vec<Held>) {
     let t = transfer();
-    let mut world = World::after_try(
-        trouble.mode,
-        trouble.destination_exists,
-        trouble.destination_refuses,
-    );
+    let mut world = World::troubled(trouble);
     let mut held: Vec<Held> = Vec::new();
     let mut stage = Stage::start(trouble.mode);
     for sent in 0..500 {
-        // Late steps whose time came arrive before this send.
-        held.sort_by_key(|(at, _)| *at);
-        while held.first().is_some_and(|(at, _)| *at <= sent) {
-            let (_, commands) = held.remove(0);
-            world.batch(&commands);
-        }
+        arrive(&mut world, &mut held, sent);
         let Some((_, commands)) = stage.send(&t) else {
             let Stage::Done(outcome) = stage else {
                 unreachable!()
@@ -301,6 +301,15 @@ fn drive(trouble: &Trouble) -> (World, Result<(), Reason>, Vec<Held>) {
         }
     }
     panic!("the transfer did not finish: {stage:?}");
+}
+
+/// Late steps whose time came arrive, before send number `sent`.
+fn arrive(world: &mut World, held: &mut Vec<Held>, sent: usize) {
+    held.sort_by_key(|(at, _)| *at);
+    while held.first().is_some_and(|(at, _)| *at <= sent) {
+        let (_, commands) = held.remove(0);
+        world.batch(&commands);
+    }
 }
 
 /// Lets the network do with send number `sent` what `trouble` says; the
@@ -338,19 +347,11 @@ fn send(
 /// world.
 fn drive_two(trouble: &Trouble, turns: &[bool]) -> (World, [Result<(), Reason>; 2], Vec<Held>) {
     let t = transfer();
-    let mut world = World::after_try(
-        trouble.mode,
-        trouble.destination_exists,
-        trouble.destination_refuses,
-    );
+    let mut world = World::troubled(trouble);
     let mut held: Vec<Held> = Vec::new();
     let mut stages = [Stage::start(trouble.mode); 2];
     for sent in 0..1000 {
-        held.sort_by_key(|(at, _)| *at);
-        while held.first().is_some_and(|(at, _)| *at <= sent) {
-            let (_, commands) = held.remove(0);
-            world.batch(&commands);
-        }
+        arrive(&mut world, &mut held, sent);
         let outcomes = stages.map(|stage| match stage {
             Stage::Done(outcome) => Some(outcome),
             _ => None,

@@ -21,6 +21,14 @@ pub fn admin() -> Caller<String> {
     }
 }
 
+/// The node itself, as its coordinator sends the steps after a try.
+pub fn node() -> Caller<String> {
+    Caller {
+        role: Role::System,
+        principal: "system".into(),
+    }
+}
+
 pub fn client(principal: &str) -> Caller<String> {
     Caller {
         role: Role::Client,

@@ -9,7 +9,7 @@ mod model;
 mod owners;
 mod projection;
 
-use r#gen::{Cmd, admin, by, client, transfer};
+use r#gen::{Cmd, admin, by, client, node, transfer};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -254,6 +254,15 @@ proptest! {
     }
 }
 
+/// A runtime, and the state the accounts of `r#gen::prelude` are opened
+/// and funded in.
+fn after_prelude() -> (Runtime, MemoryState) {
+    let mut rt = runtime();
+    let mut state = MemoryState::default();
+    run(&mut rt, &mut state, 0, &r#gen::prelude());
+    (rt, state)
+}
+
 fn refused(rt: &mut Runtime, state: &mut MemoryState, call: Cmd, reason: Reason) {
     let ran = match rt
         .execute(header(1), &encode(std::slice::from_ref(&call)), state)
@@ -281,9 +290,7 @@ fn refused(rt: &mut Runtime, state: &mut MemoryState, call: Cmd, reason: Reason)
 
 #[test]
 fn bad_commands_are_refused_with_their_reason_and_move_nothing() {
-    let mut rt = runtime();
-    let mut state = MemoryState::default();
-    run(&mut rt, &mut state, 0, &r#gen::prelude());
+    let (mut rt, mut state) = after_prelude();
     let mut id = 1u128;
     let mut next = || {
         id += 1;
@@ -631,13 +638,7 @@ fn an_oversized_or_undecodable_batch_fails_before_it_runs() {
 
 #[test]
 fn tcc_cancel_before_try_refuses_the_late_try_and_retries_answer_the_same() {
-    let mut rt = runtime();
-    let mut state = MemoryState::default();
-    run(&mut rt, &mut state, 0, &r#gen::prelude());
-    let node = || Caller {
-        role: Role::System,
-        principal: "system".to_string(),
-    };
+    let (mut rt, mut state) = after_prelude();
     let late_try = by(
         client("alice"),
         Command::TccReserve(transfer(42, "alice", "bob", 10, "USD")),
@@ -697,13 +698,7 @@ fn tcc_cancel_before_try_refuses_the_late_try_and_retries_answer_the_same() {
 
 #[test]
 fn steps_after_a_try_keep_no_receipt_once_accepted_and_retries_answer_from_the_phase() {
-    let mut rt = runtime();
-    let mut state = MemoryState::default();
-    run(&mut rt, &mut state, 0, &r#gen::prelude());
-    let node = || Caller {
-        role: Role::System,
-        principal: "system".to_string(),
-    };
+    let (mut rt, mut state) = after_prelude();
     let t = transfer(44, "alice", "bob", 10, "USD");
     let id = t.id;
     let receipts = |ran: &Ran| ran.writes.iter().filter(|(k, _)| k[0] == b't').count();
@@ -738,14 +733,10 @@ fn steps_after_a_try_keep_no_receipt_once_accepted_and_retries_answer_from_the_p
     assert_eq!(ran.events.len(), 2);
     // Retries, from the node or an admin: the same answers, from the
     // phase records, emitting and writing nothing.
-    let admin = Caller {
-        role: Role::Admin,
-        principal: "admin".to_string(),
-    };
     let retries = [
         steps[0].clone(),
         steps[1].clone(),
-        by(admin, Command::TccSettle(id)),
+        by(admin(), Command::TccSettle(id)),
     ];
     let ran = run(&mut rt, &mut state, 4, &retries);
     assert_eq!(ran.outcomes, vec![Ok(()), Ok(()), Ok(())]);

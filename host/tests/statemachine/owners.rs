@@ -4,12 +4,12 @@
 //! routed by, and the records of steps that name only a transaction id as
 //! no account's.
 
-use super::r#gen::{CREDIT, SYSTEM, USERS, by, client, prelude, transfer};
+use super::r#gen::{CREDIT, SYSTEM, USERS, by, client, node, prelude, transfer};
 use super::projection::Projection;
 use super::{run, runtime};
 use std::collections::BTreeMap;
 use wallet_core::codec::Belongs;
-use wallet_core::{Caller, Command, Role, Txid};
+use wallet_core::{Command, Txid};
 use wallet_host::sm::{MemoryState, for_each_owner};
 
 #[test]
@@ -18,10 +18,6 @@ fn the_release_says_whose_each_record_is() {
     assert!(rt.splits(), "the release exports splitting");
     let mut state = MemoryState::default();
     let mut projection = Projection::default();
-    let node = || Caller {
-        role: Role::System,
-        principal: "system".to_string(),
-    };
     let reserve = transfer(43, "alice", "bob", 10, "USD");
     let batches = [
         prelude(),
