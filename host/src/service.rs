@@ -150,6 +150,8 @@ pub enum ReadError {
     Diverged(String),
     #[error("{0}")]
     Failed(String),
+    #[error("no write was answered by partition {partition}: the cluster has {count} partitions")]
+    NoPartition { partition: u32, count: u32 },
 }
 
 impl From<crate::Error> for ReadError {

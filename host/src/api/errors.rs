@@ -156,7 +156,7 @@ impl From<ReadError> for ApiError {
                 error.to_string(),
             )
             .retry(),
-            ReadError::Beyond { .. } => ApiError::new(
+            ReadError::Beyond { .. } | ReadError::NoPartition { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "position_unknown",
                 error.to_string(),

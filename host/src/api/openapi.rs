@@ -498,7 +498,7 @@ fn components() -> Value {
             "Overloaded": error_response("Too much queued (overloaded); retry with the same transaction_id.", true),
             "Unavailable": error_response("No leader or no majority, shutting down, stopped, this member is fenced, or an account moved to another partition on the way (not_leader, no_quorum, shutting_down, stopped, diverged, moved); retry with the same transaction_id.", true),
             "NotCaughtUp": error_response("The read models do not reflect the position asked for yet (not_caught_up), no majority confirmed a linearizable read (no_quorum), or this member is fenced (diverged); retry, or read from another member.", true),
-            "PositionUnknown": error_response("No write was answered with that position: it is past the end of the log (position_unknown).", false),
+            "PositionUnknown": error_response("No write was answered with that position: it is past the end of its partition's log, or names a partition the cluster's map does not have (position_unknown).", false),
             "InsufficientStorage": error_response("The disk is at its free-space floor (insufficient_storage); reads still serve; retry once space returns.", true),
             "Internal": error_response("Internal error (internal); safe to retry with the same transaction_id.", false),
         },

@@ -88,6 +88,12 @@ impl Layout {
         }
     }
 
+    /// Whether `partition` is in the map, or allocated to the split under
+    /// way.
+    pub fn names(&self, partition: u32) -> bool {
+        partition < self.map.count() || self.pending.is_some_and(|p| p.child == partition)
+    }
+
     /// What `change` does to `held` (`None`: no map entry yet), and the
     /// layout after it (`None`: unchanged).
     pub fn apply(held: Option<&Layout>, change: &MapChange) -> (MapOutcome, Option<Layout>) {
@@ -193,6 +199,8 @@ mod tests {
         let layout = layout.expect("changed");
         assert_eq!(layout.map, PartitionMap::new(2), "not routed yet");
         assert_eq!(layout.parent_of(2), Some(1));
+        assert!(layout.names(2), "allocated: a position may name it");
+        assert!(!layout.names(3));
         // The same parent again: the split under way; another: busy.
         assert_eq!(
             allocate(Some(&layout), 1, 8),
@@ -209,6 +217,7 @@ mod tests {
         assert_eq!(routed.map, expected);
         assert_eq!(routed.pending, None);
         assert_eq!(routed.parent_of(2), Some(1));
+        assert!(routed.names(2) && !routed.names(3));
         assert_eq!(
             Layout::apply(Some(&routed), &MapChange::Route { child: 2 }),
             (MapOutcome::Routed(expected), None)
@@ -242,6 +251,7 @@ mod tests {
         let abandoned = abandoned.expect("changed");
         assert_eq!(abandoned, Layout::new(PartitionMap::new(2)));
         assert_eq!(abandoned.parent_of(2), None);
+        assert!(!abandoned.names(2));
         let full = Layout::new(PartitionMap::new(super::super::PARTITIONS_MAX));
         assert_eq!(
             allocate(Some(&full), 0, 1),

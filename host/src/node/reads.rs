@@ -91,9 +91,9 @@ impl Node {
         });
         let mut reflected = Vec::with_capacity(waits.len());
         for (group, index) in waits {
-            let partition = self
-                .partition(group)
-                .ok_or(ReadError::UnknownPartition(group))?;
+            let Some(partition) = self.partition(group) else {
+                return Err(self.missing(group).await);
+            };
             if !alone && !partition.hosted() {
                 if let Some(index) = index {
                     reflected.push(Position {
@@ -157,6 +157,34 @@ impl Node {
             });
         }
         Ok(Positions(positions))
+    }
+
+    /// Why this node runs no partition `group`: the map neither has nor is
+    /// allocating one such when this node leads partition 0, which holds
+    /// the map, and has applied everything committed there (a position
+    /// naming it was never handed out); otherwise a split may be adding it
+    /// here.
+    async fn missing(&self, group: u32) -> ReadError {
+        let unknown = ReadError::UnknownPartition(group);
+        let Some(first) = self.partition(super::FIRST) else {
+            return unknown;
+        };
+        // Confirms this node still leads, once partition 0 applied all it
+        // committed.
+        if first.read_index().await.is_err() {
+            return unknown;
+        }
+        match first.store().layout() {
+            Ok(Some(layout)) if !layout.names(group) => ReadError::NoPartition {
+                partition: group,
+                count: layout.map.count(),
+            },
+            Ok(None) if group >= self.base_count() => ReadError::NoPartition {
+                partition: group,
+                count: self.base_count(),
+            },
+            _ => unknown,
+        }
     }
 
     /// A read another member sent here: answered once this replica, one

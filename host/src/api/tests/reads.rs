@@ -343,8 +343,9 @@ async fn reads_wait_for_the_position_they_are_given() {
         .await;
     assert_eq!(future.status, 422, "{}", future.text);
     assert_eq!(future.code(), "position_unknown");
-    // A partition this node does not run (yet: a split may add it).
-    let elsewhere = app
+    // A partition the map neither has nor is splitting off: partition 0's
+    // leader, which holds the map, never answered with it.
+    let nowhere = app
         .send(
             app.http
                 .get(format!("{}/v1/wallet/accounts/bob", app.base))
@@ -352,8 +353,8 @@ async fn reads_wait_for_the_position_they_are_given() {
             Some(ADMIN),
         )
         .await;
-    assert_eq!(elsewhere.status, 503, "{}", elsewhere.text);
-    assert_eq!(elsewhere.code(), "not_caught_up");
+    assert_eq!(nowhere.status, 422, "{}", nowhere.text);
+    assert_eq!(nowhere.code(), "position_unknown");
     for bad in ["zero", "0:"] {
         let answer = app
             .send(
