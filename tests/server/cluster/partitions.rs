@@ -92,6 +92,22 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+
+    /// Waits (up to a minute) until `members` members host each of the
+    /// `count` partitions, settled as `quiesce_partitions` says: a member
+    /// given a partition, or opening one a split added, catches up by a
+    /// snapshot its group sends once it has opened it.
+    async fn hosted_by(&self, members: usize, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let statuses = self.quiesce_partitions().await;
+            if (0..count).all(|p| hosts(&statuses, p).len() == members) {
+                return statuses;
+            }
+            assert!(Instant::now() < deadline, "not hosted: {statuses:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// How many partitions a member's status shows.
@@ -540,17 +556,7 @@ async fn a_member_down_during_a_split_catches_up_past_it_by_snapshot() {
     }
     cluster.start_node(behind);
     cluster.authenticates(behind).await;
-    // Until it hosts the new partition: its group sends it a snapshot
-    // once it opened it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let statuses = loop {
-        let statuses = cluster.quiesce_partitions().await;
-        if (0..3).all(|p| hosts(&statuses, p).len() == 3) {
-            break statuses;
-        }
-        assert!(Instant::now() < deadline, "not caught up: {statuses:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let statuses = cluster.hosted_by(3, 3).await;
     assert_eq!(partition_count(&statuses[0]), 3, "{statuses:?}");
     assert_replicas_agree(&statuses, 3, "caught up");
     assert!(
@@ -572,7 +578,7 @@ async fn a_member_down_during_a_split_catches_up_past_it_by_snapshot() {
         "{answer}"
     );
     cluster.authenticates(3).await;
-    let statuses = cluster.quiesce_partitions().await;
+    let statuses = cluster.hosted_by(4, 3).await;
     for (p, range) in [(1, [1u64 << 31, 3 << 30]), (2, [3 << 30, 1 << 32])] {
         let mine = &statuses[3]["partitions"][p];
         assert_eq!(mine["hosted"], true, "{}", statuses[3]);
