@@ -234,7 +234,7 @@ fn paths() -> Value {
             "responses": {
                 "200": plain("The split.", "Split"),
                 "400": error("BadRequest"), "401": error("Unauthorized"), "403": error("Forbidden"),
-                "422": plain("Refused (split_refused): no such partition, the map full (64 partitions), another split under way, a range of one hash, a version scheduled to switch later in the log, or a version before 2.4.0.", "Error"),
+                "422": plain("Refused (split_refused): no such partition, the map full (64 partitions), another split under way, a range of one hash, a version scheduled to switch later in the log, a version before 2.4.0, or a replica of the partition being added or removed (a learner).", "Error"),
                 "500": error("Internal"), "503": error("Unavailable"),
             }
         }},

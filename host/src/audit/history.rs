@@ -32,6 +32,9 @@ pub struct History {
     migrated: Option<u64>,
     /// Versions switched to since the last batch, in log order.
     switches: Vec<Switch>,
+    /// A learner of the group, as the last membership entry left it: a
+    /// split is refused while there is one.
+    learner: Option<u64>,
 }
 
 /// A batch entry, ready to run.
@@ -86,6 +89,9 @@ impl Birth {
             [self.component.clone()],
             self.timestamp_ms,
             None,
+            // A split with a learner is refused: the child's group starts
+            // with its parent's voters alone.
+            None,
         )
     }
 }
@@ -115,6 +121,7 @@ impl History {
             timestamp_ms: 0,
             migrated: None,
             switches: Vec::new(),
+            learner: None,
         };
         if let Some(bytes) = genesis {
             let hash = VersionHash::of(&bytes);
@@ -126,8 +133,9 @@ impl History {
 
     /// From a snapshot's checkpoint, for the entries after it: the
     /// schedule it holds, the components deployed by then (named by their
-    /// own hash, whatever they are stored under), its last batch's time and
-    /// the last migration its state went through.
+    /// own hash, whatever they are stored under), its last batch's time,
+    /// the last migration its state went through and a learner its
+    /// membership has.
     pub fn resume(
         holdings: Holdings,
         children: Vec<u32>,
@@ -135,6 +143,7 @@ impl History {
         components: impl IntoIterator<Item = Vec<u8>>,
         timestamp_ms: u64,
         migrated: Option<u64>,
+        learner: Option<u64>,
     ) -> History {
         History {
             holdings,
@@ -147,6 +156,7 @@ impl History {
             timestamp_ms,
             migrated,
             switches: Vec::new(),
+            learner,
         }
     }
 
@@ -201,7 +211,11 @@ impl History {
                 self.schedule.apply(&change, index);
                 return Ok(None);
             }
-            // Token changes, blanks and memberships make no event record.
+            EntryPayload::Membership(membership) => {
+                self.learner = membership.learner_ids().next();
+                return Ok(None);
+            }
+            // Token changes and blanks make no event record.
             _ => return Ok(None),
         };
         self.timestamp_ms = self.timestamp_ms.max(timestamp_ms);
@@ -257,7 +271,10 @@ impl History {
     ) -> Result<Option<(Vec<Event<String>>, Birth)>> {
         let entry = batch.split.as_ref().expect("a split entry");
         let partition = self.holdings.partition();
-        if self.children.contains(&entry.child) || entry.child == partition {
+        let refused = self.children.contains(&entry.child)
+            || entry.child == partition
+            || self.learner.is_some();
+        if refused {
             return Ok(None);
         }
         let index = batch.header.log_index;

@@ -541,6 +541,7 @@ impl Partition {
                 .map(|(_, bytes)| bytes.into()),
             checkpoint.meta.timestamp_ms,
             checkpoint.migrated,
+            crate::raft::learner(checkpoint.meta.membership.as_deref())?,
         );
         let from = checkpoint.meta.applied_index + 1;
         let state = Shadow::over(Base::new(checkpoint.guest, pinned));

@@ -74,6 +74,11 @@ pub enum SplitRefused {
     ActivationPending(VersionHash),
     #[error("the version failed while saying whose its records are: {0}")]
     VersionFailed(String),
+    /// The child would start without it: its group is the parent's voters.
+    #[error(
+        "node {0} is a learner of the partition (a replica being added or removed): finish that change, then split"
+    )]
+    ReplicaMoving(u64),
 }
 
 /// A state record: key and value, as the store holds them.

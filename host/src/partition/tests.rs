@@ -416,6 +416,26 @@ async fn a_split_hands_the_upper_half_to_a_child_and_keeps_the_rest() {
     let (refused, _) = partition.split(0, 76).await.expect("applied");
     assert_eq!(refused, SplitOutcome::Refused(SplitRefused::ChildIsParent));
     assert_eq!(partition.store().meta().events_last, records);
+    // So is one while a replica is being added or removed (a learner):
+    // the child's group would start without it.
+    let learner = openraft::BasicNode::new("127.0.0.1:9");
+    partition
+        .raft
+        .add_learner(9, learner, false)
+        .await
+        .expect("a learner");
+    let (moving, _) = partition.split(1, 78).await.expect("applied");
+    assert_eq!(
+        moving,
+        SplitOutcome::Refused(SplitRefused::ReplicaMoving(9))
+    );
+    assert_eq!(partition.store().splits().expect("reads"), None);
+    let gone = std::collections::BTreeSet::from([9]);
+    partition
+        .raft
+        .change_membership(ChangeMembers::RemoveNodes(gone), false)
+        .await
+        .expect("removed");
 
     let (outcome, position) = partition.split(1, 77).await.expect("applied");
     let SplitOutcome::Split(child) = outcome else {

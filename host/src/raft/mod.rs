@@ -21,7 +21,7 @@ pub(crate) use log_store::Fail;
 pub use log_store::{Durable, LogStore};
 pub use network::{Answer, Network};
 pub use snapshot::{CHECKPOINT_DIR, MANIFEST_FILE, Manifest, OwnedDir, SnapshotFiles, Snapshots};
-pub use state_machine::StateMachine;
+pub use state_machine::{StateMachine, learner};
 pub use type_config::{
     BatchReply, CommandBatch, HomedBatch, NodeId, Request, SplitEntry, TypeConfig,
 };

@@ -50,6 +50,18 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StorageResult<T> {
         .map_err(|e| StorageIOError::read_state_machine(any_error(&e)).into())
 }
 
+/// A learner (a replica being added or removed) in a stored membership:
+/// a split is refused while the group has one, as its child's group would
+/// start without it.
+pub fn learner(membership: Option<&[u8]>) -> crate::Result<Option<NodeId>> {
+    let Some(bytes) = membership else {
+        return Ok(None);
+    };
+    let stored: StoredMembership<NodeId, openraft::BasicNode> =
+        serde_json::from_slice(bytes).map_err(|e| crate::Error::StoreFailed(e.to_string()))?;
+    Ok(stored.membership().learner_ids().next())
+}
+
 impl StateMachine {
     pub fn new(
         store: Arc<Store>,
@@ -134,6 +146,9 @@ impl StateMachine {
         let Some(version) = self.store.version_at(index) else {
             return refused(SplitRefused::NoVersion);
         };
+        if let Some(learner) = learner(self.store.meta().membership.as_deref())? {
+            return refused(SplitRefused::ReplicaMoving(learner));
+        }
         let schedule = self.store.schedule();
         let runtime = runtime(&mut self.executor, &self.store, version)?;
         let (lower, upper) = match split::plan(splits.range, &schedule, index, runtime) {
