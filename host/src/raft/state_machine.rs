@@ -50,16 +50,25 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StorageResult<T> {
         .map_err(|e| StorageIOError::read_state_machine(any_error(&e)).into())
 }
 
+/// The membership a store holds (`Meta::membership`); the default before
+/// the first.
+fn stored_membership(
+    bytes: Option<&[u8]>,
+) -> crate::Result<StoredMembership<NodeId, openraft::BasicNode>> {
+    let decoded = bytes.map(serde_json::from_slice).transpose();
+    Ok(decoded
+        .map_err(|e| crate::Error::StoreFailed(e.to_string()))?
+        .unwrap_or_default())
+}
+
 /// A learner (a replica being added or removed) in a stored membership:
 /// a split is refused while the group has one, as its child's group would
 /// start without it.
 pub fn learner(membership: Option<&[u8]>) -> crate::Result<Option<NodeId>> {
-    let Some(bytes) = membership else {
-        return Ok(None);
-    };
-    let stored: StoredMembership<NodeId, openraft::BasicNode> =
-        serde_json::from_slice(bytes).map_err(|e| crate::Error::StoreFailed(e.to_string()))?;
-    Ok(stored.membership().learner_ids().next())
+    Ok(stored_membership(membership)?
+        .membership()
+        .learner_ids()
+        .next())
 }
 
 impl StateMachine {
@@ -146,7 +155,9 @@ impl StateMachine {
         let Some(version) = self.store.version_at(index) else {
             return refused(SplitRefused::NoVersion);
         };
-        if let Some(learner) = learner(self.store.meta().membership.as_deref())? {
+        let meta = self.store.meta();
+        let membership = stored_membership(meta.membership.as_deref())?;
+        if let Some(learner) = membership.membership().learner_ids().next() {
             return refused(SplitRefused::ReplicaMoving(learner));
         }
         let schedule = self.store.schedule();
@@ -169,14 +180,6 @@ impl StateMachine {
             index,
             id: entry.id,
         };
-        let meta = self.store.meta();
-        let membership: StoredMembership<NodeId, openraft::BasicNode> = meta
-            .membership
-            .as_deref()
-            .map(decode)
-            .transpose()
-            .map_err(|e| crate::Error::StoreFailed(e.to_string()))?
-            .unwrap_or_default();
         // The child starts as a group whose first entry (index 0) is
         // applied: its own log, terms and indexes, with the parent's
         // members.
