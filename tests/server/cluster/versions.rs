@@ -171,11 +171,13 @@ async fn activate_and_pass(api: &Api, hash: &str) -> u64 {
     from
 }
 
-/// Every member runs `hash` from `from` and lists the same versions; then
-/// each archive replays, every batch through the version the log
-/// scheduled for it, and `wallet audit` passes; the migrations each audit
-/// ran.
+/// Every member runs `hash` from `from` and lists the same versions (once
+/// each applied the whole log: the last verification's record may not have
+/// reached them all); then each archive replays, every batch through the
+/// version the log scheduled for it, and `wallet audit` passes; the
+/// migrations each audit ran.
 async fn switched_everywhere(mut cluster: Cluster, hash: &str, from: u64) -> Vec<Value> {
+    cluster.quiesce().await;
     let mut lists = Vec::new();
     for i in 0..3 {
         let api = cluster.api(i);
