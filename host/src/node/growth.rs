@@ -124,7 +124,7 @@ impl Node {
             parent,
             id: uuid::Uuid::new_v4().as_u128(),
         };
-        match self.change_map(allocate).await? {
+        match self.router.change_map(allocate).await? {
             MapOutcome::Allocated(allocation) => self.router.complete(allocation).await,
             MapOutcome::Refused(why) => Err(MembershipError::Refused(why.to_string())),
             other => Err(unexpected(other)),
@@ -138,10 +138,6 @@ impl Node {
         entry: SplitEntry,
     ) -> Result<(SplitOutcome, Position), SubmitError> {
         self.writable(parent)?.split(entry.child, entry.id).await
-    }
-
-    async fn change_map(&self, change: MapChange) -> Result<MapOutcome, MembershipError> {
-        self.router.change_map(change).await
     }
 
     async fn forward_split(&self, parent: u32, addr: &str) -> Result<SplitDone, MembershipError> {

@@ -144,11 +144,7 @@ impl Partition {
         let id = holdings.partition();
         divergence::refuse_if_diverged(dir)?;
         let store = Arc::new(Store::open(&dir.join("state"), &options.store)?);
-        // After a split, the partition holds what its last one left it.
-        let holdings = match store.splits()? {
-            Some(splits) => Holdings::from_range(id, splits.range),
-            None => holdings,
-        };
+        let holdings = held(&store, holdings)?;
         let births = split::Births {
             dir: dir.parent().unwrap_or(dir).to_path_buf(),
             options: options.store.clone(),
@@ -415,13 +411,10 @@ impl Partition {
         &self.views
     }
 
-    /// The hash range this replica holds: what its last split left it, or
-    /// what it opened with.
-    pub fn range(&self) -> Range {
-        match self.store.splits() {
-            Ok(Some(splits)) => splits.range,
-            _ => self.holdings.range(),
-        }
+    /// The hash range this replica holds now (it may have split since it
+    /// opened).
+    fn range(&self) -> Range {
+        held(&self.store, self.holdings).map_or(self.holdings.range(), |h| h.range())
     }
 
     pub fn store(&self) -> &Store {
@@ -816,4 +809,13 @@ async fn initialize(raft: &Raft, member: &Member, members: &BTreeMap<u64, String
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
     Ok(())
+}
+
+/// What a replica that opened with `opened` holds: after a split, what its
+/// last one left it.
+fn held(store: &Store, opened: Holdings) -> Result<Holdings> {
+    Ok(match store.splits()? {
+        Some(splits) => Holdings::from_range(opened.partition(), splits.range),
+        None => opened,
+    })
 }
