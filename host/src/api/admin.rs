@@ -170,10 +170,15 @@ pub async fn revoke_token<S: WalletService>(
 /// `GET /v1/admin/backup`: this node's state, event log and command
 /// archive as one stream (`crate::backup`; `wallet backup` writes it to a
 /// directory). 409 where this replica's archive does not reach its state.
+/// Whichever member takes it, it holds every write acknowledged before it
+/// was asked for: the member applies up to the leader's commit index
+/// first, as a linearizable read does.
 pub async fn backup<S: WalletService>(
     State(state): State<AppState<S>>,
     _: Admin,
 ) -> Result<Response, ApiError> {
+    let acknowledged = state.service.read_index().await?;
+    state.service.read_at(Some(acknowledged)).await?;
     let stream = state.service.backup().await.map_err(|error| match error {
         crate::Error::ArchiveGap { .. } => ApiError::new(
             StatusCode::CONFLICT,

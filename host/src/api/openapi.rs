@@ -305,6 +305,7 @@ fn paths() -> Value {
             "401": error("Unauthorized"), "403": error("Forbidden"),
             "409": plain("This member's command archive does not reach its state (archive_incomplete): back up another member; or the node runs several partitions (backup_refused): back up its data directory while it is stopped.", "Error"),
             "500": error("Internal"),
+            "503": plain("The backup holds every write acknowledged before it was asked for, and this member could not confirm the leader's commit index (no_quorum) or apply up to it in time (not_caught_up); retry.", "Error"),
         }
     }});
     paths["/v1/admin/versions"] = versions_paths();
